@@ -1,0 +1,50 @@
+"""alkit: active learning for object detection with Ultralytics YOLO.
+
+The package's core (detections, dataset I/O, samples, validation) does not import
+ultralytics; ``alkit.yolo`` is the one module that does, and it makes ultralytics safe offline
+when imported.
+"""
+
+import os
+
+if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
+    from alkit import netguard as _netguard
+
+    _netguard.install()
+
+from alkit.datasets import (  # noqa: E402
+    DatasetError,
+    DatasetSpec,
+    Labels,
+    label_path_for,
+    list_images,
+    load_rgb,
+    read_dataset_yaml,
+    read_labels,
+    write_dataset_yaml,
+    write_labels,
+)
+from alkit.detections import Detections  # noqa: E402
+from alkit.samples import PRESETS, build_samples  # noqa: E402
+from alkit.validation import ValidationReport, validate_dataset  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "DatasetError",
+    "DatasetSpec",
+    "Detections",
+    "Labels",
+    "ValidationReport",
+    "__version__",
+    "build_samples",
+    "label_path_for",
+    "list_images",
+    "load_rgb",
+    "read_dataset_yaml",
+    "read_labels",
+    "validate_dataset",
+    "write_dataset_yaml",
+    "write_labels",
+]

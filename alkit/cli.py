@@ -1,0 +1,106 @@
+"""The ``alkit`` command line.
+
+Subcommands (more arrive with later features):
+
+* ``alkit samples --preset {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
+* ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
+* ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
+
+Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _samples(args) -> int:
+    from alkit.samples import build_samples
+
+    report = build_samples(args.preset, args.out, random_state=args.seed,
+                           progress=not args.quiet)
+    print(f"built '{report.preset}' (seed {report.seed}) in {report.out} in "
+          f"{report.seconds:.1f} s")
+    for split, n in report.n_images.items():
+        print(f"  {split:<5} {n:>6} images {report.n_objects[split]:>7} objects")
+    print(f"dataset yaml: {report.dataset_yaml}")
+    return 0
+
+
+def _validate(args) -> int:
+    from alkit.validation import validate_dataset
+
+    report = validate_dataset(args.dataset_yaml, check_duplicates=not args.no_duplicates)
+    print(report.to_json() if args.json else report.format(max_problems=args.max_problems))
+    return 1 if report.fatal else 0
+
+
+def _demo(args) -> int:
+    from alkit.demo import run_demo
+
+    run_demo(preset=args.preset, workdir=args.workdir, weights=args.weights, epochs=args.epochs,
+             imgsz=args.imgsz, batch=args.batch, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alkit", description="Active learning for object detection with Ultralytics YOLO.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("samples", help="build the sample detection benchmark")
+    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default data_samples/generated/PRESET)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_samples)
+
+    p = sub.add_parser("validate", help="check a dataset yaml, its images and labels")
+    p.add_argument("dataset_yaml", type=Path)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--max-problems", type=int, default=200, help="problems to print (text)")
+    p.add_argument("--no-duplicates", action="store_true",
+                   help="skip the cross-split duplicate-image check (hashes every image)")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
+    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")
+    p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))
+    p.add_argument("--weights", default=None,
+                   help="start checkpoint (.pt) or model yaml (default: the pretrained start "
+                        "if installed, else yolov8n.yaml)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--imgsz", type=int, default=128)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def _version() -> str:
+    from alkit import __version__
+
+    return f"alkit {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from alkit.datasets import DatasetError
+
+    try:
+        return args.func(args)
+    except (DatasetError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"alkit {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"alkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""The one module that imports ultralytics, and makes it safe offline first.
+
+Importing this module, before ultralytics is imported:
+
+* sets ``YOLO_OFFLINE=1`` (no online checks at import) and ``YOLO_AUTOINSTALL=false`` (no pip
+  runs from inside ultralytics);
+* points ``YOLO_CONFIG_DIR`` at ``<alkit home>/ultralytics`` unless the user set it, and puts a
+  local font there under the names ultralytics' plotting looks for (``Arial.ttf``,
+  ``Arial.Unicode.ttf``), copied from matplotlib's DejaVuSans, so nothing is downloaded;
+* drops the one-time "Creating new Ultralytics Settings" banner (it breaks notebook output
+  comparison);
+* after import, turns settings sync and every logger integration off and sends ultralytics'
+  runs, weights and datasets directories under the alkit home.
+
+The alkit home is ``$ALKIT_HOME`` or ``$XDG_CACHE_HOME/alkit`` (``~/.cache/alkit``). Training
+runs go to ``$ALKIT_RUNS_DIR`` or ``<alkit home>/runs`` unless a call names its own directory.
+
+Weights are only ever loaded from an existing local file or built from a model yaml that ships
+with ultralytics; any other name is refused with :class:`WeightsNotFoundError` instead of being
+handed to ultralytics, which would try to download it.
+
+Internals relied on (tested in tests/test_yolo.py; bounded by the version range in
+pyproject.toml): ``ultralytics.utils.SETTINGS`` keys, ``ultralytics/cfg/models`` layout,
+``ultralytics.data.utils.IMG_FORMATS``, ``Results.boxes`` fields and ``DetMetrics.box`` fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import util as importlib_util
+from pathlib import Path
+
+import numpy as np
+
+from alkit.detections import Detections
+
+SUPPORTED_ULTRALYTICS = (">=8.4.0", "<8.5")
+_SETTINGS_BANNER = "Creating new Ultralytics Settings"
+
+
+def alkit_home() -> Path:
+    """alkit's own directory for caches and runs: ``$ALKIT_HOME`` or ``~/.cache/alkit``."""
+    if os.environ.get("ALKIT_HOME"):
+        return Path(os.environ["ALKIT_HOME"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "alkit"
+
+
+def default_runs_dir() -> Path:
+    """Where training runs go unless a call says otherwise: ``$ALKIT_RUNS_DIR`` or home/runs."""
+    if os.environ.get("ALKIT_RUNS_DIR"):
+        return Path(os.environ["ALKIT_RUNS_DIR"]).expanduser()
+    return alkit_home() / "runs"
+
+
+class _DropSettingsBanner(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _SETTINGS_BANNER not in str(record.msg)
+
+
+def _prepare_environment() -> Path:
+    """Set the environment ultralytics reads at import; returns its config directory."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "false"
+    if not os.environ.get("YOLO_CONFIG_DIR"):
+        os.environ["YOLO_CONFIG_DIR"] = str(alkit_home())
+    # Ultralytics defaults OMP_NUM_THREADS to 1 when unset, which halves CPU training speed on
+    # a 2-core machine; use the cores we have unless the user chose.
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    config_dir = Path(os.environ["YOLO_CONFIG_DIR"]).expanduser() / "Ultralytics"
+    _place_local_fonts(config_dir)
+    # The logger object exists before ultralytics configures it; its filters survive that.
+    logging.getLogger("ultralytics").addFilter(_DropSettingsBanner())
+    return config_dir
+
+
+def _place_local_fonts(config_dir: Path) -> None:
+    import matplotlib
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        target = config_dir / name
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+
+
+CONFIG_DIR = _prepare_environment()
+
+import ultralytics  # noqa: E402  (the environment above must be set first)
+from ultralytics import YOLO  # noqa: E402
+from ultralytics.utils import SETTINGS  # noqa: E402
+
+
+def _configure_settings() -> None:
+    home = alkit_home()
+    wanted = {
+        "sync": False,
+        "runs_dir": str(default_runs_dir()),
+        "weights_dir": str(home / "weights"),
+        "datasets_dir": str(home / "datasets"),
+        "api_key": "",
+    }
+    integrations = ("clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb",
+                    "neptune", "hub", "vscode_msg", "openvino_msg")
+    wanted.update({k: False for k in integrations if k in SETTINGS})
+    changed = {k: v for k, v in wanted.items() if k in SETTINGS and SETTINGS.get(k) != v}
+    if changed:
+        SETTINGS.update(changed)
+
+
+_configure_settings()
+
+ULTRALYTICS_VERSION = ultralytics.__version__
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A weights name that is neither a local file nor a model yaml shipped with ultralytics."""
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def known_model_yamls() -> list[str]:
+    """Detection model yaml names ultralytics can build offline, e.g. ``yolov8n.yaml``."""
+    names = []
+    for base in ("yolov8", "yolo11", "yolo26", "yolov10", "yolov5", "yolov9", "yolov12"):
+        if _shipped_model_yaml(f"{base}.yaml") is not None:
+            names.extend(f"{base}{scale}.yaml" for scale in "nsmlx")
+    return names
+
+
+def _shipped_model_yaml(name: str) -> Path | None:
+    """The file inside ultralytics/cfg/models for a model yaml name (scale letter allowed)."""
+    models_dir = Path(ultralytics.__file__).parent / "cfg" / "models"
+    stem = Path(name).stem
+    candidates = {stem, re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", stem)}
+    for path in models_dir.rglob("*.yaml"):
+        if path.stem in candidates:
+            return path
+    return None
+
+
+def resolve_weights(weights: str | os.PathLike) -> str:
+    """Check that ``weights`` can be loaded without a network; return it as a string.
+
+    Accepted: an existing local file (``.pt`` checkpoint or model ``.yaml``), or the name of a
+    model yaml that ships with ultralytics (``yolov8n.yaml``, ``yolo11s.yaml``, ...).
+
+    Raises:
+        WeightsNotFoundError: for anything else (``yolo11n.pt`` that is not on disk, a URL, a
+            hub name), with what to do instead.
+    """
+    text = str(weights)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return str(path)
+    if path.suffix in (".yaml", ".yml") and path.parent == Path(".") and _shipped_model_yaml(text):
+        return text
+    hint = "; the optional pretrained start is installed" if pretrained_checkpoint() else ""
+    raise WeightsNotFoundError(
+        f"weights {text!r} are not a local file, and alkit never downloads weights. "
+        "Give the path of a checkpoint you have (.pt), or a model yaml to start from random "
+        f"initialization, e.g. 'yolov8n.yaml' or 'yolo11n.yaml'{hint}."
+    )
+
+
+def pretrained_checkpoint() -> Path | None:
+    """The optional pretrained YOLOv8n start, if its registry package is installed.
+
+    It is ``railway_obstacle_detector/best.pt`` from ``smartrail-obstacle-detector==0.1.1``
+    (a COCO-pretrained YOLOv8n backbone fine-tuned on 6 classes; derived from Ultralytics'
+    AGPL weights, no licence of its own). Found without importing the package.
+    """
+    spec = importlib_util.find_spec("railway_obstacle_detector")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "best.pt"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_start_weights() -> str:
+    """The pretrained checkpoint when installed, else ``yolov8n.yaml`` (random init)."""
+    checkpoint = pretrained_checkpoint()
+    return str(checkpoint) if checkpoint else "yolov8n.yaml"
+
+
+def load_model(model: YOLO | str | os.PathLike) -> YOLO:
+    """A YOLO object from a YOLO object (returned as is), a local file or a shipped yaml."""
+    if isinstance(model, YOLO):
+        return model
+    return YOLO(resolve_weights(model))
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run left behind.
+
+    Attributes:
+        run_dir: the ultralytics run directory (weights/, results.csv, args.yaml).
+        best: path of the best checkpoint (by validation fitness).
+        last: path of the last checkpoint.
+        seconds: wall time of the run.
+        val: the final validation metrics of the best checkpoint.
+    """
+
+    run_dir: Path
+    best: Path
+    last: Path
+    seconds: float
+    val: EvalResult
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Detection metrics on one split.
+
+    Attributes:
+        map50: mean AP at IoU 0.5 over the classes present.
+        map50_95: mean AP over IoU 0.5:0.95.
+        ap50_per_class: class name -> AP50, for classes with instances in the split.
+        instances_per_class: class name -> number of labeled objects in the split.
+    """
+
+    map50: float
+    map50_95: float
+    ap50_per_class: dict[str, float] = field(default_factory=dict)
+    instances_per_class: dict[str, int] = field(default_factory=dict)
+
+
+def train(
+    data: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    epochs: int = 30,
+    imgsz: int = 128,
+    batch: int = 16,
+    runs_dir: str | os.PathLike | None = None,
+    name: str = "train",
+    seed: int = 0,
+    device: str = "cpu",
+    workers: int = 2,
+    verbose: bool = False,
+    **overrides,
+) -> TrainResult:
+    """Train a detector on a dataset yaml with Ultralytics, offline.
+
+    Args:
+        data: dataset yaml (train and val splits are used).
+        weights: start checkpoint or model yaml (see :func:`resolve_weights`); default
+            :func:`default_start_weights`.
+        epochs, imgsz, batch, seed, device, workers: as in ``YOLO.train``.
+        runs_dir: parent directory of the run (default :func:`default_runs_dir`).
+        name: the run's directory name under ``runs_dir`` (reused if it exists).
+        overrides: any other ``YOLO.train`` argument (mosaic, mixup, close_mosaic, lr0, ...).
+    """
+    model = load_model(weights if weights is not None else default_start_weights())
+    project = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    args = dict(
+        data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device,
+        workers=workers, project=str(project.resolve()), name=name, exist_ok=True,
+        plots=False, amp=False, verbose=verbose, deterministic=True,
+    )
+    args.update(overrides)
+    started = time.perf_counter()
+    model.train(**args)
+    seconds = time.perf_counter() - started
+    trainer = model.trainer
+    run_dir = Path(trainer.save_dir)
+    val = _eval_result(trainer.validator.metrics, trainer.validator.names)
+    return TrainResult(run_dir, Path(trainer.best), Path(trainer.last), seconds, val)
+
+
+def evaluate(
+    model: YOLO | str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    split: str = "test",
+    imgsz: int = 128,
+    batch: int = 16,
+    device: str = "cpu",
+    runs_dir: str | os.PathLike | None = None,
+) -> EvalResult:
+    """mAP50, mAP50-95 and per-class AP50 of ``model`` on one split of a dataset yaml."""
+    model = load_model(model)
+    project = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    metrics = model.val(
+        data=str(data), split=split, imgsz=imgsz, batch=batch, device=device, plots=False,
+        verbose=False, project=str(project.resolve()), name=f"val-{split}", exist_ok=True,
+    )
+    return _eval_result(metrics, model.names)
+
+
+def _eval_result(metrics, names) -> EvalResult:
+    box = metrics.box
+    per_class = {
+        names[int(c)]: float(ap) for c, ap in zip(box.ap_class_index, box.ap50, strict=True)
+    }
+    counts = metrics.nt_per_class if metrics.nt_per_class is not None else []
+    instances = {names[i]: int(n) for i, n in enumerate(counts) if i in names}
+    return EvalResult(float(box.map50), float(box.map), per_class, instances)
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict(
+    model: YOLO | str | os.PathLike,
+    images: Sequence[str | os.PathLike],
+    *,
+    imgsz: int = 128,
+    batch: int = 16,
+    conf: float = 0.05,
+    iou: float = 0.7,
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[Detections]:
+    """Detections for each image, in order, running ``batch`` images per forward pass.
+
+    Ultralytics runs a whole list as one batch and ignores ``batch=``; this chunks the list.
+    """
+    from tqdm.auto import tqdm
+
+    model = load_model(model)
+    paths = [str(p) for p in images]
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+    results = []
+    for chunk in tqdm(chunks, desc="predict", unit="batch", disable=not progress or not chunks):
+        outputs = model.predict(
+            chunk, imgsz=imgsz, conf=conf, iou=iou, device=device, verbose=False, batch=len(chunk)
+        )
+        results.extend(_to_detections(r) for r in outputs)
+    return results
+
+
+def _to_detections(result) -> Detections:
+    boxes = result.boxes
+    return Detections(
+        boxes.xyxy.cpu().numpy(),
+        boxes.conf.cpu().numpy(),
+        boxes.cls.cpu().numpy().astype(np.int64),
+        tuple(int(x) for x in result.orig_shape),
+    )

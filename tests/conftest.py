@@ -1,0 +1,57 @@
+"""Test-wide setup: a private alkit home and a strict offline guard.
+
+Any test that opens a non-loopback connection or resolves a non-loopback name fails: the
+audit-hook guard (alkit.netguard) blocks the call and this file fails the test, even when the
+library under test swallowed the exception. Subprocesses and notebook kernels inherit
+ALKIT_NETWORK_GUARD=1, install the same guard on ``import alkit`` and report to the shared log.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="alkit-tests-"))
+os.environ["ALKIT_HOME"] = str(_SESSION_DIR / "home")
+os.environ["ALKIT_RUNS_DIR"] = str(_SESSION_DIR / "runs")
+os.environ["ALKIT_NETWORK_GUARD"] = "1"
+os.environ["ALKIT_NETWORK_GUARD_LOG"] = str(_SESSION_DIR / "network-violations.log")
+Path(os.environ["ALKIT_NETWORK_GUARD_LOG"]).touch()
+
+from alkit import netguard  # noqa: E402
+
+netguard.install()
+
+
+def _log_lines() -> list[str]:
+    return Path(os.environ["ALKIT_NETWORK_GUARD_LOG"]).read_text().splitlines()
+
+
+@pytest.fixture(autouse=True)
+def offline_guard():
+    """Fail the test if anything (this process or a child) reached beyond loopback."""
+    n_before, log_before = len(netguard.violations), len(_log_lines())
+    yield
+    new = netguard.violations[n_before:] + _log_lines()[log_before:]
+    if new:
+        pytest.fail("network access outside loopback during the test:\n" + "\n".join(new))
+
+
+@pytest.fixture
+def expect_blocked():
+    """For tests of the guard itself: forget the violations the test provoked on purpose."""
+    n_before, log_before = len(netguard.violations), len(_log_lines())
+    yield
+    del netguard.violations[n_before:]
+    log = Path(os.environ["ALKIT_NETWORK_GUARD_LOG"])
+    log.write_text("".join(line + "\n" for line in _log_lines()[:log_before]))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """The tiny sample benchmark, built once per session (read-only for tests)."""
+    from alkit.samples import build_samples
+
+    out = tmp_path_factory.mktemp("samples") / "tiny"
+    return build_samples("tiny", out, random_state=0, progress=False).out
