@@ -12,7 +12,7 @@ if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
 
     _netguard.install()
 
-from alkit.datasets import (  # noqa: E402
+from alkit.datasets import (
     DatasetError,
     DatasetSpec,
     Labels,
@@ -24,9 +24,9 @@ from alkit.datasets import (  # noqa: E402
     write_dataset_yaml,
     write_labels,
 )
-from alkit.detections import Detections  # noqa: E402
-from alkit.samples import PRESETS, build_samples  # noqa: E402
-from alkit.validation import ValidationReport, validate_dataset  # noqa: E402
+from alkit.detections import Detections
+from alkit.samples import PRESETS, build_samples
+from alkit.validation import ValidationReport, validate_dataset
 
 __version__ = "0.1.0"
 

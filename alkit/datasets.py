@@ -28,9 +28,9 @@ from PIL import Image
 
 # Ultralytics' own list (ultralytics.data.utils.IMG_FORMATS), repeated here so that dataset
 # I/O does not import ultralytics; tests/test_yolo.py checks that the two stay equal.
-IMG_FORMATS = frozenset(
-    {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic"}
-)
+IMG_FORMATS = frozenset({
+    "avif", "bmp", "dng", "heic", "heif", "jp2", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp",
+})
 
 SPLIT_KEYS = ("train", "val", "test", "pool")
 
@@ -321,13 +321,12 @@ def read_dataset_yaml(path: str | os.PathLike) -> DatasetSpec:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise DatasetError(path, f"not valid YAML: {getattr(error, 'problem', error)}", line)
+        problem = getattr(error, "problem", None) or error
+        raise DatasetError(path, f"not valid YAML: {problem}", line) from None
     if not isinstance(data, dict):
         raise DatasetError(path, "expected a mapping with keys train, val, names")
     names = _parse_names(path, data.get("names"))
-    root = Path(data["path"]) if data.get("path") else path.parent
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
+    root = _dataset_root(path, data.get("path"))
     splits = {
         key: _resolve(root, data[key]) for key in SPLIT_KEYS if isinstance(data.get(key), str)
     }
@@ -336,6 +335,17 @@ def read_dataset_yaml(path: str | os.PathLike) -> DatasetSpec:
         raise DatasetError(path, f"missing required key(s) {missing} (image dir or list file)")
     oracle = _resolve(root, data["oracle_labels"]) if data.get("oracle_labels") else None
     return DatasetSpec(path, root, names, splits, oracle)
+
+
+def _dataset_root(yaml_path: Path, value) -> Path:
+    """``path:`` as Ultralytics reads it (absolute, or relative to the working directory when
+    that exists), else relative to the yaml; without ``path:``, the yaml's directory."""
+    if not value:
+        return yaml_path.parent.resolve()
+    root = Path(value).expanduser()
+    if root.is_absolute():
+        return root
+    return root.resolve() if root.exists() else (yaml_path.parent / root).resolve()
 
 
 def _resolve(root: Path, value: str) -> Path:
@@ -424,7 +434,8 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return _to_rgb8(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError, ImportError, Image.DecompressionBombError) as error:
+        # ImportError: a patched Image.open that looks for an optional decoder plugin
         raise DatasetError(path, f"image does not decode: {error}") from None
 
 
@@ -454,3 +465,24 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def image_label_pairs(images: Iterable[Path]) -> list[tuple[Path, Path]]:
     """``(image, label_path)`` for each image (the label file need not exist)."""
     return [(image, label_path_for(image)) for image in images]
+
+
+def split_label_path(spec: DatasetSpec, split: str, image: Path) -> Path:
+    """The label file of ``image`` in ``split``: the oracle directory for a benchmark pool."""
+    if split == "pool" and spec.oracle_labels is not None:
+        source = spec.splits["pool"]
+        return spec.oracle_labels / image.relative_to(source).with_suffix(".txt")
+    return label_path_for(image)
+
+
+def read_split(spec: DatasetSpec, split: str) -> list[tuple[Path, Labels]]:
+    """Every image of a split with its labels (empty Labels when it has no label file).
+
+    Raises:
+        DatasetError: for a split the yaml does not name, or a malformed label file.
+    """
+    if split not in spec.splits:
+        raise DatasetError(spec.yaml_path, f"no split '{split}' (has {sorted(spec.splits)})")
+    images = list_images(spec.splits[split])
+    return [(image, read_labels(split_label_path(spec, split, image), spec.n_classes))
+            for image in images]

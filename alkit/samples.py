@@ -413,7 +413,8 @@ def _exact_counts(n: int, rates: dict[str, float]) -> dict[str, int]:
     """Largest-remainder rounding of ``n * rate`` so the counts sum to ``n``."""
     raw = {k: n * r / sum(rates.values()) for k, r in rates.items()}
     counts = {k: int(np.floor(v)) for k, v in raw.items()}
-    for k in sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
+    by_remainder = sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)
+    for k in by_remainder[: n - sum(counts.values())]:
         counts[k] += 1
     return counts
 

@@ -44,8 +44,8 @@ from alkit import datasets
 LARGE_IMAGE_PIXELS = 40_000_000
 _PIL_FORMAT_EXTENSIONS = {
     "JPEG": {"jpg", "jpeg"}, "PNG": {"png"}, "BMP": {"bmp"}, "TIFF": {"tif", "tiff"},
-    "WEBP": {"webp"}, "MPO": {"mpo", "jpg", "jpeg"}, "DNG": {"dng"}, "PFM": {"pfm"},
-    "HEIF": {"heic"},
+    "WEBP": {"webp"}, "MPO": {"mpo", "jpg", "jpeg"}, "DNG": {"dng"}, "JPEG2000": {"jp2"},
+    "HEIF": {"heic", "heif"}, "AVIF": {"avif"},
 }
 
 
@@ -199,7 +199,7 @@ def _validate_split(report, spec, split, source: Path, label_dir: Path | None, h
 
 
 def _label_path(image: Path, source: Path, label_dir: Path | None) -> Path:
-    if label_dir is not None and source.is_dir():
+    if label_dir is not None and source.is_dir():  # a benchmark pool's hidden labels
         return label_dir / image.relative_to(source).with_suffix(".txt")
     return datasets.label_path_for(image)
 
@@ -238,7 +238,8 @@ def _check_image(report, path: Path) -> bool:
     except Image.DecompressionBombError as error:
         report.add("error", "image-unreadable", path, f"image too large to decode safely: {error}")
         return False
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, ImportError) as error:
+        # ImportError: a patched Image.open that looks for an optional decoder plugin
         report.add("error", "image-unreadable", path, _decode_message(error))
         return False
     _check_format(report, path, image_format, mode)
@@ -247,7 +248,7 @@ def _check_image(report, path: Path) -> bool:
 
 def _decode_message(error: Exception) -> str:
     text = str(error)
-    if "cannot identify image file" in text:
+    if "cannot identify image file" in text or isinstance(error, ImportError):
         return "not an image: the content is not a known image format"
     if "truncated" in text or "broken data stream" in text or "image file is" in text:
         return f"image is truncated or corrupt: {text}"

@@ -21,7 +21,8 @@ handed to ultralytics, which would try to download it.
 
 Internals relied on (tested in tests/test_yolo.py; bounded by the version range in
 pyproject.toml): ``ultralytics.utils.SETTINGS`` keys, ``ultralytics/cfg/models`` layout,
-``ultralytics.data.utils.IMG_FORMATS``, ``Results.boxes`` fields and ``DetMetrics.box`` fields.
+``ultralytics.data.utils.IMG_FORMATS``, ``Results.boxes`` fields, ``DetMetrics.box`` fields and
+the ``PIL.Image.open`` patch in ``ultralytics.utils.patches``.
 """
 
 from __future__ import annotations
@@ -118,6 +119,20 @@ def _configure_settings() -> None:
 
 
 _configure_settings()
+
+
+def _keep_pil_open_plain() -> None:
+    """Ultralytics patches ``PIL.Image.open`` to install and register the pi-heif plugin the
+    first time an image is not identified. Without pi-heif that turns every unreadable file,
+    anywhere in the process, into a ModuleNotFoundError (after an attempted pip install). When
+    pi-heif is absent, mark the plugin as handled so PIL's own error comes back."""
+    from ultralytics.utils import patches
+
+    if importlib_util.find_spec("pi_heif") is None and hasattr(patches, "_pil_plugins_registered"):
+        patches._pil_plugins_registered = True
+
+
+_keep_pil_open_plain()
 
 ULTRALYTICS_VERSION = ultralytics.__version__
 

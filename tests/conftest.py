@@ -28,6 +28,13 @@ def _log_lines() -> list[str]:
     return Path(os.environ["ALKIT_NETWORK_GUARD_LOG"]).read_text().splitlines()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Catch what notebook kernels and subprocesses logged outside any test's own check."""
+    if _log_lines():
+        print("\nnetwork access outside loopback during the run:\n" + "\n".join(_log_lines()))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(autouse=True)
 def offline_guard():
     """Fail the test if anything (this process or a child) reached beyond loopback."""

@@ -130,5 +130,22 @@ def test_load_rgb_scales_16_bit_instead_of_clipping(tmp_path):
 
 def test_load_rgb_names_the_file_that_does_not_decode(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
-    with pytest.raises(DatasetError, match="bad.jpg: image does not decode"):
+    with pytest.raises(DatasetError, match=r"bad\.jpg: image does not decode"):
         datasets.load_rgb(tmp_path / "bad.jpg")
+
+
+def test_read_split_reads_pool_labels_from_the_oracle(tiny_dataset):
+    spec = datasets.read_dataset_yaml(tiny_dataset / "dataset.yaml")
+    pool = datasets.read_split(spec, "pool")
+    assert len(pool) == 60 and sum(len(labels) for _, labels in pool) > 60
+    seed = datasets.read_split(spec, "train")
+    assert all(len(labels) > 0 for _, labels in seed)
+    with pytest.raises(DatasetError, match="no split 'extra'"):
+        datasets.read_split(spec, "extra")
+
+
+def test_relative_paths_in_a_yaml_do_not_depend_on_how_the_yaml_was_named(tmp_path, monkeypatch):
+    datasets.write_dataset_yaml(tmp_path / "ds" / "data.yaml", ["a"], {"train": "t", "val": "v"})
+    monkeypatch.chdir(tmp_path)
+    spec = datasets.read_dataset_yaml("ds/data.yaml")
+    assert spec.splits["train"] == tmp_path / "ds" / "t"

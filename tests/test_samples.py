@@ -88,7 +88,8 @@ def test_condition_rates_are_exact_and_duplicates_are_easy_scenes(pool_specs):
 
 def test_near_duplicates_share_content_but_not_pixels(pool_specs):
     specs, _, glyphs = pool_specs
-    group = next(g for g, n in Counter(s.duplicate_group for s in specs).items() if g >= 0 and n > 1)
+    sizes = Counter(s.duplicate_group for s in specs)
+    group = next(g for g, n in sizes.items() if g >= 0 and n > 1)
     members = [s for s in specs if s.duplicate_group == group]
     a, b = (samples.render_scene(s, glyphs) for s in members[:2])
     assert a.class_ids.tolist() == b.class_ids.tolist()

