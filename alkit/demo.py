@@ -106,13 +106,22 @@ def _flagged_by_condition(root: Path, images: list[Path], flagged: np.ndarray) -
     return {c: hits[c] / totals[c] for c in sorted(totals)}
 
 
+def _start_label(weights: str) -> str:
+    from alkit import yolo
+
+    pretrained = yolo.pretrained_checkpoint()
+    if pretrained is not None and Path(weights) == pretrained:
+        return "the pretrained start"
+    return Path(weights).name
+
+
 def format_report(r: DemoReport) -> str:
     per_class = ", ".join(f"{k} {v:.2f}" for k, v in r.test_ap50_per_class.items())
     lines = [
         "",
         "alkit demo report",
         f"  trained on {r.n_seed_images} labeled seed images, {r.epochs} epochs at {r.imgsz} px "
-        f"in {r.train_seconds:.0f} s (start: {Path(r.weights_start).name})",
+        f"in {r.train_seconds:.0f} s (start: {_start_label(r.weights_start)})",
         f"  test mAP50 {r.test_map50:.3f}, mAP50-95 {r.test_map50_95:.3f}",
         f"  test AP50 per class: {per_class}",
         f"  pool: {r.n_pool_images} unlabeled images, {r.n_pool_boxes} predicted boxes",

@@ -637,3 +637,32 @@ def _write_dataset_yaml(root: Path, preset: str, seed: int) -> None:
         ),
         pool="images/pool", oracle_labels="oracle/labels/pool",
     )
+
+
+def write_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike,
+                   per_condition: int = 2) -> Path:
+    """Copy a few labeled seed/test images of each condition to ``out`` (images/, labels/)
+    with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``."""
+    from alkit import plots
+
+    dataset_dir, out = Path(dataset_dir), Path(out)
+    rows = [r for r in read_generation_metadata(dataset_dir) if r["split"] in ("seed", "test")]
+    chosen = []
+    for condition, _ in CONFIG.condition_rates:
+        chosen += [r for r in rows if r["condition"] == condition][:per_condition]
+    for sub in ("images", "labels"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    images, boxes, ids = [], [], []
+    for row in chosen:
+        source = dataset_dir / row["image"]
+        target = out / "images" / f"{row['condition']}_{source.name}"
+        shutil.copyfile(source, target)
+        labels = datasets.read_labels(datasets.label_path_for(source), len(CONFIG.class_names))
+        datasets.write_labels(out / "labels" / f"{target.stem}.txt", labels)
+        images.append(target)
+        boxes.append(labels.xyxy(CONFIG.image_size, CONFIG.image_size))
+        ids.append(labels.class_ids)
+    figure = plots.plot_image_grid(images, boxes=boxes, class_ids=ids, names=CONFIG.class_names,
+                                   titles=[r["condition"] for r in chosen], ncols=2 * per_condition)
+    figure.savefig(out / "overview.png", dpi=80)
+    return out

@@ -9,8 +9,9 @@ Importing this module, before ultralytics is imported:
   ``Arial.Unicode.ttf``), copied from matplotlib's DejaVuSans, so nothing is downloaded;
 * drops the one-time "Creating new Ultralytics Settings" banner (it breaks notebook output
   comparison);
-* after import, turns settings sync and every logger integration off and sends ultralytics'
-  runs, weights and datasets directories under the alkit home.
+* after import, turns settings sync and every logger integration off, sends ultralytics'
+  runs, weights and datasets directories under the alkit home, and lets CPU runs use every
+  core (``$ALKIT_TORCH_THREADS`` to choose).
 
 The alkit home is ``$ALKIT_HOME`` or ``$XDG_CACHE_HOME/alkit`` (``~/.cache/alkit``). Training
 runs go to ``$ALKIT_RUNS_DIR`` or ``<alkit home>/runs`` unless a call names its own directory.
@@ -22,7 +23,8 @@ handed to ultralytics, which would try to download it.
 Internals relied on (tested in tests/test_yolo.py; bounded by the version range in
 pyproject.toml): ``ultralytics.utils.SETTINGS`` keys, ``ultralytics/cfg/models`` layout,
 ``ultralytics.data.utils.IMG_FORMATS``, ``Results.boxes`` fields, ``DetMetrics.box`` fields and
-the ``PIL.Image.open`` patch in ``ultralytics.utils.patches``.
+the ``PIL.Image.open`` patch in ``ultralytics.utils.patches`` and
+``ultralytics.utils.torch_utils.NUM_THREADS``.
 """
 
 from __future__ import annotations
@@ -133,6 +135,23 @@ def _keep_pil_open_plain() -> None:
 
 
 _keep_pil_open_plain()
+
+
+def torch_threads() -> int:
+    """CPU threads for training and prediction: ``$ALKIT_TORCH_THREADS`` or every core."""
+    return max(1, int(os.environ.get("ALKIT_TORCH_THREADS") or os.cpu_count() or 1))
+
+
+def _use_all_cores() -> None:
+    """Ultralytics resets torch to ``cpu_count - 1`` threads on every CPU run (1 on a 2-core
+    machine); with its dataloader workers in other processes, all cores train about 1.8x faster
+    here (benchmarks/bench_threads.py)."""
+    from ultralytics.utils import torch_utils
+
+    torch_utils.NUM_THREADS = torch_threads()
+
+
+_use_all_cores()
 
 ULTRALYTICS_VERSION = ultralytics.__version__
 

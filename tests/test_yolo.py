@@ -60,6 +60,11 @@ def test_ultralytics_internals_alkit_relies_on():
     assert set(IMG_FORMATS) == set(ALKIT_IMG_FORMATS)
     assert "return_idxs" in inspect.signature(non_max_suppression).parameters
     assert {"sync", "runs_dir", "weights_dir", "datasets_dir"} <= set(yolo.SETTINGS)
+    from ultralytics.utils import patches, torch_utils
+
+    assert hasattr(patches, "_pil_plugins_registered")
+    assert torch_utils.NUM_THREADS == yolo.torch_threads()
+    assert "NUM_THREADS" in inspect.getsource(torch_utils.select_device)
 
 
 def test_unreadable_images_still_raise_pils_own_error_after_ultralytics_import(tmp_path):

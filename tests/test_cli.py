@@ -1,0 +1,69 @@
+"""The alkit command line and the demo pass behind `make demo`."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alkit import cli
+
+ALKIT = Path(sys.executable).parent / "alkit"
+
+
+def _run(*args, timeout=300):
+    return subprocess.run([str(ALKIT), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_console_script_is_installed():
+    assert ALKIT.is_file(), "pip install -e . should install the alkit console script"
+    out = _run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("alkit ")
+
+
+def test_samples_command_builds_a_valid_dataset(tmp_path):
+    out = _run("samples", "--preset", "tiny", "--out", str(tmp_path / "ds"), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "built 'tiny' (seed 0)" in out.stdout and "pool      60 images" in out.stdout
+    checked = _run("validate", str(tmp_path / "ds" / "dataset.yaml"))
+    assert checked.returncode == 0 and "OK: 0 error(s), 0 warning(s)" in checked.stdout
+
+
+def test_validate_json_output(tiny_dataset):
+    out = _run("validate", str(tiny_dataset / "dataset.yaml"), "--json")
+    report = json.loads(out.stdout)
+    assert report["fatal"] is False and report["splits"]["pool"]["n_images"] == 60
+
+
+def test_errors_are_one_line_on_stderr_with_exit_1(tmp_path, capsys):
+    assert cli.main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert "missing.yaml: error[yaml]: dataset yaml not found" in capsys.readouterr().out
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("x")
+    assert cli.main(["samples", "--preset", "tiny", "--out", str(tmp_path / "mine")]) == 1
+    assert "alkit samples: error:" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["samples", "--preset", "enormous"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    from alkit.demo import run_demo
+
+    lines = []
+    report = run_demo(preset="tiny", workdir=tmp_path, epochs=1, imgsz=64, progress=False,
+                      echo=lines.append)
+    assert report.n_pool_images == 60 and report.n_seed_images == 24
+    assert 0.0 <= report.test_map50 <= 1.0
+    assert set(report.flagged_share_by_condition) <= {
+        "easy", "low_contrast", "clutter", "occluded", "small", "crowded"}
+    written = json.loads((tmp_path / "runs" / "demo-tiny" / "demo_report.json").read_text())
+    assert written["n_flagged"] == report.n_flagged
+    text = "\n".join(lines)
+    assert "test mAP50" in text and "flagged (most confident box < 0.6)" in text
+    assert "start: the pretrained start" in text
