@@ -32,7 +32,8 @@ def _samples(args) -> int:
 def _validate(args) -> int:
     from alkit.validation import validate_dataset
 
-    report = validate_dataset(args.dataset_yaml, check_duplicates=not args.no_duplicates)
+    report = validate_dataset(args.dataset_yaml, check_duplicates=not args.no_duplicates,
+                              progress=not args.quiet)
     print(report.to_json() if args.json else report.format(max_problems=args.max_problems))
     return 1 if report.fatal else 0
 
@@ -46,6 +47,7 @@ def _demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``alkit`` command and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="alkit", description="Active learning for object detection with Ultralytics YOLO.")
     parser.add_argument("--version", action="version", version=_version())
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-problems", type=int, default=200, help="problems to print (text)")
     p.add_argument("--no-duplicates", action="store_true",
                    help="skip the cross-split duplicate-image check (hashes every image)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
@@ -89,6 +92,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``alkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
     from alkit.datasets import DatasetError
 

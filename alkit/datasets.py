@@ -389,6 +389,7 @@ def write_dataset_yaml(
 
 
 def is_image_name(path: str | os.PathLike) -> bool:
+    """True when the file's extension is an image format Ultralytics reads."""
     return Path(path).suffix.lower().lstrip(".") in IMG_FORMATS
 
 

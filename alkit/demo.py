@@ -116,6 +116,7 @@ def _start_label(weights: str) -> str:
 
 
 def format_report(r: DemoReport) -> str:
+    """The demo report as the few lines printed at the end of ``make demo``."""
     per_class = ", ".join(f"{k} {v:.2f}" for k, v in r.test_ap50_per_class.items())
     lines = [
         "",

@@ -91,12 +91,15 @@ def install() -> None:
 
 
 def enable() -> None:
+    """Switch an installed guard back on."""
     _state["enabled"] = True
 
 
 def disable() -> None:
+    """Switch the guard off (the hook stays installed and does nothing)."""
     _state["enabled"] = False
 
 
 def is_active() -> bool:
+    """True when the hook is installed and switched on."""
     return _state["installed"] and _state["enabled"]

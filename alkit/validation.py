@@ -109,6 +109,7 @@ class ValidationReport:
         return [p for p in self.problems if not p.fatal]
 
     def add(self, severity: str, code: str, path, message: str, line: int | None = None):
+        """Record one finding (``severity`` is "error" or "warning")."""
         self.problems.append(Problem(severity, code, str(path), message, line))
 
     def format(self, max_problems: int = 200) -> str:
@@ -130,6 +131,7 @@ class ValidationReport:
         return "\n".join(lines)
 
     def to_json(self) -> str:
+        """The report as JSON: yaml, fatal, problems, splits, skipped."""
         return json.dumps({
             "yaml": str(self.yaml_path), "fatal": self.fatal,
             "problems": [asdict(p) for p in self.problems],
@@ -138,9 +140,15 @@ class ValidationReport:
         }, indent=2)
 
 
-def validate_dataset(yaml_path: str | os.PathLike, *, check_duplicates: bool = True
-                     ) -> ValidationReport:
-    """Check a dataset yaml and all the images and labels of every split it names."""
+def validate_dataset(yaml_path: str | os.PathLike, *, check_duplicates: bool = True,
+                     progress: bool = False) -> ValidationReport:
+    """Check a dataset yaml and all the images and labels of every split it names.
+
+    Args:
+        yaml_path: the dataset yaml.
+        check_duplicates: hash every image to find byte-identical images across splits.
+        progress: show a progress bar per split.
+    """
     report = ValidationReport(Path(yaml_path))
     try:
         spec = datasets.read_dataset_yaml(yaml_path)
@@ -153,7 +161,7 @@ def validate_dataset(yaml_path: str | os.PathLike, *, check_duplicates: bool = T
     for split, source in spec.splits.items():
         label_dir = spec.oracle_labels if split == "pool" else None
         summary = _validate_split(report, spec, split, source, label_dir, hashes,
-                                  check_duplicates, label_roots, used_labels)
+                                  check_duplicates, label_roots, used_labels, progress)
         report.splits[split] = summary
     _check_orphans(report, label_roots, used_labels)
     if check_duplicates:
@@ -162,8 +170,10 @@ def validate_dataset(yaml_path: str | os.PathLike, *, check_duplicates: bool = T
 
 
 def _validate_split(report, spec, split, source: Path, label_dir: Path | None, hashes,
-                    check_duplicates, label_roots: set[Path], used_labels: set[Path]
-                    ) -> SplitSummary:
+                    check_duplicates, label_roots: set[Path], used_labels: set[Path],
+                    progress: bool = False) -> SplitSummary:
+    from tqdm.auto import tqdm
+
     summary = SplitSummary(class_counts={name: 0 for name in spec.names})
     if not source.exists():
         report.add("error", "missing-split", source,
@@ -182,7 +192,7 @@ def _validate_split(report, spec, split, source: Path, label_dir: Path | None, h
         summary.n_skipped += 1
     _check_stem_collisions(report, images)
     label_of = {image: _label_path(image, source, label_dir) for image in images}
-    for image in images:
+    for image in tqdm(images, desc=f"validate {split}", unit="img", disable=not progress):
         summary.n_images += 1
         if not _check_image(report, image):
             report.skipped.append(str(image))
