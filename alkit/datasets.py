@@ -16,6 +16,7 @@ last ``/images/`` path component) and the suffix replaced by ``.txt``.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -432,12 +433,24 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DatasetError(path, f"cannot read image: {error.strerror or error}") from None
+    return decode_rgb(data, path)
+
+
+def decode_rgb(data: bytes, name: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decode image bytes to (H, W, 3) uint8 RGB (see :func:`load_rgb`); truncated or
+    corrupt data raises :class:`DatasetError` naming ``name``, never a partial image."""
+    if not data:
+        raise DatasetError(name, "image file is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             return _to_rgb8(image)
     except (OSError, SyntaxError, ValueError, ImportError, Image.DecompressionBombError) as error:
         # ImportError: a patched Image.open that looks for an optional decoder plugin
-        raise DatasetError(path, f"image does not decode: {error}") from None
+        raise DatasetError(name, f"image does not decode: {error}") from None
 
 
 def _to_rgb8(image: Image.Image) -> np.ndarray:

@@ -389,3 +389,182 @@ def _to_detections(result) -> Detections:
         boxes.cls.cpu().numpy().astype(np.int64),
         tuple(int(x) for x in result.orig_shape),
     )
+
+
+# --------------------------------------------------------------------------- one-pass scoring
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """What one forward pass gives for one image.
+
+    Attributes:
+        xyxy: (n, 4) float32 kept boxes in original-image pixels.
+        confidence: (n,) float32, equal to ``max(class_scores, axis=1)``.
+        class_id: (n,) int64, equal to ``argmax(class_scores, axis=1)``.
+        class_scores: (n, C) float32 sigmoid score of every class for every kept box, read from
+            the raw head output at the anchors NMS kept.
+        embedding: (D,) float32 mean-pooled output of the embedding layer.
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+    class_scores: np.ndarray
+    embedding: np.ndarray
+
+
+def weights_hash(model: YOLO | str | os.PathLike) -> str:
+    """SHA-256 identifying a model's weights: of its checkpoint file when it has one, else of
+    its parameters and buffers (a model built from a yaml)."""
+    import hashlib
+
+    if not isinstance(model, YOLO):
+        model = Path(resolve_weights(model))
+        if model.is_file() and model.suffix == ".pt":
+            from alkit.datasets import file_sha256
+
+            return file_sha256(model)
+        model = YOLO(str(model))
+    checkpoint = getattr(model, "ckpt_path", None)
+    if checkpoint and Path(checkpoint).is_file():
+        from alkit.datasets import file_sha256
+
+        return file_sha256(checkpoint)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def default_embedding_layer(model: YOLO) -> int:
+    """Index of the last backbone block (``len(yaml['backbone']) - 1``; SPPF in YOLOv8n)."""
+    return len(model.model.yaml["backbone"]) - 1
+
+
+class OnePassScorer:
+    """Runs a detector over batches of decoded images and returns, from ONE forward pass per
+    batch, kept boxes, full class-score vectors and a backbone embedding per image.
+
+    The class scores come from the raw head output (B, 4 + C, anchors) at the indices NMS kept
+    (``non_max_suppression(..., return_idxs=True)``); for end-to-end heads (YOLO26, YOLOv10)
+    from the one-to-one branch's scores at the anchors its top-k kept. The embedding comes from
+    a forward hook on the layer the predictor actually runs.
+
+    Use as a context manager (it removes its hooks on exit). Only PyTorch (.pt / yaml)
+    detection models are supported.
+    """
+
+    def __init__(self, model: YOLO | str | os.PathLike, *, imgsz: int = 640, conf: float = 0.05,
+                 iou: float = 0.7, max_det: int = 100, embed_layer: int | None = None,
+                 device: str = "cpu"):
+        self.model = load_model(model)
+        if self.model.task != "detect":
+            raise ValueError(f"alkit scores detection models; this model's task is "
+                             f"{self.model.task!r}")
+        self.predictor = _make_scoring_predictor(dict(
+            imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, device=device, verbose=False,
+            save=False, mode="predict", rect=True, batch=1,
+        ))
+        self.predictor.setup_model(model=self.model.model, verbose=False)
+        self.network = self.predictor.model.model
+        layer = default_embedding_layer(self.model) if embed_layer is None else embed_layer
+        if not 0 <= layer < len(self.network.model) - 1:
+            raise ValueError(f"embed_layer must be a layer index in 0..{len(self.network.model) - 2}"
+                             f", got {layer}")
+        self.embed_layer = layer
+        self.names = dict(self.model.names)
+        self._embedding = None
+        self._handles = [self.network.model[layer].register_forward_hook(self._capture)]
+        self.predictor.alkit_head_capture = _HeadCapture(self.network.model[-1])
+
+    def _capture(self, module, inputs, output):
+        self._embedding = output.detach().float().mean(dim=(2, 3)).cpu().numpy()
+
+    def __call__(self, images_bgr: list[np.ndarray]) -> list[ImageOutput]:
+        """Score decoded images (H, W, 3 uint8 BGR, as OpenCV reads them) in one batch."""
+        if not images_bgr:
+            return []
+        self._embedding = None
+        results = self.predictor(source=list(images_bgr), stream=False)
+        embeddings = self._embedding
+        return [
+            ImageOutput(
+                r.boxes.xyxy.cpu().numpy().astype(np.float32),
+                r.boxes.conf.cpu().numpy().astype(np.float32),
+                r.boxes.cls.cpu().numpy().astype(np.int64),
+                r.alkit_class_scores,
+                embeddings[i].astype(np.float32),
+            )
+            for i, r in enumerate(results)
+        ]
+
+    def close(self) -> None:
+        """Remove the hooks this scorer put on the model."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.predictor.alkit_head_capture.restore()
+
+    def __enter__(self) -> OnePassScorer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _HeadCapture:
+    """For end-to-end heads, remembers the anchor index of each of the head's top-k rows."""
+
+    def __init__(self, head):
+        self.head, self.anchor_index = head, None
+        self.end2end = bool(getattr(head, "end2end", False))
+        if self.end2end:
+            self._original = head.get_topk_index
+            head.get_topk_index = self._get_topk_index
+
+    def _get_topk_index(self, scores, max_det):
+        scores, labels, index = self._original(scores, max_det)
+        self.anchor_index = index
+        return scores, labels, index
+
+    def restore(self) -> None:
+        if self.end2end and "get_topk_index" in vars(self.head):
+            del self.head.get_topk_index
+
+
+def _make_scoring_predictor(overrides: dict):
+    from ultralytics.models.yolo.detect import DetectionPredictor
+    from ultralytics.utils import nms
+
+    class ScoringPredictor(DetectionPredictor):
+        """DetectionPredictor that keeps each kept box's full class-score vector."""
+
+        def postprocess(self, preds, img, orig_imgs, **kwargs):
+            capture = self.alkit_head_capture
+            raw = preds[0] if isinstance(preds, list | tuple) else preds
+            kept, indices = nms.non_max_suppression(
+                preds, self.args.conf, self.args.iou, self.args.classes, self.args.agnostic_nms,
+                max_det=self.args.max_det, nc=0, end2end=capture.end2end, return_idxs=True,
+            )
+            if capture.end2end:
+                logits = preds[1]["one2one"]["scores"]  # (B, C, anchors), before the sigmoid
+                class_scores = [
+                    logits[b][:, capture.anchor_index[b][idx.view(-1)]].sigmoid().T
+                    for b, idx in enumerate(indices)
+                ]
+            else:
+                n_classes = raw.shape[1] - 4
+                class_scores = [raw[b, 4 : 4 + n_classes, idx.view(-1).long()].T
+                                for b, idx in enumerate(indices)]
+            if not isinstance(orig_imgs, list):
+                from ultralytics.utils import ops
+
+                orig_imgs = ops.convert_torch2numpy_batch(orig_imgs)[..., ::-1]
+            results = self.construct_results(kept, img, orig_imgs)
+            for result, scores in zip(results, class_scores, strict=True):
+                result.alkit_class_scores = scores.float().cpu().numpy()
+            return results
+
+    return ScoringPredictor(overrides=overrides)

@@ -1,0 +1,484 @@
+"""Pool scoring: every image once per model, every measure, resumable; and ``PoolScores``.
+
+``score_pool(model, images)`` runs the detector over a pool in batches and, in one forward pass
+per batch (:class:`alkit.yolo.OnePassScorer`), keeps per image: the boxes NMS kept (xyxy,
+confidence, class), the full class-score vector of every kept box, and a mean-pooled backbone
+embedding. Every uncertainty measure of :mod:`alkit.uncertainty` is computed from those arrays,
+so changing a measure, a reduction or the confidence threshold needs no new inference.
+
+**Cache and resume.** Results are keyed by (model weights hash, image content hash, scoring
+settings: image size, NMS confidence / IoU / max_det, embedding layer, scoring version). They
+live in ``<cache_dir>/<key>/`` as shards, one per finished batch, each written to a temporary
+name and renamed into place (atomic). Re-scoring an unchanged pool with the same model does no
+inference; new images are the only ones scored; a run killed at any moment (even SIGKILL) and
+started again loses no finished batch and duplicates nothing (records are keyed by content
+hash). After a run the shards are merged into one. Default cache dir: ``<alkit home>/scores``.
+
+**Bad images** (missing, unreadable, zero bytes, truncated, not an image) are skipped, counted
+and listed in ``PoolScores.skipped`` with the reason; they never stop a run.
+
+**Saved format** (``PoolScores.save(path)``, one ``.npz``; :meth:`PoolScores.load` needs only
+numpy, never ultralytics):
+
+=================  ============  ======================================================
+array              shape/dtype   meaning
+=================  ============  ======================================================
+paths              (N,) str      image paths, in the order given (skipped ones left out)
+hashes             (N,) str      SHA-256 of each image file's bytes
+heights, widths    (N,) int32    original image size
+box_offsets        (N+1,) int64  image i owns boxes box_offsets[i]:box_offsets[i+1]
+box_xyxy           (M, 4) f4     boxes in original pixels
+box_confidence     (M,) f4       Ultralytics' boxes.conf (= max of the class scores)
+box_class          (M,) int64    Ultralytics' boxes.cls (= argmax of the class scores)
+box_class_scores   (M, C) f4     sigmoid score of every class for every box
+embeddings         (N, D) f4     mean-pooled backbone features
+skipped            (S, 2) str    (path, reason) of every image not scored
+meta               () str        JSON: names, model hash, settings, conf_threshold
+=================  ============  ======================================================
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from alkit import uncertainty
+from alkit.datasets import DatasetError, decode_rgb, list_images
+from alkit.detections import Detections
+
+SCORING_VERSION = 1
+TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
+_SHARD_ARRAYS = ("hashes", "heights", "widths", "n_boxes", "box_xyxy", "box_confidence",
+                 "box_class", "box_class_scores", "embeddings")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PoolScores:
+    """Scores of a pool (see the module docstring for the arrays and their shapes)."""
+
+    paths: list[str]
+    hashes: np.ndarray
+    heights: np.ndarray
+    widths: np.ndarray
+    box_offsets: np.ndarray
+    box_xyxy: np.ndarray
+    box_confidence: np.ndarray
+    box_class: np.ndarray
+    box_class_scores: np.ndarray
+    embeddings: np.ndarray
+    names: tuple[str, ...]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+    conf_threshold: float = 0.25
+
+    def __post_init__(self):
+        n = len(self.paths)
+        if len(self.box_offsets) != n + 1 or self.box_offsets[-1] != len(self.box_confidence):
+            raise ValueError(f"PoolScores: box_offsets must have {n + 1} entries ending at "
+                             f"{len(self.box_confidence)}")
+        for name in ("hashes", "heights", "widths", "embeddings"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"PoolScores.{name}: expected {n} rows, one per image")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.names)
+
+    @cached_property
+    def n_boxes(self) -> np.ndarray:
+        """(N,) boxes per image at or above ``conf_threshold``."""
+        image_of_box = np.repeat(np.arange(len(self)), np.diff(self.box_offsets))
+        keep = self.box_confidence >= self.conf_threshold
+        return np.bincount(image_of_box[keep], minlength=len(self))
+
+    @cached_property
+    def max_confidence(self) -> np.ndarray:
+        """(N,) the most confident box per image (0.0 without boxes)."""
+        return uncertainty.max_confidence(self.box_confidence, self.box_offsets)
+
+    def image_scores(self, measure: str = "least_confidence", reduction: str | Callable = "max",
+                     *, n: int = 3, conf_threshold: float | None = None,
+                     empty_score: float | str = "max") -> np.ndarray:
+        """(N,) one uncertainty per image (see :func:`alkit.uncertainty.image_scores`)."""
+        return uncertainty.image_scores(
+            self.box_class_scores, self.box_confidence, self.box_offsets, measure=measure,
+            reduction=reduction, n=n, empty_score=empty_score,
+            conf_threshold=self.conf_threshold if conf_threshold is None else conf_threshold,
+        )
+
+    def flagged(self, threshold: float = 0.6) -> np.ndarray:
+        """(N,) bool: the simple rule, most confident detection below ``threshold``."""
+        return uncertainty.flag_low_confidence(self.max_confidence, threshold)
+
+    def class_breakdown(self, measure: str = "least_confidence", *, soft: bool = False,
+                        conf_threshold: float | None = None) -> np.ndarray:
+        """(N, C) per image, how much each class makes it uncertain
+        (:func:`alkit.uncertainty.class_breakdown`)."""
+        threshold = self.conf_threshold if conf_threshold is None else conf_threshold
+        return np.stack([
+            uncertainty.class_breakdown(self.box_class_scores[lo:hi], self.box_confidence[lo:hi],
+                                        measure=measure, conf_threshold=threshold, soft=soft)
+            for lo, hi in zip(self.box_offsets[:-1], self.box_offsets[1:], strict=True)
+        ]) if len(self) else np.zeros((0, self.n_classes))
+
+    def detections(self, i: int, *, conf_threshold: float | None = None) -> Detections:
+        """The boxes of image ``i`` at or above the confidence threshold."""
+        lo, hi = self.box_offsets[i], self.box_offsets[i + 1]
+        threshold = self.conf_threshold if conf_threshold is None else conf_threshold
+        keep = self.box_confidence[lo:hi] >= threshold
+        return Detections(self.box_xyxy[lo:hi][keep], self.box_confidence[lo:hi][keep],
+                          self.box_class[lo:hi][keep],
+                          (int(self.heights[i]), int(self.widths[i])))
+
+    @cached_property
+    def table(self):
+        """A pandas DataFrame, one row per image: path, hash, height, width, n_boxes,
+        max_confidence, flagged, and every measure as ``<measure>_<reduction>`` with reductions
+        max (weakest link), mean3 (mean of the 3 most uncertain), mean and sum. Higher =
+        more uncertain in every measure column."""
+        import pandas as pd
+
+        columns = {
+            "path": self.paths, "hash": self.hashes, "height": self.heights,
+            "width": self.widths, "n_boxes": self.n_boxes,
+            "max_confidence": self.max_confidence, "flagged": self.flagged(),
+        }
+        for measure in uncertainty.MEASURES:
+            for suffix, reduction in TABLE_REDUCTIONS:
+                columns[f"{measure}_{suffix}"] = self.image_scores(measure, reduction, n=3)
+        return pd.DataFrame(columns)
+
+    # ---- persistence
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the scores to one ``.npz`` file (atomic; see the module docstring)."""
+        path = Path(path)
+        meta = {**self.meta, "names": list(self.names), "conf_threshold": self.conf_threshold}
+        skipped = np.array(self.skipped, dtype=str).reshape(-1, 2)
+        _atomic_savez(path, paths=np.array(self.paths, dtype=str), hashes=self.hashes,
+                      heights=self.heights, widths=self.widths, box_offsets=self.box_offsets,
+                      box_xyxy=self.box_xyxy, box_confidence=self.box_confidence,
+                      box_class=self.box_class, box_class_scores=self.box_class_scores,
+                      embeddings=self.embeddings, skipped=skipped, meta=np.array(json.dumps(meta)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PoolScores:
+        """Read scores written by :meth:`save` (numpy only)."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, KeyError) as error:
+            raise DatasetError(path, f"not a PoolScores file: {error}") from None
+        meta = json.loads(str(arrays.pop("meta")))
+        return cls(
+            paths=arrays.pop("paths").tolist(), names=tuple(meta.pop("names")),
+            skipped=[tuple(row) for row in arrays.pop("skipped").tolist()],
+            conf_threshold=float(meta.pop("conf_threshold")), meta=meta, **arrays,
+        )
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def default_cache_dir() -> Path:
+    """``$ALKIT_HOME/scores`` (see :func:`alkit.yolo.alkit_home`), without importing it."""
+    home = os.environ.get("ALKIT_HOME")
+    base = Path(home).expanduser() if home else Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alkit"
+    return base / "scores"
+
+
+class ShardCache:
+    """Per-image records of one (model, settings) key, stored as atomic ``.npz`` shards."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.records: dict[str, dict] = {}
+        self.unreadable: list[Path] = []
+
+    def shards(self) -> list[Path]:
+        return sorted(self.directory.glob("shard-*.npz"))
+
+    def load(self) -> ShardCache:
+        """Read every finished shard (a half-written one cannot exist: shards are renamed
+        into place; an unreadable one is listed in ``unreadable`` and left alone)."""
+        for shard in self.shards():
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    arrays = {k: data[k] for k in _SHARD_ARRAYS}
+            except (OSError, ValueError, KeyError, EOFError):
+                self.unreadable.append(shard)
+                continue
+            for record in _split_records(arrays):
+                self.records.setdefault(record["hash"], record)
+        return self
+
+    def add(self, records: list[dict]) -> None:
+        """Persist a batch of records as one new shard, then remember them."""
+        new = [r for r in records if r["hash"] not in self.records]
+        if not new:
+            return
+        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+        _atomic_savez(self.directory / name, **_join_records(new))
+        for record in new:
+            self.records[record["hash"]] = record
+
+    def compact(self) -> None:
+        """Merge all shards into one (written first, then the old ones removed)."""
+        shards = self.shards()
+        if len(shards) <= 1 or not self.records:
+            return
+        merged = self.directory / f"shard-{time.time_ns():020d}-merged.npz"
+        _atomic_savez(merged, **_join_records(list(self.records.values())))
+        for shard in shards:
+            shard.unlink(missing_ok=True)
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _record(image_hash: str, height: int, width: int, output) -> dict:
+    return {"hash": image_hash, "height": height, "width": width, "xyxy": output.xyxy,
+            "confidence": output.confidence, "class_id": output.class_id,
+            "class_scores": output.class_scores, "embedding": output.embedding}
+
+
+def _join_records(records: list[dict]) -> dict[str, np.ndarray]:
+    n_classes = records[0]["class_scores"].shape[1]
+    return {
+        "hashes": np.array([r["hash"] for r in records], dtype=str),
+        "heights": np.array([r["height"] for r in records], dtype=np.int32),
+        "widths": np.array([r["width"] for r in records], dtype=np.int32),
+        "n_boxes": np.array([len(r["confidence"]) for r in records], dtype=np.int64),
+        "box_xyxy": np.concatenate([r["xyxy"] for r in records]).astype(np.float32).reshape(-1, 4),
+        "box_confidence": np.concatenate([r["confidence"] for r in records]).astype(np.float32),
+        "box_class": np.concatenate([r["class_id"] for r in records]).astype(np.int64),
+        "box_class_scores": np.concatenate([r["class_scores"] for r in records])
+        .astype(np.float32).reshape(-1, n_classes),
+        "embeddings": np.stack([r["embedding"] for r in records]).astype(np.float32),
+    }
+
+
+def _split_records(arrays: dict[str, np.ndarray]) -> list[dict]:
+    offsets = np.concatenate([[0], np.cumsum(arrays["n_boxes"])])
+    return [
+        {"hash": str(h), "height": int(arrays["heights"][i]), "width": int(arrays["widths"][i]),
+         "xyxy": arrays["box_xyxy"][lo:hi], "confidence": arrays["box_confidence"][lo:hi],
+         "class_id": arrays["box_class"][lo:hi], "class_scores": arrays["box_class_scores"][lo:hi],
+         "embedding": arrays["embeddings"][i]}
+        for i, (h, lo, hi) in enumerate(zip(arrays["hashes"], offsets[:-1], offsets[1:],
+                                            strict=True))
+    ]
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One image read from disk: its hash, and its pixels when they are needed."""
+
+    path: str
+    hash: str | None = None
+    bgr: np.ndarray | None = None
+    error: str | None = None
+
+
+def _read(path: str, need_pixels: Callable[[str], bool]) -> _Loaded:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        return _Loaded(path, error=f"cannot read: {error.strerror or error}")
+    digest = hashlib.sha256(data).hexdigest()
+    if not need_pixels(digest):
+        return _Loaded(path, digest)
+    try:
+        rgb = decode_rgb(data, path)
+    except DatasetError as error:
+        return _Loaded(path, digest, error=error.reason)
+    return _Loaded(path, digest, np.ascontiguousarray(rgb[..., ::-1]))
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """How a :func:`score_pool` call went: images inferred, taken from the cache, skipped."""
+
+    n_inferred: int
+    n_cached: int
+    n_skipped: int
+    seconds: float
+    cache_dir: Path
+
+
+def score_pool(
+    model,
+    images: Sequence[str | os.PathLike] | str | os.PathLike,
+    *,
+    imgsz: int = 640,
+    batch: int = 16,
+    conf: float = 0.05,
+    iou: float = 0.7,
+    max_det: int = 100,
+    embed_layer: int | None = None,
+    conf_threshold: float = 0.25,
+    device: str = "cpu",
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> PoolScores:
+    """Score every image of a pool once per model (see the module docstring).
+
+    Args:
+        model: an Ultralytics YOLO object, a ``.pt`` checkpoint or a model yaml.
+        images: image paths, or a directory / list file of them.
+        imgsz, batch: inference size and images per forward pass.
+        conf, iou, max_det: NMS settings of the stored boxes (part of the cache key).
+            Keep ``conf`` low: measures filter with ``conf_threshold`` afterwards.
+        embed_layer: layer whose mean-pooled output is the embedding (default: the last
+            backbone block).
+        conf_threshold: boxes at or above it count in measures (changeable later, no
+            inference).
+        cache_dir: where the per-model cache lives (default :func:`default_cache_dir`).
+        progress: a tqdm bar with images/s.
+
+    Returns:
+        :class:`PoolScores`; ``.meta["run"]`` says how many images were inferred, cached,
+        skipped.
+    """
+    from tqdm.auto import tqdm
+
+    from alkit import yolo
+
+    started = time.perf_counter()
+    paths = _unique_paths(images)
+    model = yolo.load_model(model)
+    model_hash = yolo.weights_hash(model)
+    layer = yolo.default_embedding_layer(model) if embed_layer is None else embed_layer
+    settings = {"imgsz": imgsz, "conf": conf, "iou": iou, "max_det": max_det,
+                "embed_layer": layer, "version": SCORING_VERSION}
+    key = hashlib.sha256(json.dumps([model_hash, settings], sort_keys=True).encode())
+    cache = ShardCache(Path(cache_dir or default_cache_dir()) / key.hexdigest()[:24]).load()
+    n_cached_before = len(cache.records)
+    names = tuple(model.names[i] for i in sorted(model.names))
+    with _LazyScorer(lambda: yolo.OnePassScorer(
+            model, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, embed_layer=layer,
+            device=device)) as scorer:
+        bar = tqdm(total=len(paths), desc="scoring", unit="img", disable=not progress)
+        loaded = _infer_missing(scorer, cache, paths, batch, bar)
+    cache.compact()
+    n_inferred = len(cache.records) - n_cached_before
+    skipped = [(item.path, item.error) for item in loaded if item.error]
+    run = ScoringRun(n_inferred, len(paths) - n_inferred - len(skipped), len(skipped),
+                     time.perf_counter() - started, cache.directory)
+    return _assemble(loaded, cache, names, skipped, conf_threshold, {
+        "model_hash": model_hash, "settings": settings,
+        "run": {**run.__dict__, "cache_dir": str(run.cache_dir)},
+    })
+
+
+class _LazyScorer:
+    """Builds the scorer (predictor set-up, hooks) only when an image needs inference."""
+
+    def __init__(self, factory):
+        self.factory, self.scorer = factory, None
+
+    def __call__(self, images_bgr):
+        if self.scorer is None:
+            self.scorer = self.factory()
+        return self.scorer(images_bgr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.scorer is not None:
+            self.scorer.close()
+
+
+def _unique_paths(images) -> list[str]:
+    if isinstance(images, str | os.PathLike):
+        images = list_images(images)
+    return list(dict.fromkeys(str(p) for p in images))
+
+
+def _infer_missing(scorer, cache: ShardCache, paths: list[str], batch: int, bar) -> list[_Loaded]:
+    """Read all images (the next batch on a thread while the current one infers) and score the
+    ones whose content hash the cache lacks, saving each finished batch as a shard."""
+    loaded: list[_Loaded] = []
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+
+    def needs_pixels(digest: str) -> bool:
+        return digest not in cache.records
+
+    def read_chunk(chunk):
+        return [_read(p, needs_pixels) for p in chunk]
+
+    with bar, concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
+        future = reader.submit(read_chunk, chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            items = future.result()
+            if index + 1 < len(chunks):
+                future = reader.submit(read_chunk, chunks[index + 1])
+            todo: dict[str, _Loaded] = {}  # by content hash: identical files infer once
+            for it in items:
+                if it.bgr is not None and it.hash not in cache.records:
+                    todo.setdefault(it.hash, it)
+            todo = list(todo.values())
+            if todo:
+                outputs = scorer([it.bgr for it in todo])
+                cache.add([_record(it.hash, *it.bgr.shape[:2], out)
+                           for it, out in zip(todo, outputs, strict=True)])
+            loaded.extend(_Loaded(it.path, it.hash, error=it.error) for it in items)
+            bar.update(len(items))
+    return loaded
+
+
+def _assemble(loaded, cache: ShardCache, names, skipped, conf_threshold, meta) -> PoolScores:
+    good = [item for item in loaded if not item.error]
+    records = [cache.records[item.hash] for item in good]
+    n_boxes = [len(r["confidence"]) for r in records]
+    joined = _join_records(records) if records else None
+    empty = {"box_xyxy": np.zeros((0, 4), np.float32), "box_confidence": np.zeros(0, np.float32),
+             "box_class": np.zeros(0, np.int64),
+             "box_class_scores": np.zeros((0, len(names)), np.float32),
+             "embeddings": np.zeros((0, 0), np.float32), "hashes": np.zeros(0, str),
+             "heights": np.zeros(0, np.int32), "widths": np.zeros(0, np.int32)}
+    arrays = joined or empty
+    return PoolScores(
+        paths=[item.path for item in good], hashes=arrays["hashes"], heights=arrays["heights"],
+        widths=arrays["widths"], box_offsets=np.concatenate([[0], np.cumsum(n_boxes)]).astype(
+            np.int64),
+        box_xyxy=arrays["box_xyxy"], box_confidence=arrays["box_confidence"],
+        box_class=arrays["box_class"], box_class_scores=arrays["box_class_scores"],
+        embeddings=arrays["embeddings"], names=names, skipped=skipped, meta=meta,
+        conf_threshold=conf_threshold,
+    )

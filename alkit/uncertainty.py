@@ -1,0 +1,279 @@
+"""Uncertainty of detections: per box, per image, per class (numpy only).
+
+Shapes: ``scores_B_C`` is the class-score matrix of B boxes over C classes; ``u_B`` a per-box
+uncertainty; ``box_offsets`` (N + 1,) split a pool's concatenated boxes into N images (image i
+owns rows ``box_offsets[i]:box_offsets[i + 1]``).
+
+**From sigmoid scores to a distribution.** YOLOv8/11 heads give each class an independent
+sigmoid score p_c in (0, 1); they need not sum to 1 (a background box has all p_c small). The box
+confidence Ultralytics reports is max_c p_c. Measures that need a distribution use the
+renormalized vector q_c = p_c / sum_k p_k (so a box torn between two classes has high entropy
+whatever its absolute level, and a background-like box with flat small scores counts as
+uncertain). The per-class binary entropy treats each p_c as its own Bernoulli variable instead
+and needs no renormalization.
+
+Every per-box measure is oriented so that **higher means more uncertain**:
+
+==================  ==========================================  ================
+measure             formula                                      range
+==================  ==========================================  ================
+least_confidence    1 - max_c p_c                                 [0, 1]
+margin              1 - (p_(1) - p_(2)), top two sorted scores    [0, 1]
+entropy             -sum_c q_c log q_c                            [0, log C]
+binary_entropy      -sum_c [p_c log p_c + (1-p_c) log(1-p_c)] / C [0, log 2]
+==================  ==========================================  ================
+
+(The raw margin p_(1) - p_(2), where small is uncertain, is :func:`margin`; the ``margin``
+measure is its complement.)
+
+**Per image**, box uncertainties are combined with an explicit ``reduction``:
+
+* ``"max"``: the most uncertain box, i.e. the weakest link (for least confidence:
+  1 - the minimum box confidence);
+* ``"mean_n"``: the mean of the ``n`` most uncertain boxes (the N least confident);
+* ``"min"``: the least uncertain box (for least confidence: 1 - the maximum box confidence,
+  the quantity behind the "most confident detection below 0.6" flag rule);
+* ``"mean"``, ``"sum"``; or any callable ``f(u_B) -> float``.
+
+Only boxes with confidence >= ``conf_threshold`` count. An image with no such box gets
+``empty_score`` (default ``"max"``: the measure's upper bound, i.e. maximally uncertain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+_EPS = 1e-12
+MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy")
+REDUCTIONS = ("max", "mean_n", "min", "mean", "sum")
+
+
+def _as_scores(scores_B_C) -> np.ndarray:
+    scores = np.asarray(scores_B_C, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"expected class scores of shape (n_boxes, n_classes), got {scores.shape}")
+    if scores.size and (np.nanmin(scores) < 0 or np.nanmax(scores) > 1):
+        raise ValueError("class scores must be sigmoid outputs in [0, 1]")
+    return scores
+
+
+def least_confidence(scores_B_C) -> np.ndarray:
+    """(B,) ``1 - max_c p_c``: 0 for a certain box, 1 when every class score is 0."""
+    scores = _as_scores(scores_B_C)
+    if scores.shape[1] == 0:
+        return np.ones(len(scores))
+    return 1.0 - scores.max(axis=1)
+
+
+def margin(scores_B_C) -> np.ndarray:
+    """(B,) raw margin ``p_(1) - p_(2)`` between the two highest class scores.
+
+    Small means uncertain. With one class the margin is ``p_(1)`` (against nothing).
+    """
+    scores = _as_scores(scores_B_C)
+    if scores.shape[1] == 0:
+        return np.zeros(len(scores))
+    if scores.shape[1] == 1:
+        return scores[:, 0].copy()
+    top2 = -np.partition(-scores, 1, axis=1)[:, :2]
+    return top2[:, 0] - top2[:, 1]
+
+
+def margin_uncertainty(scores_B_C) -> np.ndarray:
+    """(B,) ``1 - (p_(1) - p_(2))`` in [0, 1]: the margin turned so that high is uncertain."""
+    return 1.0 - margin(scores_B_C)
+
+
+def normalized_distribution(scores_B_C) -> np.ndarray:
+    """(B, C) ``q_c = p_c / sum_k p_k``; a box whose scores are all 0 becomes uniform."""
+    scores = _as_scores(scores_B_C)
+    totals = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1.0 / max(1, scores.shape[1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > _EPS, scores / np.maximum(totals, _EPS), uniform)
+
+
+def entropy(scores_B_C) -> np.ndarray:
+    """(B,) Shannon entropy (nats) of the renormalized scores ``q``: in [0, log C]."""
+    q = normalized_distribution(scores_B_C)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(q > 0, q * np.log(np.maximum(q, _EPS)), 0.0)
+    return np.clip(-terms.sum(axis=1), 0.0, np.log(max(1, q.shape[1])))
+
+
+def binary_entropy(scores_B_C) -> np.ndarray:
+    """(B,) mean over classes of the Bernoulli entropy of each sigmoid score: in [0, log 2].
+
+    ``-(1/C) sum_c [p_c log p_c + (1 - p_c) log(1 - p_c)]``. Unlike :func:`entropy` it sees the
+    absolute level of the scores: a box with p = (0.5, 0.5) is more uncertain than one with
+    p = (0.05, 0.05), which renormalization would call identical.
+    """
+    p = np.clip(_as_scores(scores_B_C), _EPS, 1 - _EPS)
+    if p.shape[1] == 0:
+        return np.zeros(len(p))
+    h = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+    return np.clip(h.mean(axis=1), 0.0, np.log(2))
+
+
+_BOX_MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "least_confidence": least_confidence,
+    "margin": margin_uncertainty,
+    "entropy": entropy,
+    "binary_entropy": binary_entropy,
+}
+
+
+def box_uncertainty(scores_B_C, measure: str = "least_confidence") -> np.ndarray:
+    """(B,) per-box uncertainty by name: one of :data:`MEASURES` (higher = more uncertain)."""
+    if measure not in _BOX_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+    return _BOX_MEASURES[measure](scores_B_C)
+
+
+def measure_upper_bound(measure: str, n_classes: int) -> float:
+    """The largest value a box can get under ``measure`` (used for images without boxes)."""
+    bounds = {"least_confidence": 1.0, "margin": 1.0,
+              "entropy": float(np.log(max(1, n_classes))), "binary_entropy": float(np.log(2))}
+    if measure not in bounds:
+        raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+    return bounds[measure]
+
+
+def reduce_boxes(u_B, reduction: str | Callable = "max", *, n: int = 3,
+                 empty_score: float = 1.0) -> float:
+    """Combine one image's box uncertainties into one score (see the module docstring).
+
+    Args:
+        u_B: (B,) per-box uncertainties of the boxes that count.
+        reduction: ``"max"``, ``"mean_n"``, ``"min"``, ``"mean"``, ``"sum"`` or a callable.
+        n: how many of the most uncertain boxes ``"mean_n"`` averages.
+        empty_score: the score of an image with no box.
+    """
+    u = np.asarray(u_B, dtype=np.float64).reshape(-1)
+    if len(u) == 0:
+        return float(empty_score)
+    if callable(reduction):
+        return float(reduction(u))
+    if reduction == "max":
+        return float(u.max())
+    if reduction == "min":
+        return float(u.min())
+    if reduction == "mean":
+        return float(u.mean())
+    if reduction == "sum":
+        return float(u.sum())
+    if reduction == "mean_n":
+        if n < 1:
+            raise ValueError(f"mean_n needs n >= 1, got {n}")
+        k = min(n, len(u))
+        return float(np.partition(u, len(u) - k)[len(u) - k :].mean())
+    raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS} or a callable")
+
+
+def image_scores(
+    scores_M_C, confidence_M, box_offsets, *, measure: str = "least_confidence",
+    reduction: str | Callable = "max", n: int = 3, conf_threshold: float = 0.25,
+    empty_score: float | str = "max",
+) -> np.ndarray:
+    """(N,) one uncertainty score per image for a whole pool.
+
+    Args:
+        scores_M_C: (M, C) class scores of all boxes of all images, concatenated.
+        confidence_M: (M,) box confidences (``max_c p_c`` for Ultralytics detections).
+        box_offsets: (N + 1,) image i owns boxes ``box_offsets[i]:box_offsets[i + 1]``.
+        measure, reduction, n: see :func:`box_uncertainty` and :func:`reduce_boxes`.
+        conf_threshold: boxes below this confidence are ignored.
+        empty_score: score of an image without boxes; ``"max"`` = the measure's upper bound.
+    """
+    scores = _as_scores(scores_M_C)
+    confidence = np.asarray(confidence_M, dtype=np.float64).reshape(-1)
+    offsets = np.asarray(box_offsets, dtype=np.int64)
+    if len(confidence) != len(scores) or offsets[-1] != len(scores):
+        raise ValueError(
+            f"expected {offsets[-1]} boxes (box_offsets[-1]) in both scores {scores.shape} and "
+            f"confidence {confidence.shape}"
+        )
+    empty = (measure_upper_bound(measure, scores.shape[1]) if empty_score == "max"
+             else float(empty_score))
+    keep = confidence >= conf_threshold
+    u = box_uncertainty(scores[keep], measure)
+    image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
+    return segment_reduce(u, image_of_box, len(offsets) - 1, reduction, n=n, empty_score=empty)
+
+
+def segment_reduce(u_M, segment_M, n_segments: int, reduction: str | Callable = "max", *,
+                   n: int = 3, empty_score: float = 1.0) -> np.ndarray:
+    """(n_segments,) :func:`reduce_boxes` applied to every group of ``u_M`` at once.
+
+    ``segment_M`` gives each value's group (image) index in [0, n_segments); groups need not be
+    contiguous. Vectorized for the named reductions; a callable runs once per group.
+    """
+    u = np.asarray(u_M, dtype=np.float64).reshape(-1)
+    seg = np.asarray(segment_M, dtype=np.int64).reshape(-1)
+    counts = np.bincount(seg, minlength=n_segments)
+    out = np.full(n_segments, float(empty_score))
+    has = counts > 0
+    if callable(reduction):
+        order = np.argsort(seg, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        for i in np.flatnonzero(has):
+            out[i] = float(reduction(u[order[bounds[i] : bounds[i + 1]]]))
+        return out
+    if reduction in ("sum", "mean"):
+        total = np.bincount(seg, weights=u, minlength=n_segments)
+        out[has] = total[has] if reduction == "sum" else total[has] / counts[has]
+    elif reduction in ("max", "min"):
+        extreme = np.full(n_segments, -np.inf if reduction == "max" else np.inf)
+        (np.maximum if reduction == "max" else np.minimum).at(extreme, seg, u)
+        out[has] = extreme[has]
+    elif reduction == "mean_n":
+        if n < 1:
+            raise ValueError(f"mean_n needs n >= 1, got {n}")
+        order = np.lexsort((-u, seg))  # by segment, most uncertain first
+        starts = np.concatenate([[0], np.cumsum(counts)])[:-1]
+        rank = np.arange(len(u)) - starts[seg[order]]
+        top = order[rank < n]
+        total = np.bincount(seg[top], weights=u[top], minlength=n_segments)
+        out[has] = total[has] / np.minimum(counts[has], n)
+    else:
+        raise ValueError(
+            f"unknown reduction {reduction!r}; expected one of {REDUCTIONS} or a callable")
+    return out
+
+
+def max_confidence(confidence_M, box_offsets) -> np.ndarray:
+    """(N,) the most confident box of each image, 0.0 for an image without boxes."""
+    offsets = np.asarray(box_offsets, dtype=np.int64)
+    image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    return segment_reduce(confidence_M, image_of_box, len(offsets) - 1, "max", empty_score=0.0)
+
+
+def flag_low_confidence(max_confidence_N, threshold: float = 0.6) -> np.ndarray:
+    """(N,) bool: images whose most confident detection is below ``threshold`` (empty: True)."""
+    return np.asarray(max_confidence_N, dtype=np.float64) < threshold
+
+
+def class_breakdown(
+    scores_B_C, confidence_B=None, *, measure: str = "least_confidence",
+    reduction: str | Callable = "max", conf_threshold: float = 0.0, soft: bool = False,
+) -> np.ndarray:
+    """(C,) how much each class makes one image uncertain.
+
+    Hard (default): class c gets the ``reduction`` of the uncertainties of the boxes whose top
+    class is c (0 where it has none). Soft: every box spreads its uncertainty over classes by
+    its renormalized scores, ``sum_b q_bc * u_b`` (so a box read as "one" with a strong "seven"
+    score also points at "seven").
+    """
+    scores = _as_scores(scores_B_C)
+    n_classes = scores.shape[1]
+    if confidence_B is not None:
+        keep = np.asarray(confidence_B, dtype=np.float64) >= conf_threshold
+        scores = scores[keep]
+    u = box_uncertainty(scores, measure)
+    if soft:
+        return (normalized_distribution(scores) * u[:, None]).sum(axis=0)
+    top = scores.argmax(axis=1) if len(scores) else np.zeros(0, int)
+    return np.array([reduce_boxes(u[top == c], reduction, empty_score=0.0)
+                     for c in range(n_classes)])
