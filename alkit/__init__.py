@@ -26,6 +26,7 @@ from alkit.datasets import (
 )
 from alkit.detections import Detections
 from alkit.samples import PRESETS, build_samples
+from alkit.scoring import PoolScores, score_pool
 from alkit.validation import ValidationReport, validate_dataset
 
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ __all__ = [
     "DatasetSpec",
     "Detections",
     "Labels",
+    "PoolScores",
     "ValidationReport",
     "__version__",
     "build_samples",
@@ -44,6 +46,7 @@ __all__ = [
     "load_rgb",
     "read_dataset_yaml",
     "read_labels",
+    "score_pool",
     "validate_dataset",
     "write_dataset_yaml",
     "write_labels",

@@ -4,6 +4,7 @@ Subcommands (more arrive with later features):
 
 * ``alkit samples --preset {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
+* ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
 * ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
@@ -38,6 +39,36 @@ def _validate(args) -> int:
     return 1 if report.fatal else 0
 
 
+def _score(args) -> int:
+    from alkit.datasets import read_dataset_yaml
+    from alkit.scoring import score_pool
+
+    source = args.source
+    if source.suffix in (".yaml", ".yml"):
+        spec = read_dataset_yaml(source)
+        if "pool" not in spec.splits:
+            raise ValueError(f"{source}: has no 'pool' split to score; give an image directory")
+        source = spec.splits["pool"]
+    scores = score_pool(args.model, source, imgsz=args.imgsz, batch=args.batch, conf=args.conf,
+                        iou=args.iou, max_det=args.max_det, embed_layer=args.embed_layer,
+                        conf_threshold=args.conf_threshold, device=args.device,
+                        cache_dir=args.cache_dir, progress=not args.quiet)
+    out = scores.save(args.out)
+    scores.table.to_csv(out.with_suffix(".csv"), index=False)
+    run = scores.meta["run"]
+    print(f"scored {len(scores)} images ({run['n_inferred']} inferred, {run['n_cached']} from "
+          f"the cache) in {run['seconds']:.1f} s; {run['n_skipped']} skipped")
+    for path, reason in scores.skipped[:20]:
+        print(f"  skipped {path}: {reason}")
+    print(f"flagged (most confident box < 0.6): {int(scores.flagged().sum())}")
+    top = scores.table.nlargest(args.top, "least_confidence_max")
+    print(f"most uncertain (least_confidence_max, conf >= {scores.conf_threshold}):")
+    for row in top.itertuples():
+        print(f"  {row.least_confidence_max:.3f}  {row.n_boxes:>3} boxes  {row.path}")
+    print(f"scores: {out}  table: {out.with_suffix('.csv')}")
+    return 0
+
+
 def _demo(args) -> int:
     from alkit.demo import run_demo
 
@@ -69,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the cross-split duplicate-image check (hashes every image)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("score", help="score an image pool: boxes, class scores, embeddings, "
+                                     "every uncertainty measure (cached, resumable)")
+    p.add_argument("model", help="a .pt checkpoint or a model yaml")
+    p.add_argument("source", type=Path,
+                   help="image directory, list file, or a dataset yaml (its pool split)")
+    p.add_argument("--out", type=Path, default=Path("scores.npz"),
+                   help="PoolScores file (a .csv table is written beside it)")
+    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--conf", type=float, default=0.05, help="NMS confidence of stored boxes")
+    p.add_argument("--iou", type=float, default=0.7)
+    p.add_argument("--max-det", type=int, default=100)
+    p.add_argument("--conf-threshold", type=float, default=0.25,
+                   help="boxes at or above it count in the measures")
+    p.add_argument("--embed-layer", type=int, default=None,
+                   help="embedding layer (default: the last backbone block)")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--top", type=int, default=10, help="most uncertain images to print")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_score)
 
     p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
     p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")

@@ -220,7 +220,11 @@ class ShardCache:
 
     def load(self) -> ShardCache:
         """Read every finished shard (a half-written one cannot exist: shards are renamed
-        into place; an unreadable one is listed in ``unreadable`` and left alone)."""
+        into place; an unreadable one is listed in ``unreadable`` and left alone). Temporary
+        files of a killed run older than an hour are removed."""
+        for part in self.directory.glob(".*.part"):
+            if time.time() - part.stat().st_mtime > 3600:
+                part.unlink(missing_ok=True)
         for shard in self.shards():
             try:
                 with np.load(shard, allow_pickle=False) as data:

@@ -470,9 +470,9 @@ class OnePassScorer:
         self.predictor.setup_model(model=self.model.model, verbose=False)
         self.network = self.predictor.model.model
         layer = default_embedding_layer(self.model) if embed_layer is None else embed_layer
-        if not 0 <= layer < len(self.network.model) - 1:
-            raise ValueError(f"embed_layer must be a layer index in 0..{len(self.network.model) - 2}"
-                             f", got {layer}")
+        last = len(self.network.model) - 2  # the head itself is not a feature map
+        if not 0 <= layer <= last:
+            raise ValueError(f"embed_layer must be a layer index in 0..{last}, got {layer}")
         self.embed_layer = layer
         self.names = dict(self.model.names)
         self._embedding = None

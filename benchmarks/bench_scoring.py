@@ -70,7 +70,8 @@ def main() -> None:
             best["cached"].append(timed(alkit_scoring, weights, images, imgsz, args.batch, cache))
         t = {k: min(v) for k, v in best.items()}
         print(f"\n{imgsz} px: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
-        print(f"  (c)/(a) alkit vs plain predict : {t['alkit'] / t['plain']:.3f}x  (target <= 1.10)")
+        print(f"  (c)/(a) alkit vs plain predict : {t['alkit'] / t['plain']:.3f}x  "
+              "(target <= 1.10)")
         print(f"  (b)/(c) classic vs alkit       : {t['classic'] / t['alkit']:.2f}x  "
               "(target >= 1.3 at 320 px)")
         print(f"  (b)/(a) classic vs plain       : {t['classic'] / t['plain']:.2f}x")

@@ -1,5 +1,7 @@
 """alkit.uncertainty: formulas, ranges and invariances (Hypothesis property tests)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -61,7 +63,7 @@ def test_image_scores_do_not_depend_on_box_order(pool, measure, reduction, data)
     scores, offsets = pool
     confidence = scores.max(axis=1)
     permuted = scores.copy()
-    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
+    for lo, hi in itertools.pairwise(offsets):
         order = data.draw(st.permutations(range(hi - lo)))
         permuted[lo:hi] = scores[lo:hi][list(order)]
     kwargs = dict(measure=measure, reduction=reduction, conf_threshold=0.3)
@@ -79,7 +81,7 @@ def test_vectorized_reductions_match_the_per_image_definition(pool, measure, red
                             n=n, conf_threshold=thr)
     empty = unc.measure_upper_bound(measure, scores.shape[1])
     slow = []
-    for lo, hi in zip(offsets[:-1], offsets[1:], strict=True):
+    for lo, hi in itertools.pairwise(offsets):
         keep = confidence[lo:hi] >= thr
         u = unc.box_uncertainty(scores[lo:hi][keep], measure)
         slow.append(unc.reduce_boxes(u, reduction, n=n, empty_score=empty))
