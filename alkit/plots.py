@@ -70,3 +70,62 @@ def plot_ap_per_class(ap50_per_class: dict[str, float], *, rare: Sequence[str] =
     ax.set_ylabel("AP50")
     ax.set_title("AP50 per class" + (" (red: rare)" if rare else ""))
     return ax
+
+
+def plot_measure_histograms(table, columns: Sequence[str] | None = None, *, bins: int = 30,
+                            ncols: int = 4, flag_threshold: float | None = 0.6):
+    """Histograms of score columns of a ``PoolScores.table``; the max-confidence panel marks the
+    flag threshold. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    columns = list(columns) if columns is not None else [
+        c for c in table.columns if c == "max_confidence" or c.endswith("_max")]
+    nrows = max(1, -(-len(columns) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, column in zip(axes.flat, columns, strict=False):
+        ax.hist(table[column], bins=bins, color="tab:blue", alpha=0.8)
+        ax.set_title(column, fontsize=9)
+        if column == "max_confidence" and flag_threshold is not None:
+            ax.axvline(flag_threshold, color="tab:red", lw=1)
+            n_flagged = int((table[column] < flag_threshold).sum())
+            ax.text(flag_threshold, ax.get_ylim()[1] * 0.9, f" {n_flagged} flagged",
+                    color="tab:red", fontsize=8)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_scored_images(scores, column: str = "least_confidence_max", *, n: int = 12,
+                       most_uncertain: bool = True, ncols: int = 6):
+    """The ``n`` most (or least) uncertain images of a ``PoolScores`` by a table column, with
+    the boxes that count (confidence >= its threshold) drawn and the score in each title.
+    Returns the figure."""
+    values = scores.table[column].to_numpy()
+    order = np.argsort(-values if most_uncertain else values, kind="stable")[:n]
+    detections = [scores.detections(int(i)) for i in order]
+    return plot_image_grid(
+        [scores.paths[i] for i in order], boxes=[d.xyxy for d in detections],
+        class_ids=[d.class_id for d in detections], names=scores.names,
+        titles=[f"{values[i]:.2f} ({len(d)} boxes)" for i, d in zip(order, detections,
+                                                                   strict=True)],
+        ncols=ncols,
+    )
+
+
+def plot_rank_agreement(table, columns: Sequence[str] | None = None, ax=None):
+    """Spearman rank correlation between score columns as a heatmap; returns the axes."""
+    import matplotlib.pyplot as plt
+
+    columns = list(columns) if columns is not None else [
+        c for c in table.columns if c == "max_confidence" or c.endswith("_max")]
+    corr = table[columns].rank().corr().to_numpy()
+    ax = ax or plt.subplots(figsize=(1 + 0.8 * len(columns), 0.8 + 0.7 * len(columns)))[1]
+    image = ax.imshow(corr, vmin=-1, vmax=1, cmap="coolwarm")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(columns)), columns, fontsize=8)
+    for (i, j), value in np.ndenumerate(corr):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title("rank agreement (Spearman)")
+    return ax

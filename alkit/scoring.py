@@ -216,6 +216,7 @@ class ShardCache:
         self.unreadable: list[Path] = []
 
     def shards(self) -> list[Path]:
+        """The finished shard files, oldest first."""
         return sorted(self.directory.glob("shard-*.npz"))
 
     def load(self) -> ShardCache:

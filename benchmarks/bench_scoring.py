@@ -6,7 +6,7 @@ For each image size (320 and 640 px), on the same images with the same model:
               the embedding (the common two-pass recipe);
   (c) alkit   score_pool: boxes, full class-score vectors and embeddings in one pass, cached;
   (d) cached  score_pool again on the unchanged pool (no inference).
-Each is timed twice, interleaved, and the faster of the two is kept. Targets: (c) within 1.10x
+Each is timed --repeats times (3), interleaved, and the fastest is kept. Targets: (c) within 1.10x
 of (a), (c) at least 1.3x faster than (b) at 320 px, (d) under 5% of (a).
 
 Usage: .venv/bin/python benchmarks/bench_scoring.py [--images 256] [--batch 16]
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     built = samples.build_samples("full", work / "data", progress=False)
@@ -62,7 +63,7 @@ def main() -> None:
     plain(weights, images[:32], 320, args.batch)  # warm-up: imports, allocator, first call
     for imgsz in args.sizes:
         best = {"plain": [], "classic": [], "alkit": [], "cached": []}
-        for repeat in range(2):
+        for repeat in range(args.repeats):
             cache = work / f"cache-{imgsz}-{repeat}"
             best["plain"].append(timed(plain, weights, images, imgsz, args.batch))
             best["classic"].append(timed(classic, weights, images, imgsz, args.batch))
