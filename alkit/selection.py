@@ -1,0 +1,434 @@
+"""Query strategies: which pool images to label next (numpy and scikit-learn only).
+
+Every strategy takes per-image arrays of the pool (an uncertainty ``uncertainty_N``, higher =
+more uncertain, for example a :class:`alkit.PoolScores` table column or a committee
+disagreement; embeddings ``embeddings_N_D``), the already-labeled pool rows ``labeled`` (a
+boolean mask or indices; never picked), a budget and a keyword-only ``random_state``, and
+returns a :class:`Selection`: the picked row indices in pick order, the score that ranked each
+pick and a short reason per pick.
+
+The budget counts images by default. With ``cost_N`` (for example predicted boxes per image,
+since annotation cost is per box) it counts cost instead: picks are taken in rank order while
+they fit, and an image that does not fit is passed over for a cheaper one further down.
+
+Strategies:
+
+* :func:`random_selection`: the baseline every experiment compares against.
+* :func:`uncertainty_selection`: top-K by an uncertainty measure.
+* :func:`diversity_scores` / :func:`diversity_selection`: the classic diversity score, the
+  distance of each image to its MiniBatchKMeans centroid (50 clusters), min-max normalized.
+* :func:`k_center_greedy` / :func:`coreset_selection`: core-set by k-center greedy, with the
+  labeled set as the initial centers, so the picks cover what the labeled set does not.
+* :func:`hybrid_selection`: ``alpha * minmax(uncertainty) + beta * diversity`` (0.7 / 0.3).
+* :func:`two_stage_selection`: the top ``M = m_factor * K`` by uncertainty, then K of them by
+  k-center (or one per cluster), which removes near-duplicates from an uncertainty list.
+* :func:`near_duplicate_filter`: walk any ranking and skip images whose cosine similarity to an
+  accepted (or labeled) image is at or above a threshold.
+* :func:`rare_class_weights` / :func:`rare_class_boost`: per-image weights favouring images
+  whose predicted boxes belong to classes rare in the labeled set (from label counts);
+  :func:`rare_class_selection` ranks by ``uncertainty * boost``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of a strategy.
+
+    Attributes:
+        indices: (K,) int64 pool rows, in pick order.
+        scores: (K,) float64 the value that ranked each pick (strategy-specific).
+        reasons: K short strings, which term drove each pick.
+        strategy: the strategy's name.
+        params: the strategy's parameters, for the ledger.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    reasons: list[str]
+    strategy: str
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        indices = np.asarray(self.indices, dtype=np.int64).reshape(-1)
+        scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        if len(scores) != len(indices) or len(self.reasons) != len(indices):
+            raise ValueError("Selection: indices, scores and reasons must have one entry per pick")
+        if len(np.unique(indices)) != len(indices):
+            raise ValueError("Selection: an image was picked twice")
+        object.__setattr__(self, "indices", indices)
+        object.__setattr__(self, "scores", scores)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def table(self, paths: Sequence[str] | None = None):
+        """A pandas DataFrame: rank, index, (path), score, reason."""
+        import pandas as pd
+
+        columns = {"rank": np.arange(1, len(self) + 1), "index": self.indices}
+        if paths is not None:
+            columns["path"] = [paths[i] for i in self.indices]
+        columns.update(score=self.scores, reason=self.reasons)
+        return pd.DataFrame(columns)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _rng(random_state) -> np.random.Generator:
+    return random_state if isinstance(random_state, np.random.Generator) else (
+        np.random.default_rng(random_state))
+
+
+def labeled_mask(labeled, n_pool: int) -> np.ndarray:
+    """(N,) bool from a mask, an index array or ``None``."""
+    if labeled is None:
+        return np.zeros(n_pool, bool)
+    labeled = np.asarray(labeled)
+    if labeled.dtype == bool:
+        if labeled.shape != (n_pool,):
+            raise ValueError(f"labeled mask must have shape ({n_pool},), got {labeled.shape}")
+        return labeled.copy()
+    mask = np.zeros(n_pool, bool)
+    if labeled.size:
+        if labeled.min() < 0 or labeled.max() >= n_pool:
+            raise ValueError(f"labeled indices must lie in 0..{n_pool - 1}")
+        mask[labeled.astype(np.int64)] = True
+    return mask
+
+
+def minmax(values_N) -> np.ndarray:
+    """(N,) values scaled to [0, 1] (all equal -> all 0)."""
+    values = np.asarray(values_N, dtype=np.float64)
+    if values.size == 0:
+        return values
+    low, high = np.nanmin(values), np.nanmax(values)
+    return np.zeros_like(values) if high <= low else (values - low) / (high - low)
+
+
+def take_within_budget(order, budget: float, cost_N=None) -> np.ndarray:
+    """The prefix of ``order`` that fits: ``budget`` images, or total ``cost`` <= ``budget``
+    (an item that does not fit is passed over for a cheaper one later in the order)."""
+    order = np.asarray(order, dtype=np.int64)
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    if cost_N is None:
+        return order[: int(budget)]
+    cost = np.asarray(cost_N, dtype=np.float64)[order]
+    if np.any(cost < 0):
+        raise ValueError("costs must be >= 0")
+    picked, spent = [], 0.0
+    for index, c in zip(order, cost, strict=True):
+        if spent + c <= budget:
+            picked.append(index)
+            spent += c
+    return np.array(picked, dtype=np.int64)
+
+
+def _check_pool(uncertainty_N=None, embeddings_N_D=None) -> int:
+    sizes = set()
+    if uncertainty_N is not None:
+        u = np.asarray(uncertainty_N)
+        if u.ndim != 1:
+            raise ValueError(f"uncertainty must have shape (n_images,), got {u.shape}")
+        if np.isnan(u.astype(float)).any():
+            raise ValueError("uncertainty contains NaN")
+        sizes.add(len(u))
+    if embeddings_N_D is not None:
+        e = np.asarray(embeddings_N_D)
+        if e.ndim != 2:
+            raise ValueError(f"embeddings must have shape (n_images, dim), got {e.shape}")
+        sizes.add(len(e))
+    if len(sizes) > 1:
+        raise ValueError(f"uncertainty and embeddings disagree on the pool size: {sorted(sizes)}")
+    return sizes.pop() if sizes else 0
+
+
+def _ranked(score_N, mask_N) -> np.ndarray:
+    """Unlabeled rows by decreasing score (ties: lower index first)."""
+    candidates = np.flatnonzero(~mask_N)
+    return candidates[np.argsort(-np.asarray(score_N)[candidates], kind="stable")]
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def random_selection(n_pool: int, budget: float, *, labeled=None, cost_N=None,
+                     random_state=None) -> Selection:
+    """A uniform random sample of the unlabeled rows."""
+    mask = labeled_mask(labeled, n_pool)
+    order = _rng(random_state).permutation(np.flatnonzero(~mask))
+    picks = take_within_budget(order, budget, cost_N)
+    return Selection(picks, np.zeros(len(picks)), ["random"] * len(picks), "random",
+                     {"budget": budget})
+
+
+def uncertainty_selection(uncertainty_N, budget: float, *, labeled=None, cost_N=None,
+                          measure: str = "uncertainty", random_state=None) -> Selection:
+    """The ``budget`` most uncertain unlabeled images (``random_state`` is unused: the ranking
+    is deterministic, ties broken by pool order)."""
+    n = _check_pool(uncertainty_N)
+    u = np.asarray(uncertainty_N, dtype=np.float64)
+    picks = take_within_budget(_ranked(u, labeled_mask(labeled, n)), budget, cost_N)
+    return Selection(picks, u[picks], [f"{measure} {u[i]:.3f}" for i in picks], "uncertainty",
+                     {"budget": budget, "measure": measure})
+
+
+def diversity_scores(embeddings_N_D, *, n_clusters: int = 50, random_state=None,
+                     batch_size: int = 4096) -> np.ndarray:
+    """(N,) distance of each image to its MiniBatchKMeans centroid, min-max normalized to [0, 1].
+
+    High = atypical for its cluster. ``n_clusters`` is capped at the number of images.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
+    if len(embeddings) == 0:
+        return np.zeros(0)
+    k = max(1, min(n_clusters, len(embeddings)))
+    seed = int(_rng(random_state).integers(2**31))
+    kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=batch_size, n_init=1)
+    labels = kmeans.fit_predict(embeddings)
+    distance = np.linalg.norm(embeddings - kmeans.cluster_centers_[labels], axis=1)
+    return minmax(distance)
+
+
+def diversity_selection(embeddings_N_D, budget: float, *, labeled=None, cost_N=None,
+                        n_clusters: int = 50, random_state=None) -> Selection:
+    """The ``budget`` unlabeled images farthest from their cluster centroid."""
+    n = _check_pool(None, embeddings_N_D)
+    d = diversity_scores(embeddings_N_D, n_clusters=n_clusters, random_state=random_state)
+    picks = take_within_budget(_ranked(d, labeled_mask(labeled, n)), budget, cost_N)
+    return Selection(picks, d[picks], [f"diversity {d[i]:.3f}" for i in picks], "diversity",
+                     {"budget": budget, "n_clusters": n_clusters})
+
+
+def _sq_distances_to(points_N_D: np.ndarray, centers_C_D: np.ndarray, chunk: int) -> np.ndarray:
+    """(N,) squared distance of each point to its nearest center, in row chunks (float32)."""
+    best = np.full(len(points_N_D), np.inf, dtype=np.float32)
+    center_norms = (centers_C_D * centers_C_D).sum(axis=1)
+    for lo in range(0, len(points_N_D), chunk):
+        block = points_N_D[lo : lo + chunk]
+        for c_lo in range(0, len(centers_C_D), 1024):
+            centers = centers_C_D[c_lo : c_lo + 1024]
+            d = ((block * block).sum(axis=1)[:, None] - 2.0 * block @ centers.T
+                 + center_norms[c_lo : c_lo + 1024][None, :])
+            np.minimum(best[lo : lo + chunk], d.min(axis=1), out=best[lo : lo + chunk])
+    return np.maximum(best, 0.0)
+
+
+def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embeddings=None,
+                    candidates=None, cost_N=None, random_state=None, chunk: int = DEFAULT_CHUNK
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Core-set selection by k-center greedy.
+
+    Repeatedly picks the candidate farthest from every center so far, then makes it a center:
+    ``argmax_i min_c ||x_i - x_c||``. The labeled pool rows and ``labeled_embeddings`` (for
+    example the seed set's) are the initial centers; with none, the first pick is random.
+
+    Args:
+        embeddings_N_D: (N, D) pool embeddings (float32 internally; distances in chunks of
+            ``chunk`` rows, so memory stays O(N)).
+        n_select: picks to make (or, with ``cost_N``, the cost budget).
+        labeled: pool rows already labeled (initial centers, never picked).
+        labeled_embeddings: (L, D) more initial centers from outside the pool.
+        candidates: rows that may be picked (default: every unlabeled row).
+    Returns:
+        ``(indices, radii)``: picks in order and, for each, its distance to the nearest earlier
+        center when picked (non-increasing: the covering radius of the candidates so far).
+    """
+    x = np.ascontiguousarray(embeddings_N_D, dtype=np.float32)
+    n = _check_pool(None, x)
+    mask = labeled_mask(labeled, n)
+    allowed = ~mask if candidates is None else (np.isin(np.arange(n), candidates) & ~mask)
+    pool_idx = np.flatnonzero(allowed)
+    points = x[pool_idx]
+    centers = [x[mask]]
+    if labeled_embeddings is not None and len(labeled_embeddings):
+        centers.append(np.asarray(labeled_embeddings, dtype=np.float32).reshape(-1, x.shape[1]))
+    centers = np.concatenate(centers) if sum(len(c) for c in centers) else None
+    if centers is not None:
+        nearest = _sq_distances_to(points, centers, chunk)
+    else:
+        nearest = np.full(len(points), np.inf, dtype=np.float32)
+    cost = None if cost_N is None else np.asarray(cost_N, dtype=np.float64)[pool_idx]
+    norms = np.einsum("ij,ij->i", points, points)
+    taken = np.zeros(len(points), bool)
+    picks, radii, spent = [], [], 0.0
+    first_random = centers is None
+    while len(picks) < len(points):
+        if cost is None and len(picks) >= n_select:
+            break
+        score = np.where(taken, -1.0, nearest)
+        if cost is not None:
+            score = np.where(spent + cost > n_select, -1.0, score)
+        if first_random:
+            open_rows = np.flatnonzero(score >= 0)
+            if not len(open_rows):
+                break
+            j = int(_rng(random_state).choice(open_rows))
+            first_random = False
+        else:
+            j = int(np.argmax(score))
+            if score[j] < 0:
+                break
+        picks.append(pool_idx[j])
+        radii.append(float(np.sqrt(nearest[j])) if np.isfinite(nearest[j]) else np.inf)
+        taken[j] = True
+        spent += 0.0 if cost is None else cost[j]
+        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2: one matrix-vector product per pick
+        to_new = norms - 2.0 * (points @ points[j]) + norms[j]
+        np.minimum(nearest, np.maximum(to_new, 0.0), out=nearest)
+    return np.array(picks, dtype=np.int64), np.array(radii)
+
+
+def coreset_selection(embeddings_N_D, budget: float, *, labeled=None, labeled_embeddings=None,
+                      cost_N=None, random_state=None) -> Selection:
+    """:func:`k_center_greedy` as a :class:`Selection`; the score is the distance covered."""
+    picks, radii = k_center_greedy(embeddings_N_D, budget, labeled=labeled,
+                                   labeled_embeddings=labeled_embeddings, cost_N=cost_N,
+                                   random_state=random_state)
+    return Selection(picks, radii, [f"farthest from labeled/picked ({r:.3g})" for r in radii],
+                     "coreset", {"budget": budget})
+
+
+def hybrid_selection(uncertainty_N, embeddings_N_D, budget: float, *, alpha: float = 0.7,
+                     beta: float = 0.3, n_clusters: int = 50, labeled=None, cost_N=None,
+                     random_state=None) -> Selection:
+    """Rank by ``alpha * minmax(uncertainty) + beta * diversity``, both normalized over the
+    same pool; each reason names the term that contributed more."""
+    n = _check_pool(uncertainty_N, embeddings_N_D)
+    u = minmax(uncertainty_N)
+    d = diversity_scores(embeddings_N_D, n_clusters=n_clusters, random_state=random_state)
+    score = alpha * u + beta * d
+    picks = take_within_budget(_ranked(score, labeled_mask(labeled, n)), budget, cost_N)
+    reasons = [
+        f"{'uncertainty' if alpha * u[i] >= beta * d[i] else 'diversity'}: "
+        f"{alpha:g}*{u[i]:.2f} + {beta:g}*{d[i]:.2f}" for i in picks
+    ]
+    return Selection(picks, score[picks], reasons, "hybrid",
+                     {"budget": budget, "alpha": alpha, "beta": beta, "n_clusters": n_clusters})
+
+
+def two_stage_selection(uncertainty_N, embeddings_N_D, budget: float, *, m_factor: float = 4.0,
+                        method: str = "kcenter", labeled=None, labeled_embeddings=None,
+                        cost_N=None, random_state=None) -> Selection:
+    """Top ``M = m_factor * budget`` unlabeled images by uncertainty, then ``budget`` of them:
+    by k-center greedy (``"kcenter"``, labeled rows as initial centers) or by KMeans into
+    ``budget`` clusters and the most uncertain image of each (``"cluster"``)."""
+    n = _check_pool(uncertainty_N, embeddings_N_D)
+    u = np.asarray(uncertainty_N, dtype=np.float64)
+    mask = labeled_mask(labeled, n)
+    n_images = int(budget) if cost_N is None else int(np.ceil(
+        budget / max(np.mean(np.asarray(cost_N)[~mask]) if (~mask).any() else 1.0, 1e-9)))
+    shortlist = _ranked(u, mask)[: max(1, int(np.ceil(m_factor * max(n_images, 1))))]
+    if method == "kcenter":
+        picks, _ = k_center_greedy(embeddings_N_D, budget, labeled=mask, candidates=shortlist,
+                                   labeled_embeddings=labeled_embeddings, cost_N=cost_N,
+                                   random_state=random_state)
+    elif method == "cluster":
+        picks = _best_per_cluster(u, np.asarray(embeddings_N_D, np.float32), shortlist,
+                                  n_images, random_state)
+        picks = take_within_budget(picks, budget, cost_N)
+    else:
+        raise ValueError(f"unknown method {method!r}; expected 'kcenter' or 'cluster'")
+    rank = {int(i): r for r, i in enumerate(shortlist, start=1)}
+    reasons = [f"uncertainty {u[i]:.3f} (#{rank[int(i)]} of {len(shortlist)}), spread by {method}"
+               for i in picks]
+    return Selection(picks, u[picks], reasons, "two_stage",
+                     {"budget": budget, "m_factor": m_factor, "method": method})
+
+
+def _best_per_cluster(u, embeddings, shortlist, k, random_state) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    k = max(1, min(k, len(shortlist)))
+    seed = int(_rng(random_state).integers(2**31))
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(embeddings[shortlist])
+    best = [shortlist[labels == c][np.argmax(u[shortlist[labels == c]])] for c in range(k)
+            if (labels == c).any()]
+    return np.array(sorted(best, key=lambda i: -u[i]), dtype=np.int64)
+
+
+def near_duplicate_filter(order, embeddings_N_D, budget: float, *, threshold: float = 0.95,
+                          labeled=None, cost_N=None) -> tuple[np.ndarray, dict[int, int]]:
+    """Walk a ranking and keep images whose cosine similarity to every image kept so far (and
+    to every labeled row) is below ``threshold``, until the budget is spent.
+
+    Returns:
+        ``(kept, dropped)``: kept rows in ranking order, and ``{dropped row: the kept or
+        labeled row it duplicates}``.
+    """
+    x = np.asarray(embeddings_N_D, dtype=np.float32)
+    n = _check_pool(None, x)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    mask = labeled_mask(labeled, n)
+    anchors = list(np.flatnonzero(mask))
+    kept, dropped, spent = [], {}, 0.0
+    for i in np.asarray(order, dtype=np.int64):
+        if mask[i]:
+            continue
+        if cost_N is None and len(kept) >= budget:
+            break
+        c = 0.0 if cost_N is None else float(cost_N[i])
+        if cost_N is not None and spent + c > budget:
+            continue
+        if anchors:
+            similarity = unit[anchors] @ unit[i]
+            j = int(np.argmax(similarity))
+            if similarity[j] >= threshold:
+                dropped[int(i)] = int(anchors[j])
+                continue
+        kept.append(int(i))
+        anchors.append(int(i))
+        spent += c
+    return np.array(kept, dtype=np.int64), dropped
+
+
+def rare_class_weights(class_counts_C, *, power: float = 0.5, max_weight: float = 10.0
+                       ) -> np.ndarray:
+    """(C,) ``w_c = min(max_weight, (n_max / max(n_c, 1)) ** power)``: 1 for the most frequent
+    class of the labeled set, larger for rare ones. Counts come from label files."""
+    counts = np.asarray(class_counts_C, dtype=np.float64)
+    if counts.ndim != 1 or len(counts) == 0 or np.any(counts < 0):
+        raise ValueError("class_counts must be a non-empty (n_classes,) array of counts >= 0")
+    top = max(counts.max(), 1.0)
+    return np.minimum(max_weight, (top / np.maximum(counts, 1.0)) ** power)
+
+
+def rare_class_boost(box_class_scores_M_C, box_confidence_M, box_offsets, class_weights_C, *,
+                     conf_threshold: float = 0.25) -> np.ndarray:
+    """(N,) per image, the largest class-weighted box: ``max_b sum_c q_bc * w_c`` over boxes at
+    or above ``conf_threshold`` (``q`` = renormalized class scores, so a box torn between a
+    common and a rare class counts partly rare); 1.0 for an image without such boxes."""
+    from alkit.uncertainty import normalized_distribution, segment_reduce
+
+    weights = np.asarray(class_weights_C, dtype=np.float64)
+    scores = np.asarray(box_class_scores_M_C, dtype=np.float64)
+    keep = np.asarray(box_confidence_M) >= conf_threshold
+    offsets = np.asarray(box_offsets, dtype=np.int64)
+    image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
+    per_box = normalized_distribution(scores[keep]) @ weights if keep.any() else np.zeros(0)
+    return segment_reduce(per_box, image_of_box, len(offsets) - 1, "max", empty_score=1.0)
+
+
+def rare_class_selection(uncertainty_N, boost_N, budget: float, *, labeled=None, cost_N=None,
+                         random_state=None) -> Selection:
+    """Rank by ``uncertainty * boost`` (see :func:`rare_class_boost`)."""
+    n = _check_pool(uncertainty_N)
+    u = np.asarray(uncertainty_N, dtype=np.float64)
+    boost = np.asarray(boost_N, dtype=np.float64)
+    score = u * boost
+    picks = take_within_budget(_ranked(score, labeled_mask(labeled, n)), budget, cost_N)
+    reasons = [f"{'rare class' if boost[i] > 1.5 else 'uncertainty'}: {u[i]:.2f} x {boost[i]:.2f}"
+               for i in picks]
+    return Selection(picks, score[picks], reasons, "rare_class", {"budget": budget})

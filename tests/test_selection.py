@@ -1,0 +1,191 @@
+"""Query strategies: property tests, and near-duplicates on the real sample pool."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alkit import selection as sel
+
+
+@st.composite
+def pools(draw, min_size=2, max_size=60):
+    n = draw(st.integers(min_size, max_size))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    u = rng.random(n)
+    if draw(st.booleans()):
+        u = np.round(u, 1)  # ties
+    embeddings = rng.standard_normal((n, draw(st.integers(2, 8)))).astype(np.float32)
+    labeled = rng.random(n) < draw(st.floats(0.0, 0.5))
+    budget = draw(st.integers(0, n))
+    return u, embeddings, labeled, budget
+
+
+def _all_selections(u, embeddings, labeled, budget, seed):
+    kw = dict(labeled=labeled, random_state=seed)
+    return [
+        sel.random_selection(len(u), budget, **kw),
+        sel.uncertainty_selection(u, budget, **kw),
+        sel.diversity_selection(embeddings, budget, n_clusters=5, **kw),
+        sel.coreset_selection(embeddings, budget, **kw),
+        sel.hybrid_selection(u, embeddings, budget, n_clusters=5, **kw),
+        sel.two_stage_selection(u, embeddings, budget, **kw),
+        sel.two_stage_selection(u, embeddings, budget, method="cluster", **kw),
+        sel.rare_class_selection(u, 1 + np.arange(len(u)) % 3, budget, **kw),
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(pools(), st.integers(0, 1000))
+def test_no_image_twice_no_labeled_image_and_the_budget_is_kept(pool, seed):
+    u, embeddings, labeled, budget = pool
+    n_unlabeled = int((~labeled).sum())
+    for s in _all_selections(u, embeddings, labeled, budget, seed):
+        assert len(np.unique(s.indices)) == len(s.indices), s.strategy
+        assert not labeled[s.indices].any(), s.strategy
+        assert len(s) <= budget, s.strategy
+        if s.strategy != "two_stage" or s.params["method"] == "kcenter":
+            assert len(s) == min(budget, n_unlabeled), s.strategy
+        assert len(s.reasons) == len(s) and all(s.reasons)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pools(), st.integers(0, 1000))
+def test_the_same_random_state_gives_the_same_picks(pool, seed):
+    u, embeddings, labeled, budget = pool
+    first = _all_selections(u, embeddings, labeled, budget, seed)
+    again = _all_selections(u, embeddings, labeled, budget, seed)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.indices, b.indices)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pools(), st.integers(0, 1000))
+def test_alpha_one_is_the_pure_uncertainty_ranking(pool, seed):
+    u, embeddings, labeled, budget = pool
+    hybrid = sel.hybrid_selection(u, embeddings, budget, alpha=1.0, beta=0.0, labeled=labeled,
+                                  n_clusters=5, random_state=seed)
+    pure = sel.uncertainty_selection(u, budget, labeled=labeled)
+    np.testing.assert_array_equal(hybrid.indices, pure.indices)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pools(min_size=3), st.integers(0, 1000))
+def test_k_center_covering_radius_never_increases(pool, seed):
+    _, embeddings, labeled, _ = pool
+    picks, radii = sel.k_center_greedy(embeddings, len(embeddings), labeled=labeled,
+                                       random_state=seed)
+    finite = radii[np.isfinite(radii)]
+    assert np.all(np.diff(finite) <= 1e-5)
+    # each radius is the true distance of the pick to the nearest earlier center
+    centers = list(np.flatnonzero(labeled))
+    for pick, radius in zip(picks, radii, strict=True):
+        if centers:
+            true = np.linalg.norm(embeddings[centers] - embeddings[pick], axis=1).min()
+            assert radius == pytest.approx(true, rel=1e-3, abs=1e-3)
+        centers.append(pick)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pools(), st.integers(0, 1000), st.floats(1.0, 5.0))
+def test_two_stage_picks_come_from_the_top_m(pool, seed, m_factor):
+    u, embeddings, labeled, budget = pool
+    for method in ("kcenter", "cluster"):
+        s = sel.two_stage_selection(u, embeddings, budget, m_factor=m_factor, labeled=labeled,
+                                    method=method, random_state=seed)
+        top_m = sel._ranked(u, labeled)[: max(1, int(np.ceil(m_factor * max(budget, 1))))]
+        assert set(s.indices) <= set(top_m)
+
+
+def test_k_center_starts_from_the_labeled_set_and_the_outside_centers():
+    x = np.array([[0.0, 0], [0.1, 0], [5, 0], [10, 0], [10.1, 0]], np.float32)
+    picks, _ = sel.k_center_greedy(x, 2, labeled=[0])
+    assert picks.tolist() == [4, 2]
+    picks, _ = sel.k_center_greedy(x, 1, labeled_embeddings=np.array([[10.0, 0]]))
+    assert picks.tolist() == [0]
+
+
+def test_chunked_distances_equal_the_direct_ones():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    a, _ = sel.k_center_greedy(x, 40, labeled=[3, 7], chunk=7)
+    b, _ = sel.k_center_greedy(x, 40, labeled=[3, 7], chunk=100_000)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_diversity_scores_are_normalized_distances_to_centroids():
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0], [20, 20]], float)
+    x = np.concatenate([c + rng.normal(0, 0.5, (50, 2)) for c in centers]).astype(np.float32)
+    x[0] = [3, 3]  # far from its cluster
+    d = sel.diversity_scores(x, n_clusters=2, random_state=0)
+    assert d.min() == 0.0 and d.max() == 1.0 and np.argmax(d) == 0
+
+
+def test_budget_in_boxes_passes_over_expensive_images():
+    u = np.array([0.9, 0.8, 0.7, 0.6])
+    cost = np.array([5, 3, 1, 1])
+    s = sel.uncertainty_selection(u, 4, cost_N=cost)
+    assert s.indices.tolist() == [1, 2]
+    r = sel.random_selection(4, 2, cost_N=cost, random_state=0)
+    assert cost[r.indices].sum() <= 2
+    k, _ = sel.k_center_greedy(np.eye(4, dtype=np.float32), 2, cost_N=cost, random_state=0)
+    assert cost[k].sum() <= 2
+
+
+def test_near_duplicate_filter_drops_near_copies_of_kept_and_labeled_images():
+    x = np.array([[1, 0], [0.999, 0.01], [0, 1], [0.01, 1], [1, 1]], np.float32)
+    kept, dropped = sel.near_duplicate_filter([0, 1, 2, 3, 4], x, 3, threshold=0.99)
+    assert kept.tolist() == [0, 2, 4] and dropped == {1: 0, 3: 2}
+    kept, dropped = sel.near_duplicate_filter([1, 3, 4], x, 3, threshold=0.99, labeled=[0])
+    assert kept.tolist() == [3, 4] and dropped == {1: 0}
+
+
+def test_rare_class_weights_and_boost():
+    weights = sel.rare_class_weights([100, 100, 4, 0])
+    np.testing.assert_allclose(weights, [1, 1, 5, 10])
+    scores = np.array([[0.9, 0.0, 0.0, 0.0], [0.1, 0.0, 0.8, 0.0], [0.3, 0.0, 0.0, 0.3]])
+    boost = sel.rare_class_boost(scores, scores.max(axis=1), [0, 1, 2, 3, 3], weights)
+    np.testing.assert_allclose(boost, [1.0, (0.1 + 0.8 * 5) / 0.9, 5.5, 1.0])
+    u = np.array([0.5, 0.3, 0.3, 0.5])
+    s = sel.rare_class_selection(u, boost, 2)
+    assert s.indices.tolist() == [2, 1] and s.reasons[0].startswith("rare class")
+
+
+def test_selection_table_and_validation():
+    s = sel.uncertainty_selection(np.array([0.2, 0.9]), 1)
+    assert s.table(["a.jpg", "b.jpg"]).to_dict("records") == [
+        {"rank": 1, "index": 1, "path": "b.jpg", "score": 0.9, "reason": "uncertainty 0.900"}]
+    with pytest.raises(ValueError, match="disagree on the pool size"):
+        sel.hybrid_selection(np.zeros(3), np.zeros((4, 2)), 1)
+    with pytest.raises(ValueError, match="contains NaN"):
+        sel.uncertainty_selection(np.array([np.nan, 1.0]), 1)
+    with pytest.raises(ValueError, match="picked twice"):
+        sel.Selection([1, 1], [0, 0], ["a", "b"], "x")
+
+
+@pytest.mark.slow
+def test_two_stage_picks_fewer_near_duplicates_than_uncertainty_on_the_sample_pool(tmp_path):
+    """The generator's duplicate groups are used here, to judge; never by the strategies."""
+    from alkit import samples, scoring, yolo
+
+    built = samples.build_samples("small", tmp_path / "small", progress=False)
+    scores = scoring.score_pool(yolo.pretrained_checkpoint(), built.out / "images" / "pool",
+                                imgsz=128, batch=32, conf=0.001, conf_threshold=0.01,
+                                cache_dir=tmp_path / "cache", progress=False)
+    group = {r["image"].split("/")[-1]: r["duplicate_group"]
+             for r in samples.read_generation_metadata(built.out) if r["split"] == "pool"}
+
+    def repeats(selection):
+        groups = [group[scores.paths[i].split("/")[-1]] for i in selection.indices]
+        return sum(n - 1 for g, n in Counter(groups).items() if g != "")
+
+    u = scores.table["least_confidence_mean3"].to_numpy()
+    budget = 40
+    pure = sel.uncertainty_selection(u, budget)
+    two_stage = sel.two_stage_selection(u, scores.embeddings, budget, random_state=0)
+    assert repeats(pure) > 0
+    assert repeats(two_stage) < repeats(pure), (repeats(two_stage), repeats(pure))
