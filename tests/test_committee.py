@@ -38,7 +38,7 @@ def test_class_votes_that_split():
 
 
 def test_localization_spread():
-    shifted = BOX + [4, 0, 4, 0]
+    shifted = BOX + np.array([4, 0, 4, 0])
     members = [member(BOX, [1]), member(BOX, [1]), member(shifted, [1])]
     iou = committee.box_iou(BOX, shifted)[0, 0]
     expected = (1 - np.mean([1.0, iou, iou])) / 3
