@@ -5,6 +5,7 @@ Subcommands (more arrive with later features):
 * ``alkit samples --preset {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
+* ``alkit select SCORES --strategy S --budget K``: choose the next images to label.
 * ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
@@ -69,6 +70,40 @@ def _score(args) -> int:
     return 0
 
 
+def _select(args) -> int:
+    import numpy as np
+
+    from alkit.datasets import class_counts, read_dataset_yaml
+    from alkit.scoring import PoolScores
+    from alkit.selection import select_from_scores
+
+    scores = PoolScores.load(args.scores)
+    labeled = None
+    if args.labeled:
+        names = {line.strip() for line in args.labeled.read_text().splitlines() if line.strip()}
+        labeled = np.array([p in names for p in scores.paths])
+    counts = None
+    if args.strategy == "rare_class":
+        if args.labels_from is None:
+            raise ValueError("--strategy rare_class needs --labels-from DATASET_YAML (class "
+                             "frequencies are counted from its train labels)")
+        counts = class_counts(read_dataset_yaml(args.labels_from), "train")
+    params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta),
+                                ("m_factor", args.m_factor), ("method", args.method))
+              if v is not None}
+    selection = select_from_scores(
+        scores, args.strategy, args.budget, measure=args.measure, labeled=labeled,
+        budget_unit=args.budget_unit, class_counts=counts, dedupe_threshold=args.dedupe,
+        random_state=args.seed, **params)
+    table = selection.table(scores.paths)
+    table.to_csv(args.out, index=False)
+    print(f"{args.strategy}: picked {len(selection)} images (budget {args.budget:g} "
+          f"{args.budget_unit}); written to {args.out}")
+    for row in table.head(args.show).itertuples():
+        print(f"  #{row.rank:<4} {row.score:8.3f}  {row.reason:<45} {row.path}")
+    return 0
+
+
 def _demo(args) -> int:
     from alkit.demo import run_demo
 
@@ -122,6 +157,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="most uncertain images to print")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_score)
+
+    p = sub.add_parser("select", help="choose the images to label next from saved scores")
+    p.add_argument("scores", type=Path, help="a PoolScores .npz written by alkit score")
+    p.add_argument("--strategy", default="two_stage",
+                   choices=("random", "uncertainty", "diversity", "coreset", "hybrid",
+                            "two_stage", "rare_class"))
+    p.add_argument("--budget", type=float, required=True)
+    p.add_argument("--budget-unit", choices=("images", "boxes"), default="images")
+    p.add_argument("--measure", default="least_confidence_mean3",
+                   help="the score table column used as uncertainty")
+    p.add_argument("--labeled", type=Path, default=None,
+                   help="file of image paths already labeled (never picked)")
+    p.add_argument("--labels-from", type=Path, default=None,
+                   help="dataset yaml whose train labels give class frequencies (rare_class)")
+    p.add_argument("--alpha", type=float, default=None, help="hybrid: uncertainty weight")
+    p.add_argument("--beta", type=float, default=None, help="hybrid: diversity weight")
+    p.add_argument("--m-factor", type=float, default=None, help="two_stage: shortlist M = m*K")
+    p.add_argument("--method", choices=("kcenter", "cluster"), default=None)
+    p.add_argument("--dedupe", type=float, default=None,
+                   help="drop picks with cosine similarity >= this to an earlier pick")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("selection.csv"))
+    p.add_argument("--show", type=int, default=10, help="picks to print")
+    p.set_defaults(func=_select)
 
     p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
     p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")

@@ -500,3 +500,11 @@ def read_split(spec: DatasetSpec, split: str) -> list[tuple[Path, Labels]]:
     images = list_images(spec.splits[split])
     return [(image, read_labels(split_label_path(spec, split, image), spec.n_classes))
             for image in images]
+
+
+def class_counts(spec: DatasetSpec, split: str = "train") -> np.ndarray:
+    """(C,) labeled instances per class in a split, counted from its label files."""
+    counts = np.zeros(spec.n_classes, dtype=np.int64)
+    for _, labels in read_split(spec, split):
+        counts += np.bincount(labels.class_ids, minlength=spec.n_classes)
+    return counts

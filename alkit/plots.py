@@ -129,3 +129,73 @@ def plot_rank_agreement(table, columns: Sequence[str] | None = None, ax=None):
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title("rank agreement (Spearman)")
     return ax
+
+
+def embedding_map_2d(embeddings_N_D, *, random_state=0) -> np.ndarray:
+    """(N, 2) PCA projection of embeddings (for maps of the pool)."""
+    from sklearn.decomposition import PCA
+
+    embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
+    if len(embeddings) < 2:
+        return np.zeros((len(embeddings), 2))
+    return PCA(n_components=2, random_state=random_state).fit_transform(embeddings)
+
+
+def plot_embedding_map(embeddings_N_D, *, picks: dict | None = None, labeled=None,
+                       xy_N_2=None, ax=None, title: str = "pool embeddings (PCA)"):
+    """The pool in 2-D: remaining images grey, labeled black, each pick set in its colour.
+
+    ``picks`` maps a name to pool indices; ``xy_N_2`` reuses a projection. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    xy = embedding_map_2d(embeddings_N_D) if xy_N_2 is None else np.asarray(xy_N_2)
+    ax = ax or plt.subplots(figsize=(6, 5))[1]
+    ax.scatter(xy[:, 0], xy[:, 1], s=6, c="lightgrey", label="remaining")
+    if labeled is not None and np.asarray(labeled).size:
+        lab = np.asarray(labeled)
+        lab = np.flatnonzero(lab) if lab.dtype == bool else lab
+        ax.scatter(xy[lab, 0], xy[lab, 1], s=10, c="black", label="labeled")
+    markers = "o^sDvP*X"
+    for k, (name, indices) in enumerate((picks or {}).items()):
+        indices = np.asarray(indices, dtype=np.int64)
+        ax.scatter(xy[indices, 0], xy[indices, 1], s=22, marker=markers[k % len(markers)],
+                   facecolors="none", edgecolors=plt.get_cmap("tab10")(k), label=name)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def plot_selection_overlap(selections: dict, ax=None):
+    """Jaccard overlap between the picks of several strategies, as a heatmap; returns axes."""
+    import matplotlib.pyplot as plt
+
+    names = list(selections)
+    sets = [set(np.asarray(getattr(s, "indices", s)).tolist()) for s in selections.values()]
+    overlap = np.array([[len(a & b) / max(1, len(a | b)) for b in sets] for a in sets])
+    ax = ax or plt.subplots(figsize=(1 + 0.8 * len(names), 0.8 + 0.7 * len(names)))[1]
+    ax.imshow(overlap, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    for (i, j), value in np.ndenumerate(overlap):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if value > 0.6 else "black")
+    ax.set_title("overlap of picks (Jaccard)")
+    return ax
+
+
+def plot_mix(counts, ax=None, title: str = ""):
+    """Stacked bars of a DataFrame: one bar per row (strategy), one colour per column
+    (class or condition), normalized to shares. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    shares = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    shares.plot.bar(stacked=True, ax=ax, width=0.8, colormap="tab20", legend=False)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.set_ylabel("share of picks")
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax

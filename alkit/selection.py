@@ -198,7 +198,11 @@ def diversity_scores(embeddings_N_D, *, n_clusters: int = 50, random_state=None,
     seed = int(_rng(random_state).integers(2**31))
     kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=batch_size, n_init=1)
     labels = kmeans.fit_predict(embeddings)
-    distance = np.linalg.norm(embeddings - kmeans.cluster_centers_[labels], axis=1)
+    centers = kmeans.cluster_centers_.astype(np.float32)
+    chunks = [slice(lo, lo + DEFAULT_CHUNK) for lo in range(0, len(embeddings), DEFAULT_CHUNK)]
+    distance = np.concatenate([  # in chunks: no second N x D array in memory
+        np.linalg.norm(embeddings[c] - centers[labels[c]], axis=1) for c in chunks
+    ])
     return minmax(distance)
 
 
@@ -351,6 +355,8 @@ def two_stage_selection(uncertainty_N, embeddings_N_D, budget: float, *, m_facto
 def _best_per_cluster(u, embeddings, shortlist, k, random_state) -> np.ndarray:
     from sklearn.cluster import KMeans
 
+    if len(shortlist) == 0:
+        return np.zeros(0, dtype=np.int64)
     k = max(1, min(k, len(shortlist)))
     seed = int(_rng(random_state).integers(2**31))
     labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(embeddings[shortlist])
@@ -432,3 +438,76 @@ def rare_class_selection(uncertainty_N, boost_N, budget: float, *, labeled=None,
     reasons = [f"{'rare class' if boost[i] > 1.5 else 'uncertainty'}: {u[i]:.2f} x {boost[i]:.2f}"
                for i in picks]
     return Selection(picks, score[picks], reasons, "rare_class", {"budget": budget})
+
+
+STRATEGIES = ("random", "uncertainty", "diversity", "coreset", "hybrid", "two_stage",
+              "rare_class")
+
+
+def select_from_scores(scores, strategy: str, budget: float, *,
+                       measure: str = "least_confidence_mean3", labeled=None,
+                       budget_unit: str = "images", class_counts=None,
+                       dedupe_threshold: float | None = None, uncertainty_N=None,
+                       random_state=None, **params) -> Selection:
+    """Run a strategy over a :class:`alkit.PoolScores`.
+
+    Args:
+        scores: the pool's scores (table, embeddings, per-box arrays).
+        strategy: one of :data:`STRATEGIES`.
+        measure: the ``scores.table`` column used as uncertainty (higher = more uncertain),
+            unless ``uncertainty_N`` is given (for example a committee disagreement).
+        labeled: pool rows already labeled (mask or indices).
+        budget_unit: ``"images"`` or ``"boxes"`` (predicted boxes at the scores' threshold,
+            at least 1 per image).
+        class_counts: (C,) labeled-set instance counts, for ``"rare_class"``.
+        dedupe_threshold: if set, the ranking passes through :func:`near_duplicate_filter`
+            (cosine similarity) before the budget is taken.
+        params: strategy parameters (alpha, beta, n_clusters, m_factor, method, ...).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    if budget_unit not in ("images", "boxes"):
+        raise ValueError(f"budget_unit must be 'images' or 'boxes', got {budget_unit!r}")
+    u = (np.asarray(uncertainty_N, dtype=np.float64) if uncertainty_N is not None
+         else scores.table[measure].to_numpy(dtype=np.float64))
+    cost = np.maximum(scores.n_boxes, 1) if budget_unit == "boxes" else None
+    mask = labeled_mask(labeled, len(scores))
+    common = {"labeled": mask, "random_state": random_state}
+    if dedupe_threshold is not None:
+        wide = _run_strategy(strategy, scores, u, len(scores), mask, None, class_counts,
+                             common, params)
+        ranking = np.concatenate([wide.indices, _ranked(u, mask)])
+        kept, dropped = near_duplicate_filter(list(dict.fromkeys(ranking.tolist())),
+                                              scores.embeddings, budget,
+                                              threshold=dedupe_threshold, labeled=mask,
+                                              cost_N=cost)
+        score_of = dict(zip(wide.indices.tolist(), wide.scores, strict=True))
+        reason_of = dict(zip(wide.indices.tolist(), wide.reasons, strict=True))
+        return Selection(kept, [score_of.get(i, u[i]) for i in kept],
+                         [reason_of.get(i, f"uncertainty {u[i]:.3f}") for i in kept],
+                         wide.strategy, {**wide.params, "budget": budget,
+                                         "dedupe_threshold": dedupe_threshold,
+                                         "n_dropped_duplicates": len(dropped)})
+    return _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params)
+
+
+def _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params):
+    common = {**common, "cost_N": cost}
+    if strategy == "random":
+        return random_selection(len(scores), budget, **common)
+    if strategy == "uncertainty":
+        return uncertainty_selection(u, budget, **common)
+    if strategy == "diversity":
+        return diversity_selection(scores.embeddings, budget, **common, **params)
+    if strategy == "coreset":
+        return coreset_selection(scores.embeddings, budget, **common, **params)
+    if strategy == "hybrid":
+        return hybrid_selection(u, scores.embeddings, budget, **common, **params)
+    if strategy == "two_stage":
+        return two_stage_selection(u, scores.embeddings, budget, **common, **params)
+    if class_counts is None:
+        raise ValueError("the rare_class strategy needs class_counts from the labeled set")
+    boost = rare_class_boost(scores.box_class_scores, scores.box_confidence, scores.box_offsets,
+                             rare_class_weights(class_counts, **params),
+                             conf_threshold=scores.conf_threshold)
+    return rare_class_selection(u, boost, budget, **common)

@@ -189,3 +189,59 @@ def test_two_stage_picks_fewer_near_duplicates_than_uncertainty_on_the_sample_po
     two_stage = sel.two_stage_selection(u, scores.embeddings, budget, random_state=0)
     assert repeats(pure) > 0
     assert repeats(two_stage) < repeats(pure), (repeats(two_stage), repeats(pure))
+
+
+def _fake_scores(n=30, seed=0):
+    from alkit.scoring import PoolScores
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 4, n)
+    m = int(sizes.sum())
+    class_scores = rng.random((m, 3)).astype(np.float32)
+    return PoolScores(
+        paths=[f"img{i}.jpg" for i in range(n)], hashes=np.array([f"h{i}" for i in range(n)]),
+        heights=np.full(n, 64), widths=np.full(n, 64),
+        box_offsets=np.concatenate([[0], np.cumsum(sizes)]),
+        box_xyxy=np.tile([[1.0, 1, 10, 10]], (m, 1)), box_confidence=class_scores.max(axis=1),
+        box_class=class_scores.argmax(axis=1), box_class_scores=class_scores,
+        embeddings=rng.standard_normal((n, 8)).astype(np.float32), names=("a", "b", "c"))
+
+
+@pytest.mark.parametrize("strategy", sel.STRATEGIES)
+def test_select_from_scores_runs_every_strategy(strategy):
+    scores = _fake_scores()
+    s = sel.select_from_scores(scores, strategy, 5, labeled=[0, 1], class_counts=[50, 5, 1],
+                               random_state=0)
+    assert len(s) <= 5 and not {0, 1} & set(s.indices.tolist())
+    boxes = sel.select_from_scores(scores, strategy, 6, budget_unit="boxes",
+                                   class_counts=[50, 5, 1], random_state=0)
+    assert np.maximum(scores.n_boxes, 1)[boxes.indices].sum() <= 6
+
+
+def test_select_with_dedupe_and_a_committee_term():
+    scores = _fake_scores()
+    scores.embeddings[3] = scores.embeddings[2] * 1.01  # a near copy
+    u = np.zeros(len(scores))
+    u[[2, 3, 4]] = [0.9, 0.8, 0.7]
+    s = sel.select_from_scores(scores, "uncertainty", 2, uncertainty_N=u, dedupe_threshold=0.99)
+    assert s.indices.tolist() == [2, 4] and s.params["n_dropped_duplicates"] == 1
+    with pytest.raises(ValueError, match="needs class_counts"):
+        sel.select_from_scores(scores, "rare_class", 2)
+
+
+def test_cli_select(tmp_path):
+    import subprocess
+    import sys
+
+    scores = _fake_scores()
+    scores.save(tmp_path / "s.npz")
+    (tmp_path / "labeled.txt").write_text("img0.jpg\nimg1.jpg\n")
+    out = subprocess.run([sys.executable, "-m", "alkit.cli", "select", str(tmp_path / "s.npz"),
+                          "--strategy", "hybrid", "--budget", "4", "--labeled",
+                          str(tmp_path / "labeled.txt"), "--out", str(tmp_path / "sel.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "hybrid: picked 4 images" in out.stdout
+    rows = (tmp_path / "sel.csv").read_text().splitlines()
+    assert rows[0] == "rank,index,path,score,reason" and len(rows) == 5
+    assert not any(",img0.jpg," in r or ",img1.jpg," in r for r in rows)

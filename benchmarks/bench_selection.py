@@ -1,0 +1,71 @@
+"""Selection at scale: random 256-d embeddings and scores at 10k, 100k and 1M images.
+
+Each (size, strategy) runs in its own process so that its peak memory (max RSS, including the
+embeddings themselves: 1M x 256 float32 is 1 GB) is measured alone. Strategies pick 1,000
+images with 500 pool rows already labeled (initial centers for k-center). Targets on a 2-core
+machine: k-center 1,000 of 100k under 10 s; hybrid (50-cluster MiniBatchKMeans) on 100k under
+5 s; 1M completes under 4 GB.
+
+Usage: .venv/bin/python benchmarks/bench_selection.py [--sizes 10000 100000 1000000]
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+STRATEGIES = ("kcenter", "hybrid", "two_stage")
+
+
+def run_one(size: int, strategy: str) -> dict:
+    from alkit import selection
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal((size, 256), dtype=np.float32)
+    uncertainty = rng.random(size)
+    labeled = np.arange(500)
+    started = time.perf_counter()
+    if strategy == "kcenter":
+        picks, _ = selection.k_center_greedy(embeddings, 1000, labeled=labeled, random_state=0)
+    elif strategy == "hybrid":
+        picks = selection.hybrid_selection(uncertainty, embeddings, 1000, labeled=labeled,
+                                           random_state=0).indices
+    else:
+        picks = selection.two_stage_selection(uncertainty, embeddings, 1000, labeled=labeled,
+                                              random_state=0).indices
+    seconds = time.perf_counter() - started
+    assert len(picks) == 1000 and len(set(picks.tolist())) == 1000
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size": size, "strategy": strategy, "seconds": seconds, "peak_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(int(args.one[0]), args.one[1])))
+        return
+    rows = []
+    print(f"{'images':>9} {'strategy':<10} {'seconds':>8} {'peak MB':>8}")
+    for size in args.sizes:
+        for strategy in STRATEGIES:
+            out = subprocess.run([sys.executable, __file__, "--one", str(size), strategy],
+                                 capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{size:>9} {strategy:<10} {row['seconds']:>8.2f} {row['peak_mb']:>8.0f}")
+    by = {(r["size"], r["strategy"]): r for r in rows}
+    lo, hi = min(args.sizes), max(args.sizes)
+    for strategy in STRATEGIES:
+        growth = by[(hi, strategy)]["seconds"] / by[(lo, strategy)]["seconds"]
+        print(f"{strategy}: {hi // lo}x more images -> {growth:.0f}x the time")
+
+
+if __name__ == "__main__":
+    main()
