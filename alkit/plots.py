@@ -199,3 +199,80 @@ def plot_mix(counts, ax=None, title: str = ""):
     ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=30)
     return ax
+
+
+def plot_learning_curve(analysis, *, budget: float | None = None, ax=None,
+                        metric_name: str = "mAP50"):
+    """A :class:`alkit.curves.CurveAnalysis`: the measured points, the fitted saturating curve
+    with its 90% bootstrap band, extrapolated to ``budget``, the knee and the stop point.
+    Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    n, m = analysis.labeled, analysis.metric
+    ax.plot(n, m, "o-", color="tab:blue", label="measured")
+    fit = analysis.saturation
+    if fit is not None:
+        end = max(float(n.max()), float(budget or 0))
+        grid = np.linspace(float(n.min()), end, 200)
+        low, high = fit.predict_interval(grid)
+        ax.plot(grid, fit.predict(grid), "--", color="tab:orange",
+                label=f"{fit.family} fit (R$^2$ {fit.r2:.2f})")
+        ax.fill_between(grid, low, high, color="tab:orange", alpha=0.2, label="90% band")
+        ax.axhline(fit.asymptote.value, color="grey", lw=0.8, ls=":",
+                   label=f"asymptote {fit.asymptote.value:.3f}")
+    if analysis.knee is not None:
+        k = analysis.knee
+        ax.axvline(k.knee_labels, color="tab:green", lw=1, label=f"knee ({k.knee_labels:.0f})")
+        ax.axvline(k.stop_labels, color="tab:red", lw=1, label=f"stop point ({k.stop_labels:.0f})")
+    if budget is not None:
+        ax.axvline(budget, color="black", lw=0.8, ls="--", label=f"budget ({budget:.0f})")
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel(metric_name)
+    ax.set_title(f"learning curve: {analysis.recommendation}")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_gains(analysis, *, ax=None):
+    """Gain per round and ROI per 100 new labels as bars, the threshold as a line; returns the
+    axes (ROI on a twin axis)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    rounds = np.arange(2, len(analysis.labeled) + 1)
+    width = 0.4
+    ax.bar(rounds - width / 2, analysis.gains, width, color="tab:blue", label="gain")
+    ax.axhline(analysis.threshold, color="tab:red", lw=1, label=f"threshold {analysis.threshold}")
+    roi_ax = ax.twinx()
+    roi_ax.bar(rounds + width / 2, analysis.roi_per_100, width, color="tab:orange",
+               label="ROI per 100 labels")
+    ax.set_xlabel("round")
+    ax.set_ylabel("gain")
+    roi_ax.set_ylabel("ROI per 100 labels")
+    ax.set_xticks(rounds)
+    handles = ax.get_legend_handles_labels()
+    roi_handles = roi_ax.get_legend_handles_labels()
+    ax.legend(handles[0] + roi_handles[0], handles[1] + roi_handles[1], fontsize=7)
+    ax.set_title("what each round bought")
+    return ax
+
+
+def plot_per_class_ap(per_class: dict, labeled=None, *, trends=None, ax=None):
+    """AP50 per class across rounds (x: labeled count when given, else round); plateaued
+    classes (from :func:`alkit.stopping.class_trends`) dashed. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    plateaued = {t.name for t in (trends or []) if t.plateau}
+    for name, values in per_class.items():
+        values = np.asarray(values, dtype=np.float64)
+        x = np.asarray(labeled) if labeled is not None else np.arange(1, len(values) + 1)
+        ax.plot(x, values, "--" if name in plateaued else "-", marker="o", ms=3,
+                label=name + (" (plateau)" if name in plateaued else ""))
+    ax.set_xlabel("labeled images" if labeled is not None else "round")
+    ax.set_ylabel("AP50")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("AP50 per class across rounds")
+    return ax
