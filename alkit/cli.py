@@ -6,6 +6,7 @@ Subcommands (more arrive with later features):
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
 * ``alkit select SCORES --strategy S --budget K``: choose the next images to label.
+* ``alkit stopping HISTORY.json``: learning-curve analysis and a stop / continue answer.
 * ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
@@ -104,6 +105,22 @@ def _select(args) -> int:
     return 0
 
 
+def _stopping(args) -> int:
+    from alkit import curves, stopping
+
+    history = stopping.History.from_json(args.history)
+    analysis = curves.analyze(history.labeled, history.metric, threshold=args.threshold,
+                              max_rounds=args.max_rounds, budget=args.budget, target=args.target)
+    rows = zip(analysis.labeled[1:], analysis.gains, analysis.roi_per_100, strict=True)
+    print("labeled   gain     ROI/100")
+    for n, gain, roi in rows:
+        print(f"{n:>7.0f} {gain:+.4f} {roi:9.4f}")
+    print(analysis.summary())
+    for trend in stopping.class_trends(history.per_class):
+        print(f"  {trend.reason}")
+    return 0
+
+
 def _demo(args) -> int:
     from alkit.demo import run_demo
 
@@ -181,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("selection.csv"))
     p.add_argument("--show", type=int, default=10, help="picks to print")
     p.set_defaults(func=_select)
+
+    p = sub.add_parser("stopping", help="analyze a learning-curve history: stop or continue?")
+    p.add_argument("history", type=Path,
+                   help='JSON with "labeled" and "metric" lists (optional "per_class")')
+    p.add_argument("--threshold", type=float, default=0.005)
+    p.add_argument("--max-rounds", type=int, default=10)
+    p.add_argument("--budget", type=float, default=None, help="total labels you could buy")
+    p.add_argument("--target", type=float, default=None, help="the metric you need")
+    p.set_defaults(func=_stopping)
 
     p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
     p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")

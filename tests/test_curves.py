@@ -178,3 +178,15 @@ def test_class_trends_flag_plateaus():
     assert not trends["zero"].plateau and trends["four"].plateau
     assert "collect targeted data" in trends["four"].reason
     assert not trends["seven"].plateau and "needs 3 rounds" in trends["seven"].reason
+
+
+def test_cli_stopping_prints_the_recommendation(capsys):
+    from pathlib import Path
+
+    from alkit import cli
+
+    example = Path(__file__).parents[1] / "data_samples" / "histories" / "mission_example.json"
+    assert cli.main(["stopping", str(example), "--budget", "4000", "--target", "0.8"]) == 0
+    out = capsys.readouterr().out
+    assert "recommendation: stop" in out and "   1700 +0.0050    0.0025" in out
+    assert "pinhole (rare): plateaued" in out
