@@ -4,7 +4,8 @@ Each (size, strategy) runs in its own process so that its peak memory (max RSS, 
 embeddings themselves: 1M x 256 float32 is 1 GB) is measured alone. Strategies pick 1,000
 images with 500 pool rows already labeled (initial centers for k-center). Targets on a 2-core
 machine: k-center 1,000 of 100k under 10 s; hybrid (50-cluster MiniBatchKMeans) on 100k under
-5 s; 1M completes under 4 GB.
+5 s; 1M completes under 4 GB. Times exclude importing scikit-learn (about 1.8 s, once per
+process).
 
 Usage: .venv/bin/python benchmarks/bench_selection.py [--sizes 10000 100000 1000000]
 """
@@ -22,6 +23,8 @@ STRATEGIES = ("kcenter", "hybrid", "two_stage")
 
 
 def run_one(size: int, strategy: str) -> dict:
+    import sklearn.cluster  # noqa: F401  (imported before the clock starts: about 1.8 s here)
+
     from alkit import selection
 
     rng = np.random.default_rng(0)
