@@ -10,7 +10,7 @@ PRETRAINED ?= 1
 PRETRAINED_PACKAGE := smartrail-obstacle-detector==0.1.1
 
 # Notebook sizes for `make test` (a person running them in JupyterLab gets realistic sizes).
-NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128
+NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128 ALKIT_NB_BUDGET=20
 JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	--LabApp.extension_manager=readonly

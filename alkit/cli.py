@@ -7,6 +7,8 @@ Subcommands (more arrive with later features):
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
 * ``alkit select SCORES --strategy S --budget K``: choose the next images to label.
 * ``alkit stopping HISTORY.json``: learning-curve analysis and a stop / continue answer.
+* ``alkit init PROJECT --dataset YAML``, ``alkit round PROJECT``, ``alkit status PROJECT``:
+  the round loop over a project ledger.
 * ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
@@ -121,6 +123,55 @@ def _stopping(args) -> int:
     return 0
 
 
+def _init(args) -> int:
+    from alkit.rounds import Project
+
+    project = Project.init(args.project, args.dataset)
+    counts = project.ledger.counts()
+    print(f"created {project.dir / 'project.db'}: {counts['unlabeled']} pool images, "
+          f"{counts['labeled']} labeled seed images")
+    project.close()
+    return 0
+
+
+def _round(args) -> int:
+    from dataclasses import replace
+
+    from alkit.oracle import NoiseModel, Oracle
+    from alkit.rounds import TRAIN_PRESETS, Project, RoundConfig
+
+    project = Project(args.project)
+    config = replace(RoundConfig(), **TRAIN_PRESETS[args.preset])
+    overrides = {k: v for k, v in (("strategy", args.strategy), ("budget", args.budget),
+                                   ("epochs", args.epochs), ("imgsz", args.imgsz),
+                                   ("batch", args.batch), ("seed", args.seed),
+                                   ("initial_weights", args.weights)) if v is not None}
+    config = replace(config, warm_start=not args.fixed_start, **overrides)
+    oracle = None
+    if args.annotator == "oracle":
+        noise = NoiseModel(miss_rate=args.noise_miss, shift_rate=args.noise_shift,
+                           wrong_class_rate=args.noise_class)
+        oracle = Oracle(project.ledger.meta()["dataset_yaml"], noise=noise, random_state=args.seed
+                        or 0)
+    for _ in range(args.rounds):
+        record = project.run_round(config, annotator=args.annotator, oracle=oracle,
+                                   progress=not args.quiet)
+        if record.status != "done":
+            break
+    print(project.status())
+    project.close()
+    return 0
+
+
+def _status(args) -> int:
+    from alkit.rounds import Project
+
+    project = Project(args.project)
+    print(project.status())
+    project.close()
+    return 0
+
+
 def _demo(args) -> int:
     from alkit.demo import run_demo
 
@@ -208,6 +259,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=None, help="the metric you need")
     p.set_defaults(func=_stopping)
 
+    p = sub.add_parser("init", help="start an active-learning project from a dataset yaml")
+    p.add_argument("project", type=Path, help="project directory (the ledger goes there)")
+    p.add_argument("--dataset", type=Path, required=True,
+                   help="dataset yaml with train (the seed set), val, test and pool splits")
+    p.set_defaults(func=_init)
+
+    p = sub.add_parser("round", help="run (or resume) rounds: score, select, stage, annotate, "
+                                     "train, evaluate, record")
+    p.add_argument("project", type=Path)
+    p.add_argument("--rounds", type=int, default=1, help="how many rounds to run")
+    p.add_argument("--preset", choices=("tiny", "cpu", "classic"), default="cpu",
+                   help="training size: tiny (tests), cpu (128 px, 30 epochs), classic (640 px, "
+                        "80 epochs)")
+    p.add_argument("--strategy", default=None, help="a strategy of alkit select (two_stage)")
+    p.add_argument("--budget", type=int, default=None, help="images per round (100)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--imgsz", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--weights", default=None, help="initial checkpoint (default: the "
+                                                   "pretrained start if installed)")
+    p.add_argument("--fixed-start", action="store_true",
+                   help="train every round from the initial checkpoint, not the last round's")
+    p.add_argument("--annotator", choices=("oracle", "folder"), default="oracle",
+                   help="oracle: the benchmark's hidden labels; folder: label files dropped "
+                        "into the round's labels/ folder")
+    p.add_argument("--noise-miss", type=float, default=0.0, help="oracle: missed-box rate")
+    p.add_argument("--noise-shift", type=float, default=0.0, help="oracle: shifted-box rate")
+    p.add_argument("--noise-class", type=float, default=0.0, help="oracle: wrong-class rate")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_round)
+
+    p = sub.add_parser("status", help="rounds, counts, what is waiting, stop or continue")
+    p.add_argument("project", type=Path)
+    p.set_defaults(func=_status)
+
     p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
     p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")
     p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))
@@ -233,10 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``alkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
     from alkit.datasets import DatasetError
+    from alkit.ledger import LedgerError
 
     try:
         return args.func(args)
-    except (DatasetError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (DatasetError, LedgerError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"alkit {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

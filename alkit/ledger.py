@@ -1,0 +1,335 @@
+"""The project ledger: every image, round, query, label and review decision, in one SQLite file.
+
+An active-learning project lasts months; the ledger is what makes it safe to stop, crash and
+resume. It is one file, ``<project>/project.db`` (standard library ``sqlite3``, WAL journal,
+``synchronous=FULL``), and every write is one transaction: a process killed at any point
+(SIGKILL included) leaves a ledger that opens with every committed step and none of the
+interrupted one.
+
+Schema (version 1):
+
+=========  ==============================================================================
+table      columns
+=========  ==============================================================================
+meta       key, value (schema_version, dataset yaml, class names as JSON, created)
+images     id, path (unique), hash (SHA-256 of the file), split (seed / pool), state
+           (unlabeled / queried / labeled / skipped / flagged), added_at
+rounds     number (0 = the seed model), strategy, params (JSON), status (selecting / staged /
+           annotating / training / done), model_before, model_before_hash, model_after,
+           model_after_hash, metrics_before (JSON), metrics_after (JSON), n_labeled_before,
+           n_labeled_after, started_at, finished_at
+queries    image_id (unique: an image is never queried twice), round, rank, score, reason
+labels     image_id (unique: a label is never imported twice), round, source (seed / oracle /
+           widget / labelstudio / folder), annotator, received_at, label_path, label_hash,
+           n_objects
+decisions  id, image_id, round, decision (label / skip / flag), note, decided_at
+=========  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+LEDGER_FILE = "project.db"
+IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
+ROUND_STATUSES = ("selecting", "staged", "annotating", "training", "done")
+LABEL_SOURCES = ("seed", "oracle", "widget", "labelstudio", "folder")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    split TEXT NOT NULL CHECK (split IN ('seed', 'pool')),
+    state TEXT NOT NULL CHECK (state IN ('unlabeled', 'queried', 'labeled', 'skipped',
+                                         'flagged')),
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_hash ON images (hash);
+CREATE TABLE IF NOT EXISTS rounds (
+    number INTEGER PRIMARY KEY,
+    strategy TEXT,
+    params TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL CHECK (status IN ('selecting', 'staged', 'annotating', 'training',
+                                           'done')),
+    model_before TEXT, model_before_hash TEXT,
+    model_after TEXT, model_after_hash TEXT,
+    metrics_before TEXT, metrics_after TEXT,
+    n_labeled_before INTEGER, n_labeled_after INTEGER,
+    started_at TEXT NOT NULL, finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS queries (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    round INTEGER NOT NULL REFERENCES rounds (number),
+    rank INTEGER NOT NULL,
+    score REAL,
+    reason TEXT
+);
+CREATE TABLE IF NOT EXISTS labels (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('seed', 'oracle', 'widget', 'labelstudio',
+                                           'folder')),
+    annotator TEXT,
+    received_at TEXT NOT NULL,
+    label_path TEXT NOT NULL,
+    label_hash TEXT NOT NULL,
+    n_objects INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    round INTEGER,
+    decision TEXT NOT NULL CHECK (decision IN ('label', 'skip', 'flag')),
+    note TEXT,
+    decided_at TEXT NOT NULL
+);
+"""
+
+
+class LedgerError(RuntimeError):
+    """A ledger operation that would break its rules (query twice, unknown image, ...)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One row of ``rounds`` with its JSON fields decoded."""
+
+    number: int
+    strategy: str | None
+    params: dict
+    status: str
+    model_before: str | None
+    model_after: str | None
+    model_after_hash: str | None
+    metrics_before: dict | None
+    metrics_after: dict | None
+    n_labeled_before: int | None
+    n_labeled_after: int | None
+    started_at: str
+    finished_at: str | None
+
+
+class Ledger:
+    """The SQLite ledger of one project directory (see the module docstring)."""
+
+    def __init__(self, project_dir: str | os.PathLike):
+        self.project_dir = Path(project_dir)
+        self.path = self.project_dir / LEDGER_FILE
+        if not self.path.exists():
+            raise LedgerError(f"{self.path}: no ledger here; create one with Ledger.create or "
+                              "`alkit init`")
+        self.conn = _connect(self.path)
+        version = self.meta().get("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise LedgerError(f"{self.path}: schema version {version}, this alkit reads "
+                              f"{SCHEMA_VERSION}")
+
+    @classmethod
+    def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
+               names: Sequence[str]) -> Ledger:
+        """Create a new ledger (refuses to overwrite one)."""
+        project_dir = Path(project_dir)
+        project_dir.mkdir(parents=True, exist_ok=True)
+        path = project_dir / LEDGER_FILE
+        if path.exists():
+            raise LedgerError(f"{path}: a ledger already exists; open it with Ledger(...)")
+        conn = _connect(path)
+        with conn:
+            conn.executescript(_SCHEMA)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("dataset_yaml", str(Path(dataset_yaml).resolve())),
+                ("names", json.dumps(list(names))), ("created", _now())])
+        conn.close()
+        return cls(project_dir)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- meta and images
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT key, value FROM meta"))
+
+    @property
+    def names(self) -> list[str]:
+        return json.loads(self.meta()["names"])
+
+    def add_images(self, items: Iterable[tuple[str, str]], *, split: str = "pool") -> int:
+        """Register ``(path, hash)`` pairs as unlabeled; known paths are left alone. Returns
+        how many were new."""
+        rows = [(str(p), h, split, "unlabeled", _now()) for p, h in items]
+        with self.conn:
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO images (path, hash, split, state, added_at) "
+                "VALUES (?, ?, ?, ?, ?)", rows)
+            return self.conn.total_changes - before
+
+    def image_ids(self, paths: Sequence[str]) -> list[int]:
+        """Ids of registered paths (raises for an unknown one)."""
+        ids = []
+        for p in paths:
+            row = self.conn.execute("SELECT id FROM images WHERE path = ?", (str(p),)).fetchone()
+            if row is None:
+                raise LedgerError(f"{p}: not in the ledger")
+            ids.append(row[0])
+        return ids
+
+    def images(self, *, state: str | None = None, split: str | None = None) -> list[dict]:
+        """Image rows (id, path, hash, split, state), optionally filtered."""
+        query, args = "SELECT id, path, hash, split, state FROM images WHERE 1=1", []
+        if state is not None:
+            query, args = query + " AND state = ?", [*args, state]
+        if split is not None:
+            query, args = query + " AND split = ?", [*args, split]
+        cols = ("id", "path", "hash", "split", "state")
+        return [dict(zip(cols, row, strict=True)) for row in
+                self.conn.execute(query + " ORDER BY id", args)]
+
+    def counts(self) -> dict[str, int]:
+        """Images per state."""
+        counts = dict.fromkeys(IMAGE_STATES, 0)
+        counts.update(self.conn.execute("SELECT state, COUNT(*) FROM images GROUP BY state"))
+        return counts
+
+    # ---- rounds
+
+    def start_round(self, number: int, *, strategy: str | None, params: dict,
+                    model_before: str | None, model_before_hash: str | None,
+                    metrics_before: dict | None) -> None:
+        """Open round ``number`` (status ``selecting``)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO rounds (number, strategy, params, status, model_before, "
+                "model_before_hash, metrics_before, n_labeled_before, started_at) "
+                "VALUES (?, ?, ?, 'selecting', ?, ?, ?, ?, ?)",
+                (number, strategy, json.dumps(params), model_before, model_before_hash,
+                 json.dumps(metrics_before) if metrics_before is not None else None,
+                 self.counts()["labeled"], _now()))
+
+    def set_round_status(self, number: int, status: str) -> None:
+        if status not in ROUND_STATUSES:
+            raise LedgerError(f"unknown round status {status!r}")
+        with self.conn:
+            self.conn.execute("UPDATE rounds SET status = ? WHERE number = ?", (status, number))
+
+    def finish_round(self, number: int, *, model_after: str, model_after_hash: str,
+                     metrics_after: dict) -> None:
+        """Record the round's trained model and metrics, and close it (status ``done``)."""
+        with self.conn:
+            self.conn.execute(
+                "UPDATE rounds SET status = 'done', model_after = ?, model_after_hash = ?, "
+                "metrics_after = ?, n_labeled_after = ?, finished_at = ? WHERE number = ?",
+                (model_after, model_after_hash, json.dumps(metrics_after),
+                 self.counts()["labeled"], _now(), number))
+
+    def rounds(self) -> list[RoundRecord]:
+        """Every round, in order."""
+        rows = self.conn.execute(
+            "SELECT number, strategy, params, status, model_before, model_after, "
+            "model_after_hash, metrics_before, metrics_after, n_labeled_before, "
+            "n_labeled_after, started_at, finished_at FROM rounds ORDER BY number")
+        return [RoundRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6],
+                            json.loads(r[7]) if r[7] else None, json.loads(r[8]) if r[8] else None,
+                            r[9], r[10], r[11], r[12]) for r in rows]
+
+    def last_round(self) -> RoundRecord | None:
+        rounds = self.rounds()
+        return rounds[-1] if rounds else None
+
+    # ---- queries, labels, decisions
+
+    def record_queries(self, number: int, image_ids: Sequence[int], scores: Sequence[float],
+                       reasons: Sequence[str]) -> None:
+        """Record a round's picks and mark them queried, in one transaction; the round
+        becomes ``staged``. An image already queried or labeled is refused."""
+        with self.conn:
+            for rank, (image_id, score, reason) in enumerate(
+                    zip(image_ids, scores, reasons, strict=True), start=1):
+                state = self.conn.execute("SELECT state FROM images WHERE id = ?",
+                                          (image_id,)).fetchone()
+                if state is None or state[0] != "unlabeled":
+                    raise LedgerError(f"image {image_id} cannot be queried (state "
+                                      f"{state[0] if state else 'unknown'})")
+                self.conn.execute("INSERT INTO queries (image_id, round, rank, score, reason) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                                  (image_id, number, rank, float(score), reason))
+                self.conn.execute("UPDATE images SET state = 'queried' WHERE id = ?",
+                                  (image_id,))
+            self.conn.execute("UPDATE rounds SET status = 'staged' WHERE number = ?", (number,))
+
+    def queries(self, number: int) -> list[dict]:
+        """A round's picks in rank order, with their paths and whether they are labeled."""
+        rows = self.conn.execute(
+            "SELECT q.image_id, i.path, q.rank, q.score, q.reason, i.state FROM queries q "
+            "JOIN images i ON i.id = q.image_id WHERE q.round = ? ORDER BY q.rank", (number,))
+        cols = ("image_id", "path", "rank", "score", "reason", "state")
+        return [dict(zip(cols, row, strict=True)) for row in rows]
+
+    def record_label(self, image_id: int, *, round_number: int, source: str, label_path: str,
+                     label_hash: str, n_objects: int, annotator: str | None = None) -> bool:
+        """Record a received label (one transaction). Returns False, changing nothing, when
+        the image already has one: importing the same label twice is a no-op."""
+        if source not in LABEL_SOURCES:
+            raise LedgerError(f"unknown label source {source!r}; expected one of {LABEL_SOURCES}")
+        with self.conn:
+            exists = self.conn.execute("SELECT 1 FROM labels WHERE image_id = ?",
+                                       (image_id,)).fetchone()
+            if exists:
+                return False
+            self.conn.execute(
+                "INSERT INTO labels (image_id, round, source, annotator, received_at, "
+                "label_path, label_hash, n_objects) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (image_id, round_number, source, annotator, _now(), label_path, label_hash,
+                 n_objects))
+            self.conn.execute("UPDATE images SET state = 'labeled' WHERE id = ?", (image_id,))
+            return True
+
+    def labeled(self) -> list[dict]:
+        """Labeled images with their label files, in label order."""
+        rows = self.conn.execute(
+            "SELECT i.id, i.path, l.label_path, l.source, l.round FROM labels l "
+            "JOIN images i ON i.id = l.image_id ORDER BY l.rowid")
+        cols = ("image_id", "path", "label_path", "source", "round")
+        return [dict(zip(cols, row, strict=True)) for row in rows]
+
+    def record_decision(self, image_id: int, decision: str, *, round_number: int | None = None,
+                        note: str = "") -> None:
+        """A review decision (label / skip / flag), written at once. Skip and flag also set
+        the image's state so it is not picked again."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO decisions (image_id, round, decision, note, decided_at) "
+                "VALUES (?, ?, ?, ?, ?)", (image_id, round_number, decision, note, _now()))
+            if decision in ("skip", "flag"):
+                self.conn.execute(
+                    "UPDATE images SET state = ? WHERE id = ? AND state != 'labeled'",
+                    ("skipped" if decision == "skip" else "flagged", image_id))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn

@@ -1,0 +1,344 @@
+"""Active-learning rounds over a project directory: select, stage, annotate, import, train,
+evaluate, record; resumable at every step.
+
+Project layout::
+
+    <project>/project.db                 the ledger (alkit.ledger)
+    <project>/train/images/<id>_<name>   links to every labeled image (seed and imported)
+    <project>/train/labels/<id>_<stem>.txt   their YOLO labels
+    <project>/train/dataset.yaml         train: the labeled list; val / test: the dataset's
+    <project>/rounds/round_NNN/          staged images (links), manifest.json, labels/ (drop
+                                         annotations here for the "folder" annotator)
+    <project>/runs/                      training runs;  <project>/scores/  the scoring cache
+
+Round 0 trains the seed model on the seed split. Each later round: score the unlabeled pool
+with the previous round's model, select ``budget`` images, record the queries (one
+transaction) and stage them with a manifest (round, query count, image list, mAP50 before
+annotation), get their labels (the simulated annotator, or label files dropped into the
+round's ``labels/`` folder), import them (validated as a whole first: a corrupt or
+out-of-bounds file imports nothing), train, evaluate on the fixed test split, record.
+
+**Training default: warm start** from the previous round's best checkpoint (``warm_start=True``):
+each round fine-tunes a model that already knows the data, so a CPU round costs a few epochs
+instead of a full training; ``warm_start=False`` restarts every round from the same initial
+checkpoint, which makes rounds comparable on equal terms (what benchmarks use). Mixup is only
+switched on from round 3 (the classic recipe: "a little mixup only after round 2").
+
+Re-running a round after a crash continues from the ledger's last committed step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from alkit import datasets
+from alkit.datasets import DatasetError, Labels
+from alkit.ledger import Ledger, LedgerError, RoundRecord
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """Knobs of one round (classic recipe defaults scaled for a CPU; see :data:`TRAIN_PRESETS`)."""
+
+    strategy: str = "two_stage"
+    budget: int = 100
+    measure: str = "least_confidence_mean3"
+    epochs: int = 30
+    imgsz: int = 128
+    batch: int = 16
+    mosaic: float = 1.0
+    mixup: float = 0.1
+    close_mosaic: int = 10
+    warm_start: bool = True
+    initial_weights: str | None = None
+    seed: int = 0
+    workers: int = 2
+    strategy_params: dict = field(default_factory=dict)
+
+
+TRAIN_PRESETS = {
+    "tiny": {"epochs": 2, "imgsz": 64, "batch": 8, "close_mosaic": 0, "workers": 0},
+    "cpu": {"epochs": 30, "imgsz": 128, "batch": 16},
+    "classic": {"epochs": 80, "imgsz": 640, "batch": 16},
+}
+
+
+class Project:
+    """An active-learning project directory with its ledger."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory).resolve()
+        self.ledger = Ledger(self.dir)
+        self.spec = datasets.read_dataset_yaml(self.ledger.meta()["dataset_yaml"])
+
+    @classmethod
+    def init(cls, directory: str | os.PathLike, dataset_yaml: str | os.PathLike) -> Project:
+        """Create the ledger, register the pool (unlabeled) and the seed split (labeled)."""
+        spec = datasets.read_dataset_yaml(dataset_yaml)
+        if "pool" not in spec.splits:
+            raise DatasetError(dataset_yaml, "an active-learning project needs a 'pool' split "
+                               "(the unlabeled images)")
+        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names)
+        pool = datasets.list_images(spec.splits["pool"])
+        ledger.add_images(((str(p), datasets.file_sha256(p)) for p in pool), split="pool")
+        seed = datasets.read_split(spec, "train")
+        ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
+        ledger.close()
+        project = cls(directory)
+        for image, labels in seed:
+            project._store_label(image, labels, round_number=0, source="seed")
+        return project
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    # ---- labeled set on disk
+
+    def _train_paths(self, image_id: int, image: Path) -> tuple[Path, Path]:
+        name = f"{image_id:06d}_{image.name}"
+        return (self.dir / "train" / "images" / name,
+                self.dir / "train" / "labels" / f"{Path(name).stem}.txt")
+
+    def _store_label(self, image: Path, labels: Labels, *, round_number: int, source: str,
+                     annotator: str | None = None) -> bool:
+        """Link the image into the labeled set, write its label file, record it (idempotent)."""
+        image_id = self.ledger.image_ids([str(image)])[0]
+        link, label_path = self._train_paths(image_id, Path(image))
+        _link(Path(image), link)
+        text = datasets.format_labels(labels)
+        datasets.write_text_atomic(label_path, text)
+        import hashlib
+
+        return self.ledger.record_label(
+            image_id, round_number=round_number, source=source, label_path=str(label_path),
+            label_hash=hashlib.sha256(text.encode()).hexdigest(), n_objects=len(labels),
+            annotator=annotator)
+
+    def training_yaml(self) -> Path:
+        """A dataset yaml whose train split is exactly the ledger's labeled set."""
+        images = [self._train_paths(r["image_id"], Path(r["path"]))[0]
+                  for r in self.ledger.labeled()]
+        listing = self.dir / "train" / "labeled.txt"
+        datasets.write_text_atomic(listing, "".join(f"{p}\n" for p in images))
+        splits = {"train": str(listing), "val": str(self.spec.splits["val"])}
+        if "test" in self.spec.splits:
+            splits["test"] = str(self.spec.splits["test"])
+        return datasets.write_dataset_yaml(self.dir / "train" / "dataset.yaml", self.spec.names,
+                                           splits, comment="generated by alkit from the ledger")
+
+    # ---- rounds
+
+    def run_round(self, config: RoundConfig = RoundConfig(), *, annotator: str = "oracle",
+                  oracle=None, progress: bool = True) -> RoundRecord:
+        """Run (or resume) the next round; returns its record. With the "folder" annotator a
+        round whose labels have not all arrived stays open (status ``annotating``)."""
+        last = self.ledger.last_round()
+        if last is None:
+            return self._seed_round(config)
+        if last.number == 0 and last.status != "done":
+            return self._train_round(last, config)
+        if last.status == "done":
+            self._select_and_stage(last, config, progress)
+        elif last.status == "selecting":  # killed before its queries were committed
+            self._select_and_stage(self.ledger.rounds()[-2], config, progress, reuse=last)
+        elif last.status == "staged":  # killed while staging: staging is idempotent
+            self._stage(last.number)
+        last = self.ledger.last_round()
+        if last.status in ("staged", "annotating"):
+            self.ledger.set_round_status(last.number, "annotating")
+            if not self._annotate(last.number, annotator, oracle):
+                return self.ledger.last_round()
+            self.ledger.set_round_status(last.number, "training")
+        return self._train_round(self.ledger.last_round(), config)
+
+    def _seed_round(self, config: RoundConfig) -> RoundRecord:
+        from alkit import yolo
+
+        start = config.initial_weights or yolo.default_start_weights()
+        self.ledger.start_round(0, strategy=None, params={}, model_before=start,
+                                model_before_hash=yolo.weights_hash(start), metrics_before=None)
+        self.ledger.set_round_status(0, "training")
+        return self._train_round(self.ledger.last_round(), config)
+
+    def _select_and_stage(self, previous: RoundRecord, config: RoundConfig, progress: bool,
+                          reuse: RoundRecord | None = None) -> None:
+        from alkit import scoring, selection
+
+        number = previous.number + 1
+        if reuse is None:
+            self.ledger.start_round(
+                number, strategy=config.strategy,
+                params={"budget": config.budget, "measure": config.measure,
+                        **config.strategy_params},
+                model_before=previous.model_after, model_before_hash=previous.model_after_hash,
+                metrics_before=previous.metrics_after)
+        unlabeled = self.ledger.images(state="unlabeled", split="pool")
+        if not unlabeled:
+            raise LedgerError("the pool has no unlabeled image left to query")
+        scores = scoring.score_pool(previous.model_after, [r["path"] for r in unlabeled],
+                                    imgsz=config.imgsz, cache_dir=self.dir / "scores",
+                                    progress=progress)
+        ids = {r["path"]: r["id"] for r in unlabeled}
+        picked = selection.select_from_scores(
+            scores, config.strategy, config.budget, measure=config.measure,
+            class_counts=self._class_counts(), random_state=config.seed + number,
+            **config.strategy_params)
+        self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
+                                   picked.scores, picked.reasons)
+        self._stage(number)
+
+    def _class_counts(self) -> np.ndarray:
+        counts = np.zeros(len(self.spec.names), dtype=np.int64)
+        for row in self.ledger.labeled():
+            labels = datasets.read_labels(row["label_path"], len(self.spec.names))
+            counts += np.bincount(labels.class_ids, minlength=len(counts))
+        return counts
+
+    def round_dir(self, number: int) -> Path:
+        return self.dir / "rounds" / f"round_{number:03d}"
+
+    def _stage(self, number: int) -> Path:
+        """Links to the round's images plus ``manifest.json`` (rewritten on resume)."""
+        folder = self.round_dir(number)
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "labels").mkdir(exist_ok=True)
+        queries = self.ledger.queries(number)
+        for q in queries:
+            name = f"{q['image_id']:06d}_{Path(q['path']).name}"
+            _link(Path(q["path"]), folder / "images" / name)
+        record = next(r for r in self.ledger.rounds() if r.number == number)
+        manifest = {
+            "round": number, "query_count": len(queries), "strategy": record.strategy,
+            "params": record.params,
+            "map50_before": (record.metrics_before or {}).get("map50"),
+            "model_before": record.model_before,
+            "images": [{"rank": q["rank"], "path": q["path"], "staged": f"{q['image_id']:06d}_"
+                        f"{Path(q['path']).name}", "score": q["score"], "reason": q["reason"]}
+                       for q in queries],
+        }
+        datasets.write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        return folder
+
+    def _annotate(self, number: int, annotator: str, oracle) -> bool:
+        """Import the labels of the round's queries; True when every query is labeled."""
+        waiting = [q for q in self.ledger.queries(number) if q["state"] != "labeled"]
+        if annotator == "oracle":
+            if oracle is None:
+                from alkit.oracle import Oracle
+
+                oracle = Oracle(self.ledger.meta()["dataset_yaml"])
+            for q in waiting:
+                self._store_label(Path(q["path"]), oracle.answer(q["path"]),
+                                  round_number=number, source="oracle", annotator="oracle")
+            return True
+        if annotator == "folder":
+            arrived = self.import_folder(number)
+            return arrived == len(waiting)
+        raise ValueError(f"unknown annotator {annotator!r}; expected 'oracle' or 'folder'")
+
+    def import_folder(self, number: int) -> int:
+        """Import label files dropped into ``round_NNN/labels/`` (named like the staged
+        images, ``.txt``). All present files are validated first; any fatal problem raises
+        :class:`DatasetError` listing them all and imports nothing. Returns how many were
+        imported."""
+        folder = self.round_dir(number) / "labels"
+        parsed, problems = [], []
+        for q in self.ledger.queries(number):
+            if q["state"] == "labeled":
+                continue
+            path = folder / f"{q['image_id']:06d}_{Path(q['path']).stem}.txt"
+            if not path.exists():
+                continue
+            labels, issues = datasets.parse_label_text(path.read_text(encoding="utf-8"),
+                                                       len(self.spec.names))
+            problems += [f"{path}:{p.line}: {p.message}" for p in issues if p.fatal]
+            parsed.append((q, labels))
+        if problems:
+            raise DatasetError(folder, "annotations rejected, nothing imported:\n"
+                               + "\n".join(problems))
+        for q, labels in parsed:
+            self._store_label(Path(q["path"]), labels, round_number=number, source="folder")
+        return len(parsed)
+
+    def _train_round(self, record: RoundRecord, config: RoundConfig) -> RoundRecord:
+        from alkit import yolo
+
+        previous = [r for r in self.ledger.rounds() if r.number < record.number]
+        if config.warm_start and previous:
+            weights = previous[-1].model_after
+        else:
+            weights = config.initial_weights or yolo.default_start_weights()
+        data = self.training_yaml()
+        mixup = config.mixup if record.number >= 3 else 0.0
+        result = yolo.train(data, weights=weights, epochs=config.epochs, imgsz=config.imgsz,
+                            batch=config.batch, seed=config.seed, runs_dir=self.dir / "runs",
+                            name=f"round_{record.number:03d}", workers=config.workers,
+                            mosaic=config.mosaic, mixup=mixup, close_mosaic=config.close_mosaic)
+        split = "test" if "test" in self.spec.splits else "val"
+        test = yolo.evaluate(result.best, data, split=split, imgsz=config.imgsz,
+                             runs_dir=self.dir / "runs")
+        metrics = {"split": split, "map50": test.map50, "map50_95": test.map50_95,
+                   "ap50_per_class": test.ap50_per_class, "train_seconds": result.seconds,
+                   "config": asdict(config)}
+        self.ledger.finish_round(record.number, model_after=str(result.best),
+                                 model_after_hash=yolo.weights_hash(str(result.best)),
+                                 metrics_after=metrics)
+        return self.ledger.last_round()
+
+    # ---- status
+
+    def history(self):
+        """The finished rounds as an :class:`alkit.stopping.History`."""
+        from alkit.stopping import History
+
+        done = [r for r in self.ledger.rounds() if r.status == "done"]
+        names = self.spec.names
+        return History(
+            [r.n_labeled_after for r in done], [r.metrics_after["map50"] for r in done],
+            {n: [r.metrics_after["ap50_per_class"].get(n, float("nan")) for r in done]
+             for n in names})
+
+    def status(self) -> str:
+        """The project in a few lines: rounds, counts, what is waiting, the recommendation."""
+        from alkit import curves
+
+        counts = self.ledger.counts()
+        lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",
+                 "  " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                 "  round  status      strategy    labeled  mAP50   mAP50-95"]
+        for r in self.ledger.rounds():
+            m = r.metrics_after or {}
+            map50 = f"{m['map50']:.3f}" if "map50" in m else "  -  "
+            map5095 = f"{m['map50_95']:.3f}" if "map50_95" in m else "  -  "
+            lines.append(f"  {r.number:>5}  {r.status:<11} {r.strategy or 'seed':<11} "
+                         f"{r.n_labeled_after or r.n_labeled_before or 0:>7}  {map50}   "
+                         f"{map5095}")
+        last = self.ledger.last_round()
+        if last is not None and last.status != "done":
+            waiting = [q for q in self.ledger.queries(last.number) if q["state"] != "labeled"]
+            lines.append(f"  round {last.number} is {last.status}: {len(waiting)} image(s) "
+                         f"waiting for labels in {self.round_dir(last.number)}")
+        history = self.history()
+        if history.n_rounds:
+            analysis = curves.analyze(history.labeled, history.metric, n_bootstrap=50)
+            lines += ["", analysis.summary()]
+        return "\n".join(lines)
+
+
+def _link(source: Path, link: Path) -> None:
+    """A symlink to ``source`` (a copy where links are not allowed); replaced if stale."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == source.resolve():
+            return
+        link.unlink()
+    try:
+        link.symlink_to(source.resolve())
+    except OSError:
+        shutil.copyfile(source, link)
