@@ -157,6 +157,7 @@ class Ledger:
         return cls(project_dir)
 
     def close(self) -> None:
+        """Close the database connection (every write is already committed)."""
         self.conn.close()
 
     def __enter__(self) -> Ledger:
@@ -168,6 +169,7 @@ class Ledger:
     # ---- meta and images
 
     def meta(self) -> dict[str, str]:
+        """The meta table: schema_version, dataset_yaml, names (JSON), created."""
         return dict(self.conn.execute("SELECT key, value FROM meta"))
 
     @property
@@ -228,6 +230,7 @@ class Ledger:
                  self.counts()["labeled"], _now()))
 
     def set_round_status(self, number: int, status: str) -> None:
+        """Move a round to one of :data:`ROUND_STATUSES`."""
         if status not in ROUND_STATUSES:
             raise LedgerError(f"unknown round status {status!r}")
         with self.conn:
@@ -254,6 +257,7 @@ class Ledger:
                             r[9], r[10], r[11], r[12]) for r in rows]
 
     def last_round(self) -> RoundRecord | None:
+        """The highest-numbered round, or None before the first."""
         rounds = self.rounds()
         return rounds[-1] if rounds else None
 

@@ -96,6 +96,7 @@ class Project:
         return project
 
     def close(self) -> None:
+        """Close the project's ledger."""
         self.ledger.close()
 
     # ---- labeled set on disk
@@ -201,6 +202,7 @@ class Project:
         return counts
 
     def round_dir(self, number: int) -> Path:
+        """``<project>/rounds/round_NNN``: the staged images, manifest and dropped labels."""
         return self.dir / "rounds" / f"round_{number:03d}"
 
     def _stage(self, number: int) -> Path:

@@ -72,6 +72,7 @@ class StoppingRule:
     """Base class: subclasses answer :meth:`should_stop` and :meth:`explain`."""
 
     def should_stop(self, history: History) -> bool:
+        """True when this rule says the project should stop labeling."""
         raise NotImplementedError
 
     def explain(self, history: History) -> str:
