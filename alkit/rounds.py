@@ -29,6 +29,7 @@ Re-running a round after a crash continues from the ledger's last committed step
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -114,8 +115,6 @@ class Project:
         _link(Path(image), link)
         text = datasets.format_labels(labels)
         datasets.write_text_atomic(label_path, text)
-        import hashlib
-
         return self.ledger.record_label(
             image_id, round_number=round_number, source=source, label_path=str(label_path),
             label_hash=hashlib.sha256(text.encode()).hexdigest(), n_objects=len(labels),

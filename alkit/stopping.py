@@ -180,40 +180,32 @@ class StabilizingPredictions(StoppingRule):
                 f" are {verdict} at or above {self.threshold}")
 
 
-@dataclass(frozen=True)
-class AnyOf(StoppingRule):
-    """Stop when any of the rules says stop."""
-
+@dataclass(frozen=True, init=False)
+class _Combined(StoppingRule):
     rules: tuple[StoppingRule, ...]
 
     def __init__(self, *rules: StoppingRule):
         object.__setattr__(self, "rules", tuple(rules))
+
+    def explain(self, history: History) -> str:
+        """Each rule's explanation, one per line."""
+        return "\n".join(rule.explain(history) for rule in self.rules)
+
+
+class AnyOf(_Combined):
+    """Stop when any of the rules says stop."""
 
     def should_stop(self, history: History) -> bool:
         """True when at least one rule says stop."""
         return any(rule.should_stop(history) for rule in self.rules)
 
-    def explain(self, history: History) -> str:
-        """Each rule's explanation, one per line."""
-        return "\n".join(rule.explain(history) for rule in self.rules)
 
-
-@dataclass(frozen=True)
-class AllOf(StoppingRule):
+class AllOf(_Combined):
     """Stop only when every rule says stop."""
-
-    rules: tuple[StoppingRule, ...]
-
-    def __init__(self, *rules: StoppingRule):
-        object.__setattr__(self, "rules", tuple(rules))
 
     def should_stop(self, history: History) -> bool:
         """True when every rule says stop."""
         return all(rule.should_stop(history) for rule in self.rules)
-
-    def explain(self, history: History) -> str:
-        """Each rule's explanation, one per line."""
-        return "\n".join(rule.explain(history) for rule in self.rules)
 
 
 DEFAULT_RULE = AnyOf(MaxRounds(10), GainBelow(0.005), PredictedGainBelow(0.005))
