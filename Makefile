@@ -8,6 +8,11 @@ STAMP  := $(VENV)/.alkit-installed
 # The optional pretrained start (see README): 1 installs it, 0 leaves it out.
 PRETRAINED ?= 1
 PRETRAINED_PACKAGE := smartrail-obstacle-detector==0.1.1
+# Label Studio lives in its own environment (its pins clash with ultralytics); the tests start
+# a real server from it on 127.0.0.1.
+LS_VENV  := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.alkit-installed
+LS_PACKAGE := label-studio>=1.23,<1.24
 
 # Notebook sizes for `make test` (a person running them in JupyterLab gets realistic sizes).
 NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128 ALKIT_NB_BUDGET=20
@@ -15,7 +20,7 @@ JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	--LabApp.extension_manager=readonly
 
-.PHONY: venv test lint demo lab samples clean
+.PHONY: venv labelstudio test lint demo lab samples clean
 
 venv: $(STAMP)
 
@@ -31,11 +36,20 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	touch $(STAMP)
 
+labelstudio: $(LS_STAMP)
+
+$(LS_STAMP): Makefile
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet '$(LS_PACKAGE)'
+	touch $(LS_STAMP)
+
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint
-	ALKIT_NETWORK_GUARD=1 $(NB_ENV) $(BIN)/python -m pytest tests notebooks \
+test: venv labelstudio lint
+	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(LS_VENV)/bin/label-studio $(NB_ENV) \
+		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
 demo: venv

@@ -153,9 +153,14 @@ def _round(args) -> int:
                            wrong_class_rate=args.noise_class)
         oracle = Oracle(project.ledger.meta()["dataset_yaml"], noise=noise, random_state=args.seed
                         or 0)
+    client = None
+    if args.annotator == "labelstudio":
+        from alkit.labelstudio import LabelStudio
+
+        client = LabelStudio(args.ls_url, document_root=args.ls_document_root)
     for _ in range(args.rounds):
         record = project.run_round(config, annotator=args.annotator, oracle=oracle,
-                                   progress=not args.quiet)
+                                   labelstudio=client, progress=not args.quiet)
         if record.status != "done":
             break
     print(project.status())
@@ -282,9 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "pretrained start if installed)")
     p.add_argument("--fixed-start", action="store_true",
                    help="train every round from the initial checkpoint, not the last round's")
-    p.add_argument("--annotator", choices=("oracle", "folder"), default="oracle",
+    p.add_argument("--annotator", choices=("oracle", "folder", "labelstudio"), default="oracle",
                    help="oracle: the benchmark's hidden labels; folder: label files dropped "
-                        "into the round's labels/ folder")
+                        "into the round's labels/ folder; labelstudio: tasks on a Label Studio "
+                        "server (token in $ALKIT_LABEL_STUDIO_TOKEN)")
+    p.add_argument("--ls-url", default="http://127.0.0.1:8080", help="Label Studio server")
+    p.add_argument("--ls-document-root", default="/",
+                   help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
     p.add_argument("--noise-miss", type=float, default=0.0, help="oracle: missed-box rate")
     p.add_argument("--noise-shift", type=float, default=0.0, help="oracle: shifted-box rate")
     p.add_argument("--noise-class", type=float, default=0.0, help="oracle: wrong-class rate")
@@ -320,11 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``alkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
     from alkit.datasets import DatasetError
+    from alkit.labelstudio import LabelStudioError
     from alkit.ledger import LedgerError
 
     try:
         return args.func(args)
-    except (DatasetError, LedgerError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (DatasetError, LedgerError, LabelStudioError, FileNotFoundError, FileExistsError,
+            ValueError) as error:
         print(f"alkit {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -112,6 +112,7 @@ class RoundRecord:
     params: dict
     status: str
     model_before: str | None
+    model_before_hash: str | None
     model_after: str | None
     model_after_hash: str | None
     metrics_before: dict | None
@@ -249,12 +250,12 @@ class Ledger:
     def rounds(self) -> list[RoundRecord]:
         """Every round, in order."""
         rows = self.conn.execute(
-            "SELECT number, strategy, params, status, model_before, model_after, "
-            "model_after_hash, metrics_before, metrics_after, n_labeled_before, "
+            "SELECT number, strategy, params, status, model_before, model_before_hash, "
+            "model_after, model_after_hash, metrics_before, metrics_after, n_labeled_before, "
             "n_labeled_after, started_at, finished_at FROM rounds ORDER BY number")
-        return [RoundRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6],
-                            json.loads(r[7]) if r[7] else None, json.loads(r[8]) if r[8] else None,
-                            r[9], r[10], r[11], r[12]) for r in rows]
+        return [RoundRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7],
+                            json.loads(r[8]) if r[8] else None, json.loads(r[9]) if r[9] else None,
+                            r[10], r[11], r[12], r[13]) for r in rows]
 
     def last_round(self) -> RoundRecord | None:
         """The highest-numbered round, or None before the first."""

@@ -135,9 +135,14 @@ class Project:
     # ---- rounds
 
     def run_round(self, config: RoundConfig = RoundConfig(), *, annotator: str = "oracle",
-                  oracle=None, progress: bool = True) -> RoundRecord:
-        """Run (or resume) the next round; returns its record. With the "folder" annotator a
-        round whose labels have not all arrived stays open (status ``annotating``)."""
+                  oracle=None, labelstudio=None, progress: bool = True) -> RoundRecord:
+        """Run (or resume) the next round; returns its record.
+
+        ``annotator``: ``"oracle"`` (the benchmark's hidden labels, ``oracle=`` to add noise),
+        ``"folder"`` (label files dropped into the round's ``labels/``) or ``"labelstudio"``
+        (``labelstudio=`` an :class:`alkit.labelstudio.LabelStudio`: tasks with the model's
+        boxes are pushed once, finished annotations pulled on every call). A round whose
+        labels have not all arrived stays open (status ``annotating``); call again later."""
         last = self.ledger.last_round()
         if last is None:
             return self._seed_round(config)
@@ -152,7 +157,7 @@ class Project:
         last = self.ledger.last_round()
         if last.status in ("staged", "annotating"):
             self.ledger.set_round_status(last.number, "annotating")
-            if not self._annotate(last.number, annotator, oracle):
+            if not self._annotate(last.number, annotator, oracle, labelstudio, config):
                 return self.ledger.last_round()
             self.ledger.set_round_status(last.number, "training")
         return self._train_round(self.ledger.last_round(), config)
@@ -226,9 +231,13 @@ class Project:
         datasets.write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         return folder
 
-    def _annotate(self, number: int, annotator: str, oracle) -> bool:
+    def _annotate(self, number: int, annotator: str, oracle, labelstudio, config) -> bool:
         """Import the labels of the round's queries; True when every query is labeled."""
         waiting = [q for q in self.ledger.queries(number) if q["state"] != "labeled"]
+        if annotator == "labelstudio":
+            if labelstudio is None:
+                raise ValueError("the labelstudio annotator needs labelstudio=LabelStudio(...)")
+            return self.sync_labelstudio(number, labelstudio, config) == 0
         if annotator == "oracle":
             if oracle is None:
                 from alkit.oracle import Oracle
@@ -241,7 +250,38 @@ class Project:
         if annotator == "folder":
             arrived = self.import_folder(number)
             return arrived == len(waiting)
-        raise ValueError(f"unknown annotator {annotator!r}; expected 'oracle' or 'folder'")
+        raise ValueError(f"unknown annotator {annotator!r}; expected 'oracle', 'folder' or "
+                         "'labelstudio'")
+
+    def sync_labelstudio(self, number: int, client, config: RoundConfig = RoundConfig()) -> int:
+        """Push the round's images that Label Studio does not have yet (tasks with the model's
+        boxes as predictions), pull what annotators finished, import it. Returns how many
+        images are still waiting."""
+        from alkit import labelstudio, scoring
+
+        record = next(r for r in self.ledger.rounds() if r.number == number)
+        queries = self.ledger.queries(number)
+        version = f"alkit-round{number}-{(record.model_before_hash or '')[:8]}"
+        project_id = client.project(f"alkit {self.dir.name}", self.spec.names)
+        present = {t["data"].get("alkit_path") for t in client.tasks(project_id)}
+        missing = [q for q in queries if q["path"] not in present]
+        if missing:
+            scores = scoring.score_pool(record.model_before, [q["path"] for q in missing],
+                                        imgsz=config.imgsz, cache_dir=self.dir / "scores",
+                                        progress=False)
+            tasks = [labelstudio.make_task(
+                path, labelstudio.local_files_url(path, client.document_root), scores.detections(i),
+                self.spec.names, int(scores.widths[i]), int(scores.heights[i]), version,
+                float(scores.table["least_confidence_mean3"][i]))
+                for i, path in enumerate(scores.paths)]
+            client.push(project_id, tasks, model_version=version)
+        finished = client.pull(project_id, self.spec.names)
+        for q in queries:
+            if q["state"] != "labeled" and q["path"] in finished:
+                labels, annotator = finished[q["path"]]
+                self._store_label(Path(q["path"]), labels, round_number=number,
+                                  source="labelstudio", annotator=annotator)
+        return sum(q["state"] != "labeled" for q in self.ledger.queries(number))
 
     def import_folder(self, number: int) -> int:
         """Import label files dropped into ``round_NNN/labels/`` (named like the staged
