@@ -48,7 +48,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv labelstudio lint
-	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(LS_VENV)/bin/label-studio $(NB_ENV) \
+	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(CURDIR)/$(LS_VENV)/bin/label-studio $(NB_ENV) \
 		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 

@@ -89,7 +89,7 @@ def _label_studio_binary() -> Path | None:
                       REPO / ".venv-labelstudio" / "bin" / "label-studio",
                       shutil.which("label-studio")):
         if candidate and Path(candidate).is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()
     return None
 
 
