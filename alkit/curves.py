@@ -417,7 +417,7 @@ def analyze(labeled_counts: Sequence[float], metrics: Sequence[float], *,
         worst = int(np.argmin(gains))
         notes.append(f"the metric fell in round {worst + 2} ({gains[worst]:+.3f}): noise or a "
                      "training problem; the fits below use the curve as measured")
-    classic_stop, classic_reason = _classic_rule(gains, len(n), threshold, max_rounds)
+    classic_stop, classic_reason = classic_rule(gains, len(n), threshold, max_rounds)
     decay = fit_gain_decay(gains) if len(n) >= MIN_ROUNDS_DECAY else None
     decay_reason = ("" if decay is not None else
                     f"the gain-decay fit needs at least {MIN_ROUNDS_DECAY} rounds (2 gains); "
@@ -439,7 +439,10 @@ def _refusal(n, m, threshold, notes, why) -> CurveAnalysis:
                          None, "not enough evidence", [why], notes)
 
 
-def _classic_rule(gains, n_rounds, threshold, max_rounds) -> tuple[bool, str]:
+def classic_rule(gains, n_rounds: int, threshold: float = 0.005, max_rounds: int = 10
+                 ) -> tuple[bool, str]:
+    """``(stop, reason)``: stop when the last gain is at most ``threshold`` or at
+    ``max_rounds`` rounds."""
     if n_rounds >= max_rounds:
         return True, f"{n_rounds} rounds reached the limit of {max_rounds}"
     if len(gains) == 0:

@@ -55,6 +55,7 @@ import numpy as np
 from alkit import uncertainty
 from alkit.datasets import DatasetError, decode_rgb, list_images
 from alkit.detections import Detections
+from alkit.home import alkit_home
 
 SCORING_VERSION = 1
 TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
@@ -199,11 +200,8 @@ class PoolScores:
 
 
 def default_cache_dir() -> Path:
-    """``$ALKIT_HOME/scores`` (see :func:`alkit.yolo.alkit_home`), without importing it."""
-    home = os.environ.get("ALKIT_HOME")
-    base = Path(home).expanduser() if home else Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alkit"
-    return base / "scores"
+    """``<alkit home>/scores`` (:func:`alkit.home.alkit_home`)."""
+    return alkit_home() / "scores"
 
 
 class ShardCache:

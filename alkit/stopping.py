@@ -86,17 +86,17 @@ class GainBelow(StoppingRule):
 
     threshold: float = 0.005
 
+    def _rule(self, history: History) -> tuple[bool, str]:
+        n, m, _ = curves.clean_history(history.labeled, history.metric)
+        return curves.classic_rule(np.diff(m), len(n), self.threshold, max_rounds=10**9)
+
     def should_stop(self, history: History) -> bool:
         """True when the last gain is at most ``threshold``."""
-        analysis = curves.analyze(history.labeled, history.metric, threshold=self.threshold,
-                                  max_rounds=10**9, n_bootstrap=0)
-        return bool(len(analysis.gains)) and analysis.classic_stop
+        return self._rule(history)[0]
 
     def explain(self, history: History) -> str:
         """The last gain against the threshold."""
-        analysis = curves.analyze(history.labeled, history.metric, threshold=self.threshold,
-                                  max_rounds=10**9, n_bootstrap=0)
-        return f"gain rule: {analysis.classic_reason}"
+        return f"gain rule: {self._rule(history)[1]}"
 
 
 @dataclass(frozen=True)

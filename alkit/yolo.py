@@ -29,6 +29,7 @@ the ``PIL.Image.open`` patch in ``ultralytics.utils.patches`` and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -42,24 +43,10 @@ from pathlib import Path
 import numpy as np
 
 from alkit.detections import Detections
+from alkit.home import alkit_home, default_runs_dir
 
 SUPPORTED_ULTRALYTICS = (">=8.4.0", "<8.5")
 _SETTINGS_BANNER = "Creating new Ultralytics Settings"
-
-
-def alkit_home() -> Path:
-    """alkit's own directory for caches and runs: ``$ALKIT_HOME`` or ``~/.cache/alkit``."""
-    if os.environ.get("ALKIT_HOME"):
-        return Path(os.environ["ALKIT_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "alkit"
-
-
-def default_runs_dir() -> Path:
-    """Where training runs go unless a call says otherwise: ``$ALKIT_RUNS_DIR`` or home/runs."""
-    if os.environ.get("ALKIT_RUNS_DIR"):
-        return Path(os.environ["ALKIT_RUNS_DIR"]).expanduser()
-    return alkit_home() / "runs"
 
 
 class _DropSettingsBanner(logging.Filter):
@@ -415,17 +402,21 @@ class ImageOutput:
 
 
 def weights_hash(model: YOLO | str | os.PathLike) -> str:
-    """SHA-256 identifying a model's weights: of its checkpoint file when it has one, else of
-    its parameters and buffers (a model built from a yaml)."""
-    import hashlib
+    """SHA-256 identifying a model's weights: of its checkpoint file when it has one; of the
+    yaml (name or text) for a yaml not yet built (it names the starting recipe: every build
+    draws new random weights, so never use that hash as a cache key); else of a YOLO object's
+    parameters and buffers (what :func:`alkit.score_pool` keys its cache by)."""
 
     if not isinstance(model, YOLO):
-        model = Path(resolve_weights(model))
-        if model.is_file() and model.suffix == ".pt":
+        resolved = resolve_weights(model)
+        path = Path(resolved)
+        if path.is_file() and path.suffix == ".pt":
             from alkit.datasets import file_sha256
 
-            return file_sha256(model)
-        model = YOLO(str(model))
+            return file_sha256(path)
+        # a yaml starts from random weights: identify the architecture, not a draw of them
+        text = path.read_text() if path.is_file() else resolved
+        return hashlib.sha256(f"yaml:{text}".encode()).hexdigest()
     checkpoint = getattr(model, "ckpt_path", None)
     if checkpoint and Path(checkpoint).is_file():
         from alkit.datasets import file_sha256

@@ -155,3 +155,13 @@ def test_fine_tuning_from_the_pretrained_start(tiny_dataset, tmp_path):
 
     model = YOLO(result.best)
     assert list(model.names.values()) == list(alkit.samples.CONFIG.class_names)
+
+
+def test_weights_hash_is_stable_for_files_and_yaml_names(tmp_path):
+    checkpoint = yolo.pretrained_checkpoint()
+    assert yolo.weights_hash(checkpoint) == yolo.weights_hash(yolo.YOLO(str(checkpoint)))
+    assert yolo.weights_hash("yolov8n.yaml") == yolo.weights_hash("yolov8n.yaml")
+    assert yolo.weights_hash("yolov8n.yaml") != yolo.weights_hash("yolo11n.yaml")
+    # two builds of one yaml are different random draws: their weights hash differently
+    assert yolo.weights_hash(yolo.YOLO("yolov8n.yaml")) != yolo.weights_hash(
+        yolo.YOLO("yolov8n.yaml"))
