@@ -1,0 +1,99 @@
+"""The active-learning benchmark: strategies against random on equal terms, several seeds.
+
+    .venv/bin/python benchmarks/bench_al.py                       # the headline grid (full preset)
+    .venv/bin/python benchmarks/bench_al.py --strategies margin --seeds 2   # one cell
+    .venv/bin/python benchmarks/bench_al.py --report-only         # re-draw the report
+    .venv/bin/python benchmarks/bench_al.py --data my.yaml --out runs/al-mine   # your data
+
+Interrupt it at any time: run the same command again and it continues (finished rounds are
+never retrained). ``--reset`` recomputes the named cells from scratch. Each invocation is
+appended to ``<out>/commands.txt`` with its wall time; the results (``cells/*.json``,
+``summary.md``, ``summary.json``, ``learning_curves.png``, ``machine.json``) are small and meant
+to be committed; ``<out>/work`` (projects, checkpoints) is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alkit import simulate
+from alkit.samples import build_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADLINE = "random,least_confidence,two_stage,rare_class"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options (defaults: the headline grid on the full sample preset)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "al-full"))
+    p.add_argument("--preset", default="full", help="sample preset when --data is not given")
+    p.add_argument("--data", help="a dataset yaml with a labeled pool (pool + oracle_labels)")
+    p.add_argument("--strategies", default=HEADLINE,
+                   help=f"comma list of {sorted(simulate.STRATEGY_SPECS)}")
+    p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--budget", type=int, default=100, help="images per round")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--imgsz", type=int, default=128)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--close-mosaic", type=int, default=10)
+    p.add_argument("--fixed-start", action="store_true",
+                   help="every round from the initial weights instead of the previous round")
+    p.add_argument("--weights", help="initial weights (default: the pretrained start)")
+    p.add_argument("--rare", help="comma list of rare class names (default: < 5%% of the labeled "
+                   "splits' instances)")
+    p.add_argument("--reset", action="store_true", help="recompute the named cells")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def dataset_yaml(args) -> str:
+    """The benchmark's dataset yaml (the sample preset is built, deterministically, if needed)."""
+    if args.data:
+        return str(Path(args.data).resolve())
+    out = ROOT / "data_samples" / "generated" / args.preset
+    return str(build_samples(args.preset, out, random_state=0, progress=not args.quiet)
+               .dataset_yaml)
+
+
+def main(argv=None) -> int:
+    """Run (or continue) the grid, then write and print the report."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    out = Path(args.out)
+    if not args.report_only:
+        data = dataset_yaml(args)
+        rare = (tuple(args.rare.split(",")) if args.rare
+                else tuple(simulate.rare_classes(data)))
+        config = simulate.SimulationConfig(
+            data, rounds=args.rounds, budget=args.budget, epochs=args.epochs,
+            imgsz=args.imgsz, batch=args.batch, warm_start=not args.fixed_start,
+            initial_weights=args.weights, workers=args.workers,
+            close_mosaic=args.close_mosaic, rare_classes=rare)
+        strategies = args.strategies.split(",")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        if args.reset:
+            for strategy in strategies:
+                for seed in seeds:
+                    simulate.reset_cell(out, strategy, seed)
+        simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
+    summary = simulate.write_report(out)
+    print(simulate.format_summary(summary))
+    seconds = time.perf_counter() - started
+    with open(out / "commands.txt", "a", encoding="utf-8") as log:
+        log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {seconds:7.0f} s  "
+                  f"{shlex.join(['benchmarks/bench_al.py', *(argv or sys.argv[1:])])}\n")
+    print(f"report: {out / 'summary.md'}, {out / 'learning_curves.png'} ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The active-learning benchmark harness: the math of the report (property tests) and a quick
+real configuration (tiny preset, 2 rounds, 1 seed) that trains, resumes and reports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alkit import simulate
+from alkit.simulate import SimulationConfig, labels_to_reach
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# --------------------------------------------------------------------------- labels_to_reach
+
+
+def test_labels_to_reach_interpolates_inside_the_first_crossing_segment():
+    x, y = [100, 200, 300, 400], [0.2, 0.4, 0.3, 0.6]
+    assert labels_to_reach(x, y, 0.3) == pytest.approx(150.0)
+    assert labels_to_reach(x, y, 0.5) == pytest.approx(366.666, rel=1e-4)
+    assert labels_to_reach(x, y, 0.1) == 100.0
+    assert labels_to_reach(x, y, 0.61) is None
+    assert labels_to_reach([], [], 0.5) is None
+
+
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.floats(0, 1))
+def test_labels_to_reach_properties(ys, target):
+    xs = np.cumsum(np.arange(1, len(ys) + 1)) * 10.0
+    needed = labels_to_reach(xs, ys, target)
+    if max(ys) < target:
+        assert needed is None
+        return
+    assert xs[0] <= needed <= xs[-1]
+    first = int(np.flatnonzero(np.asarray(ys) >= target)[0])
+    assert needed <= xs[first]  # never later than the first round at or above the target
+    if first > 0:
+        assert needed > xs[first - 1] or ys[first - 1] == target
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6))
+def test_a_curve_reaches_its_own_final_value_no_later_than_its_last_point(ys):
+    xs = np.arange(1, len(ys) + 1) * 100.0
+    assert labels_to_reach(xs, ys, ys[-1]) <= xs[-1]
+
+
+# --------------------------------------------------------------------------- summarize
+
+
+def _cell(strategy, seed, maps, rares, step=100, seed_images=100):
+    return {"strategy": strategy, "seed": seed, "rounds": [
+        {"round": i, "labeled_images": seed_images + i * step,
+         "labeled_boxes": (seed_images + i * step) * 3, "map50": m, "map50_95": m / 2,
+         "ap50_per_class": {"a": m, "rare": r}, "seconds": 10.0, "train_seconds": 9.0,
+         "resumed": False}
+        for i, (m, r) in enumerate(zip(maps, rares, strict=True))]}
+
+
+def test_summarize_against_random():
+    cells = [_cell("random", 0, [0.2, 0.3, 0.4], [0.1, 0.1, 0.2]),
+             _cell("random", 1, [0.2, 0.3, 0.4], [0.1, 0.1, 0.2]),
+             _cell("least_confidence", 0, [0.2, 0.4, 0.5], [0.1, 0.3, 0.4]),
+             _cell("least_confidence", 1, [0.2, 0.4, 0.5], [0.1, 0.3, 0.2])]
+    summary = simulate.summarize(cells, ["rare"])
+    best = summary["strategies"]["least_confidence"]
+    assert summary["random_final_map50"] == pytest.approx(0.4)
+    assert summary["random_final_images"] == 300
+    assert best["labels_to_reach_random"] == pytest.approx(200.0)
+    assert best["saving"] == pytest.approx(1 - 200 / 300)
+    assert best["saving_after_seed"] == pytest.approx(0.5)
+    assert best["saving_per_seed"] == {0: pytest.approx(1 / 3), 1: pytest.approx(1 / 3)}
+    assert best["final_rare_ap50"] == (pytest.approx(0.3), pytest.approx(0.1))
+    assert best["rare_ratio_vs_random"] == pytest.approx(1.5)
+    assert best["first_gain_per_100"][0] == pytest.approx(0.2)
+    assert summary["strategies"]["random"]["saving"] == pytest.approx(0.0)
+    table = simulate.format_summary(summary)
+    assert "| least_confidence | 2 | 0.500 ± 0.000" in table and "33%" in table
+
+
+def test_summarize_keeps_only_rounds_every_seed_finished_and_needs_random():
+    cells = [_cell("random", 0, [0.2, 0.3, 0.4], [0, 0, 0]),
+             _cell("random", 1, [0.2, 0.3], [0, 0])]
+    assert simulate.curves(cells, ["rare"])["random"]["map50"].shape == (2, 2)
+    with pytest.raises(ValueError, match="random"):
+        simulate.summarize([_cell("margin", 0, [0.1, 0.2], [0, 0])], [])
+
+
+def test_a_strategy_that_never_reaches_random_says_so():
+    cells = [_cell("random", 0, [0.2, 0.5], [0.1, 0.1]),
+             _cell("coreset", 0, [0.2, 0.3], [0.1, 0.1])]
+    row = simulate.summarize(cells, ["rare"])["strategies"]["coreset"]
+    assert row["labels_to_reach_random"] is None and row["saving"] is None
+    assert "not reached" in simulate.format_summary(simulate.summarize(cells, ["rare"]))
+
+
+def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_dataset):
+    with pytest.raises(ValueError, match="unknown strategies"):
+        simulate.check_strategies(["random", "magic"])
+    yaml = str(tiny_dataset / "dataset.yaml")
+    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1))
+    with pytest.raises(ValueError, match="epochs"):
+        simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=2))
+
+
+def test_rare_classes_of_the_samples(tiny_dataset):
+    assert simulate.rare_classes(tiny_dataset / "dataset.yaml", share=0.05) == ["four", "seven"]
+
+
+# --------------------------------------------------------------------------- a real quick run
+
+
+@pytest.mark.slow
+def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
+    """The make-test configuration: tiny preset, 1 seed, random and least confidence."""
+    yaml = str(tiny_dataset / "dataset.yaml")
+    config = SimulationConfig(yaml, rounds=1, budget=8, epochs=1, imgsz=64, batch=8,
+                              workers=0, close_mosaic=0)
+    out = tmp_path / "bench"
+    simulate.run_grid(out, config, ["random", "least_confidence"], [0], progress=False,
+                      echo=lambda *_: None)
+    cells = simulate.load_cells(out)
+    assert [(c["strategy"], len(c["rounds"])) for c in cells] == [
+        ("least_confidence", 2), ("random", 2)]
+    seed_maps = {c["rounds"][0]["map50"] for c in cells}
+    assert len(seed_maps) == 1  # both strategies share one seed model
+    for cell in cells:
+        first = cell["rounds"][1]
+        assert first["labeled_images"] == cell["rounds"][0]["labeled_images"] + 8
+        assert first["labeled_boxes"] > cell["rounds"][0]["labeled_boxes"]
+        assert set(first["ap50_per_class"]) <= {"zero", "one", "two", "three", "four", "seven"}
+        assert first["seconds"] > 0
+
+    # A longer recipe in the same folder is refused; the same recipe with more rounds is not
+    # (rounds is part of the recipe, so resuming uses the stored config).
+    random_cell = out / "cells" / "random-s0.json"
+    before = json.loads(random_cell.read_text())
+    simulate.run_grid(out, config, ["random"], [0], progress=False, echo=lambda *_: None)
+    assert json.loads(random_cell.read_text()) == before  # finished rounds are not retrained
+
+    # One cell recomputed on its own, through the benchmark script.
+    simulate.reset_cell(out, "random", 0)
+    assert not random_cell.exists()
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_al.py"), "--out", str(out),
+                    "--data", yaml, "--strategies", "random", "--seeds", "0", "--rounds", "1",
+                    "--budget", "8", "--epochs", "1", "--imgsz", "64", "--batch", "8",
+                    "--workers", "0", "--close-mosaic", "0", "--quiet"], check=True)
+    assert len(json.loads(random_cell.read_text())["rounds"]) == 2
+    assert (out / "summary.md").exists() and (out / "learning_curves.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["strategies"]) == {"random", "least_confidence"}
+    assert summary["rare_classes"] == ["four", "seven"]
