@@ -25,19 +25,26 @@ from alkit.datasets import (
     write_labels,
 )
 from alkit.detections import Detections
+from alkit.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
 from alkit.samples import PRESETS, build_samples
 from alkit.scoring import PoolScores, score_pool
+from alkit.starter import StarterReport, run_starter
 from alkit.validation import ValidationReport, validate_dataset
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
+    "BoxEditorState",
     "DatasetError",
     "DatasetSpec",
     "Detections",
+    "EmbeddingMapState",
     "Labels",
     "PoolScores",
+    "ReviewState",
+    "ScoreExplorerState",
+    "StarterReport",
     "ValidationReport",
     "__version__",
     "build_samples",
@@ -46,6 +53,7 @@ __all__ = [
     "load_rgb",
     "read_dataset_yaml",
     "read_labels",
+    "run_starter",
     "score_pool",
     "validate_dataset",
     "write_dataset_yaml",

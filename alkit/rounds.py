@@ -152,7 +152,8 @@ class Project:
             self._select_and_stage(last, config, progress)
         elif last.status == "selecting":  # killed before its queries were committed
             self._select_and_stage(self.ledger.rounds()[-2], config, progress, reuse=last)
-        elif last.status == "staged":  # killed while staging: staging is idempotent
+        elif (last.status == "staged"  # killed while staging: staging is idempotent
+              and not (self.round_dir(last.number) / "manifest.json").exists()):
             self._stage(last.number)
         last = self.ledger.last_round()
         if last.status in ("staged", "annotating"):
@@ -233,7 +234,7 @@ class Project:
 
     def _annotate(self, number: int, annotator: str, oracle, labelstudio, config) -> bool:
         """Import the labels of the round's queries; True when every query is labeled."""
-        waiting = [q for q in self.ledger.queries(number) if q["state"] != "labeled"]
+        waiting = self.waiting(number)
         if annotator == "labelstudio":
             if labelstudio is None:
                 raise ValueError("the labelstudio annotator needs labelstudio=LabelStudio(...)")
@@ -264,7 +265,7 @@ class Project:
         version = f"alkit-round{number}-{(record.model_before_hash or '')[:8]}"
         project_id = client.project(f"alkit {self.dir.name}", self.spec.names)
         present = {t["data"].get("alkit_path") for t in client.tasks(project_id)}
-        missing = [q for q in queries if q["path"] not in present]
+        missing = [q for q in self.waiting(number) if q["path"] not in present]
         if missing:
             scores = scoring.score_pool(record.model_before, [q["path"] for q in missing],
                                         imgsz=config.imgsz, cache_dir=self.dir / "scores",
@@ -277,11 +278,16 @@ class Project:
             client.push(project_id, tasks, model_version=version)
         finished = client.pull(project_id, self.spec.names)
         for q in queries:
-            if q["state"] != "labeled" and q["path"] in finished:
+            if q["state"] == "queried" and q["path"] in finished:
                 labels, annotator = finished[q["path"]]
                 self._store_label(Path(q["path"]), labels, round_number=number,
                                   source="labelstudio", annotator=annotator)
-        return sum(q["state"] != "labeled" for q in self.ledger.queries(number))
+        return len(self.waiting(number))
+
+    def waiting(self, number: int) -> list[dict]:
+        """Round ``number``'s picks still waiting for a label: neither labeled nor skipped /
+        flagged in review (:meth:`record_review`)."""
+        return [q for q in self.ledger.queries(number) if q["state"] == "queried"]
 
     def import_folder(self, number: int) -> int:
         """Import label files dropped into ``round_NNN/labels/`` (named like the staged
@@ -291,7 +297,7 @@ class Project:
         folder = self.round_dir(number) / "labels"
         parsed, problems = [], []
         for q in self.ledger.queries(number):
-            if q["state"] == "labeled":
+            if q["state"] != "queried":  # labeled, or skipped / flagged in review
                 continue
             path = folder / f"{q['image_id']:06d}_{Path(q['path']).stem}.txt"
             if not path.exists():
@@ -332,6 +338,146 @@ class Project:
                                  metrics_after=metrics)
         return self.ledger.last_round()
 
+    # ---- review and in-notebook annotation (used by alkit.review and alkit.widgets)
+
+    def stage_round(self, config: RoundConfig = RoundConfig(), *,
+                    progress: bool = True) -> RoundRecord:
+        """Score, select and stage the next round without annotating it, so that a person can
+        review the picks first (``alkit.widgets.ReviewGrid``). Returns the round's record
+        (status ``staged``). A round already staged or waiting for labels is returned as it
+        is; one killed while selecting is finished. Needs a finished seed round."""
+        last = self.ledger.last_round()
+        if last is None or (last.number == 0 and last.status != "done"):
+            raise LedgerError("stage_round needs a finished seed round: call run_round first")
+        if last.status == "done":
+            self._select_and_stage(last, config, progress)
+        elif last.status == "selecting":  # killed before its queries were committed
+            self._select_and_stage(self.ledger.rounds()[-2], config, progress, reuse=last)
+        elif last.status == "training":
+            raise LedgerError(f"round {last.number} is training: finish it with run_round")
+        elif not (self.round_dir(last.number) / "manifest.json").exists():
+            self._stage(last.number)  # killed while staging
+        return self.ledger.last_round()
+
+    def round_scores(self, number: int, paths=None, *, imgsz: int | None = None,
+                     progress: bool = False):
+        """Scores (:class:`alkit.PoolScores`) of ``paths`` (default: every image of the
+        project, seed and pool) by the model round ``number`` selected with, through the
+        project's scoring cache: the images that round scored cost no new inference.
+        ``imgsz`` defaults to the image size that model was trained at."""
+        from alkit import scoring
+
+        record = self._round(number)
+        if record.model_before is None:
+            raise LedgerError(f"round {number} has no model to score with (the seed round)")
+        if imgsz is None:
+            imgsz = ((record.metrics_before or {}).get("config") or {}).get("imgsz")
+        if imgsz is None:
+            raise ValueError(f"round {number}: the model's image size is not recorded; "
+                             "pass imgsz=")
+        paths = [r["path"] for r in self.ledger.images()] if paths is None else paths
+        return scoring.score_pool(record.model_before, [str(p) for p in paths], imgsz=imgsz,
+                                  cache_dir=self.dir / "scores", progress=progress)
+
+    def _round(self, number: int) -> RoundRecord:
+        found = [r for r in self.ledger.rounds() if r.number == number]
+        if not found:
+            raise LedgerError(f"{self.dir}: no round {number} in the ledger")
+        return found[0]
+
+    def _image_state(self, image_id: int) -> str:
+        row = self.ledger.conn.execute("SELECT state FROM images WHERE id = ?",
+                                       (image_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"image {image_id}: not in the ledger")
+        return row[0]
+
+    def store_label(self, image: str | os.PathLike, labels: Labels, *, round_number: int,
+                    source: str = "widget", annotator: str | None = None) -> Path:
+        """Add one image's label to the labeled set: the YOLO label file is written atomically
+        and recorded in the ledger at once (``source`` ``"widget"`` for the box editor).
+        Class ids must index the dataset's names and boxes lie inside the image; otherwise
+        :class:`DatasetError` names every problem and nothing is written. An image that
+        already has a label is refused (:class:`LedgerError`). Returns the label file."""
+        image_id = self.ledger.image_ids([str(image)])[0]
+        if self._image_state(image_id) == "labeled":
+            raise LedgerError(f"{image}: already labeled; a label is never imported twice")
+        _, problems = datasets.parse_label_text(datasets.format_labels(labels),
+                                                len(self.spec.names))
+        fatal = [f"object {p.line}: {p.message}" for p in problems if p.fatal]
+        if fatal:
+            raise DatasetError(image, "label rejected, nothing written:\n" + "\n".join(fatal))
+        self._store_label(Path(image), labels, round_number=round_number, source=source,
+                          annotator=annotator)
+        return self._train_paths(image_id, Path(image))[1]
+
+    def record_review(self, image_id: int, decision: str, *, round_number: int,
+                      note: str = "") -> None:
+        """Record a review decision (``"label"``: send to labeling, ``"skip"``: uninformative
+        or duplicate, ``"flag"``: broken or out of scope) on one of round ``round_number``'s
+        picks, written to the ledger at once. The latest decision counts: a skipped or
+        flagged image sent to labeling after all is queried again. Labeled images are
+        refused (their review is over)."""
+        if decision not in ("label", "skip", "flag"):
+            raise ValueError(f"unknown decision {decision!r}; expected 'label', 'skip' or 'flag'")
+        picked = {q["image_id"]: q for q in self.ledger.queries(round_number)}
+        if image_id not in picked:
+            raise LedgerError(f"image {image_id} was not picked in round {round_number}")
+        if picked[image_id]["state"] == "labeled":
+            raise LedgerError(f"{picked[image_id]['path']}: already labeled; its review is over")
+        self.ledger.record_decision(image_id, decision, round_number=round_number, note=note)
+        if decision == "label":
+            self._requeue([image_id])
+
+    def _requeue(self, image_ids) -> None:
+        """Skipped or flagged images sent to labeling after all become queried again."""
+        with self.ledger.conn:
+            self.ledger.conn.executemany(
+                "UPDATE images SET state = 'queried' WHERE id = ? AND state IN "
+                "('skipped', 'flagged')", [(i,) for i in image_ids])
+
+    def review_history(self, number: int) -> list[dict]:
+        """Every review decision of round ``number`` in the order made: dicts with
+        ``image_id``, ``decision``, ``note``, ``decided_at``."""
+        rows = self.ledger.conn.execute(
+            "SELECT image_id, decision, note, decided_at FROM decisions WHERE round = ? "
+            "ORDER BY id", (number,))
+        cols = ("image_id", "decision", "note", "decided_at")
+        return [dict(zip(cols, row, strict=True)) for row in rows]
+
+    def review_decisions(self, number: int) -> dict[int, str]:
+        """The latest review decision per image of round ``number``: ``{image_id: decision}``
+        (images without a decision are absent)."""
+        return {d["image_id"]: d["decision"] for d in self.review_history(number)}
+
+    def finish_review(self, number: int) -> dict:
+        """Apply the review of round ``number`` to its staging: skipped and flagged picks
+        leave the staged set (links removed; the ledger keeps them out of future picks),
+        every staged entry of ``manifest.json`` gets its ``decision``, ``reviewed`` lists the
+        images sent to labeling in rank order and ``review`` the counts and the removed
+        images. Undecided picks stay staged. Safe to call again. Returns the manifest."""
+        from datetime import UTC, datetime
+
+        decisions = self.review_decisions(number)
+        self._requeue([i for i, d in decisions.items() if d == "label"])
+        folder = self._stage(number)  # the full staged set again, then the review applied
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        ids = {q["path"]: q["image_id"] for q in self.ledger.queries(number)}
+        kept, removed = [], []
+        for entry in manifest["images"]:
+            entry["decision"] = decisions.get(ids[entry["path"]])
+            if entry["decision"] in ("skip", "flag"):
+                (folder / "images" / entry["staged"]).unlink(missing_ok=True)
+            (removed if entry["decision"] in ("skip", "flag") else kept).append(entry)
+        counts = {d: sum(e["decision"] == d for e in manifest["images"])
+                  for d in ("label", "skip", "flag")}
+        manifest.update(images=kept, reviewed=[e for e in kept if e["decision"] == "label"],
+                        review={"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                **counts, "undecided": len(kept) - counts["label"],
+                                "removed": removed})
+        datasets.write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        return manifest
+
     # ---- status
 
     def history(self):
@@ -362,7 +508,7 @@ class Project:
                          f"{map5095}")
         last = self.ledger.last_round()
         if last is not None and last.status != "done":
-            waiting = [q for q in self.ledger.queries(last.number) if q["state"] != "labeled"]
+            waiting = self.waiting(last.number)
             lines.append(f"  round {last.number} is {last.status}: {len(waiting)} image(s) "
                          f"waiting for labels in {self.round_dir(last.number)}")
         history = self.history()

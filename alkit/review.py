@@ -1,0 +1,545 @@
+"""The state behind the review widgets: plain objects that hold the data and the decisions.
+
+:mod:`alkit.widgets` draws these in JupyterLab; tests (and notebooks) drive them directly.
+Nothing here imports ipywidgets or draws anything. Every decision goes to the project's ledger
+the moment it is made (through :class:`alkit.rounds.Project`), so a kernel that dies loses
+nothing and a state built again later resumes where the last one stopped.
+
+* :class:`ScoreExplorerState`: one uncertainty measure of a scored pool, a threshold, how many
+  images it flags and which images sit nearest to it.
+* :class:`ReviewState`: a round's picks, page by page, each sent to labeling, skipped
+  (uninformative or a duplicate) or flagged (broken or out of scope).
+* :class:`BoxEditorState`: the images to label, one at a time, prefilled with the model's
+  boxes; a submit writes the YOLO label file and records it.
+* :class:`EmbeddingMapState`: the pool's embeddings in 2-D (PCA), grouped into labeled,
+  picked and remaining images, with selection by point or rectangle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from alkit.datasets import Labels, xyxy_to_xywhn
+from alkit.detections import Detections
+
+DECISIONS = ("label", "skip", "flag")
+FLAG_THRESHOLD = 0.6  # the classic rule: most confident detection below 0.6
+
+
+def detections_by_path(scores) -> dict[str, Detections]:
+    """``{path: Detections}`` for every image of a :class:`alkit.PoolScores` (boxes at or
+    above its confidence threshold); ``{}`` for ``None``."""
+    if scores is None:
+        return {}
+    return {path: scores.detections(i) for i, path in enumerate(scores.paths)}
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file, read from its header."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+# --------------------------------------------------------------------------- score explorer
+
+
+def score_columns(table) -> list[str]:
+    """The columns of a ``PoolScores.table`` worth a histogram: ``max_confidence`` first, then
+    every ``<measure>_<reduction>`` column (the float columns other than sizes)."""
+    skip = {"height", "width", "n_boxes", "max_confidence"}
+    floats = [c for c in table.columns if table[c].dtype.kind == "f" and c not in skip]
+    return ["max_confidence", *floats]
+
+
+class ScoreExplorerState:
+    """One score column of a scored pool against a threshold.
+
+    For ``max_confidence`` an image is flagged when the value is *below* the threshold (the
+    classic rule, default 0.6); for the uncertainty measures (higher = more uncertain) when it
+    is *at or above* it (default: the 75th percentile, the most uncertain quarter).
+
+    Args:
+        scores: a :class:`alkit.PoolScores`.
+        column: the starting column (one of :attr:`columns`).
+        threshold: the starting threshold (default as above).
+        n_strip: how many images :meth:`nearest` returns.
+    """
+
+    def __init__(self, scores, column: str = "max_confidence", threshold: float | None = None,
+                 *, n_strip: int = 8):
+        self.scores = scores
+        self.table = scores.table
+        self.columns = score_columns(self.table)
+        self.n_strip = n_strip
+        self.set_column(column, threshold)
+
+    def set_column(self, column: str, threshold: float | None = None) -> None:
+        """Switch to ``column``, with ``threshold`` or the column's default one."""
+        if column not in self.columns:
+            raise ValueError(f"unknown score column {column!r}; expected one of {self.columns}")
+        self.column = column
+        self.values = self.table[column].to_numpy(dtype=np.float64)
+        self.threshold = float(self.default_threshold() if threshold is None else threshold)
+
+    def default_threshold(self) -> float:
+        """0.6 for ``max_confidence``; the 75th percentile of any other column."""
+        if self.lower_is_flagged:
+            return FLAG_THRESHOLD
+        return float(np.quantile(self.values, 0.75)) if len(self.values) else 0.0
+
+    @property
+    def lower_is_flagged(self) -> bool:
+        """True for ``max_confidence`` (low = uncertain), False for the measures."""
+        return self.column == "max_confidence"
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) of the column, for a slider (0..1 for ``max_confidence``)."""
+        if self.lower_is_flagged or not len(self.values):
+            return 0.0, 1.0
+        low, high = float(self.values.min()), float(self.values.max())
+        return low, max(high, low + 1e-6)
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """(N,) bool: the images on the uncertain side of the threshold."""
+        if self.lower_is_flagged:
+            return self.values < self.threshold
+        return self.values >= self.threshold
+
+    @property
+    def n_flagged(self) -> int:
+        """How many images the threshold flags."""
+        return int(self.flagged.sum())
+
+    @property
+    def rule(self) -> str:
+        """The rule in words, e.g. ``"max_confidence < 0.60"``."""
+        return f"{self.column} {'<' if self.lower_is_flagged else '>='} {self.threshold:.2f}"
+
+    def summary(self) -> str:
+        """E.g. ``"116 of 400 images (29%) flagged: max_confidence < 0.60"``."""
+        n = len(self.values)
+        share = 100.0 * self.n_flagged / n if n else 0.0
+        return f"{self.n_flagged} of {n} images ({share:.0f}%) flagged: {self.rule}"
+
+    def nearest(self, k: int | None = None) -> np.ndarray:
+        """Row indices of the ``k`` (default ``n_strip``) images whose value is closest to
+        the threshold, ordered by value."""
+        k = self.n_strip if k is None else k
+        closest = np.argsort(np.abs(self.values - self.threshold), kind="stable")[:k]
+        return closest[np.argsort(self.values[closest], kind="stable")]
+
+
+# --------------------------------------------------------------------------- review grid
+
+
+@dataclass
+class ReviewItem:
+    """One pick of a round under review.
+
+    Attributes:
+        image_id, path: the image in the ledger.
+        rank, score, reason: why the strategy picked it.
+        detections: the model's boxes on it (empty when no scores were given).
+        decision: ``"label"``, ``"skip"``, ``"flag"`` or None (undecided).
+        state: the image's ledger state (``queried``, ``labeled``, ``skipped``, ...).
+    """
+
+    image_id: int
+    path: str
+    rank: int
+    score: float | None
+    reason: str | None
+    detections: Detections
+    decision: str | None = None
+    state: str = "queried"
+
+    @property
+    def name(self) -> str:
+        """The image's file name."""
+        return Path(self.path).name
+
+
+class ReviewState:
+    """The picks of round ``number`` with their review decisions, page by page.
+
+    Decisions already in the ledger are loaded (a review resumes where it stopped); every
+    :meth:`decide` is written at once. :meth:`finish` applies the review to the round's
+    staging (:meth:`alkit.rounds.Project.finish_review`).
+
+    Args:
+        project: the :class:`alkit.rounds.Project`.
+        number: the round under review.
+        scores: a :class:`alkit.PoolScores` covering the picks (the model's boxes), or None.
+        page_size: cards per page.
+    """
+
+    def __init__(self, project, number: int, scores=None, *, page_size: int = 12):
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self.project, self.number, self.page_size = project, number, page_size
+        boxes = detections_by_path(scores)
+        self.items = [ReviewItem(q["image_id"], q["path"], q["rank"], q["score"], q["reason"],
+                                 boxes.get(q["path"], Detections.empty()))
+                      for q in project.ledger.queries(number)]
+        if not self.items:
+            raise ValueError(f"round {number} has no picks to review (stage it first)")
+        self._by_id = {item.image_id: item for item in self.items}
+        self.page = 0
+        self.reload()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The dataset's class names."""
+        return self.project.spec.names
+
+    def reload(self) -> None:
+        """Read decisions and image states from the ledger again."""
+        decisions = self.project.review_decisions(self.number)
+        states = {q["image_id"]: q["state"] for q in self.project.ledger.queries(self.number)}
+        for item in self.items:
+            item.decision = decisions.get(item.image_id)
+            item.state = states[item.image_id]
+
+    def item(self, image_id: int) -> ReviewItem:
+        """The pick with this image id."""
+        if image_id not in self._by_id:
+            raise KeyError(f"image {image_id} is not one of round {self.number}'s picks")
+        return self._by_id[image_id]
+
+    def decide(self, image_id: int, decision: str, note: str = "") -> ReviewItem:
+        """Record ``decision`` (one of :data:`DECISIONS`) for a pick, in the ledger at once;
+        returns the updated item."""
+        item = self.item(image_id)
+        self.project.record_review(image_id, decision, round_number=self.number, note=note)
+        item.decision = decision
+        item.state = {"label": "queried", "skip": "skipped", "flag": "flagged"}[decision]
+        return item
+
+    def counts(self) -> dict[str, int]:
+        """Picks per decision: ``label``, ``skip``, ``flag``, ``undecided``."""
+        counts = dict.fromkeys((*DECISIONS, "undecided"), 0)
+        for item in self.items:
+            counts[item.decision or "undecided"] += 1
+        return counts
+
+    def counts_text(self) -> str:
+        """E.g. ``"label 3 · skip 1 · flag 0 · undecided 196"``."""
+        return " · ".join(f"{k} {v}" for k, v in self.counts().items())
+
+    # ---- paging
+
+    @property
+    def n_pages(self) -> int:
+        """How many pages the picks fill."""
+        return -(-len(self.items) // self.page_size)
+
+    def go_to(self, page: int) -> None:
+        """Show page ``page`` (0-based; clamped to the pages that exist)."""
+        self.page = min(max(0, int(page)), self.n_pages - 1)
+
+    def next_page(self) -> None:
+        """One page on (stays on the last)."""
+        self.go_to(self.page + 1)
+
+    def prev_page(self) -> None:
+        """One page back (stays on the first)."""
+        self.go_to(self.page - 1)
+
+    def page_items(self) -> list[ReviewItem]:
+        """The picks on the current page, in rank order."""
+        start = self.page * self.page_size
+        return self.items[start:start + self.page_size]
+
+    def page_text(self) -> str:
+        """E.g. ``"page 2 / 17"``."""
+        return f"page {self.page + 1} / {self.n_pages}"
+
+    def finish(self) -> dict:
+        """Apply the review to the round's staging; returns the new manifest."""
+        return self.project.finish_review(self.number)
+
+
+# --------------------------------------------------------------------------- box editor
+
+
+def detections_to_bboxes(detections: Detections, names: Sequence[str], width: int,
+                         height: int) -> list[dict]:
+    """The model's boxes in jupyter-bbox-widget's format: one dict per box with pixel ``x``,
+    ``y`` (top-left), ``width``, ``height`` and the class name as ``label``; boxes clipped to
+    the ``width`` x ``height`` image."""
+    xyxy = np.clip(detections.xyxy, 0, [width, height, width, height])
+    return [{"x": float(x1), "y": float(y1), "width": float(x2 - x1), "height": float(y2 - y1),
+             "label": names[int(c)]}
+            for (x1, y1, x2, y2), c in zip(xyxy, detections.class_id, strict=True)]
+
+
+def bboxes_to_labels(bboxes: Sequence[Mapping], names: Sequence[str], width: int,
+                     height: int) -> Labels:
+    """jupyter-bbox-widget boxes (pixel ``x``, ``y``, ``width``, ``height``, ``label``) of a
+    ``width`` x ``height`` image -> YOLO :class:`Labels`. A box drawn right to left (negative
+    size) is turned around. Raises ValueError naming every box with an unknown or missing
+    class, a zero size, or an edge outside the image."""
+    problems, class_ids, xyxy = [], [], []
+    for number, box in enumerate(bboxes, start=1):
+        x1, y1 = float(box["x"]), float(box["y"])
+        x2, y2 = x1 + float(box["width"]), y1 + float(box["height"])
+        x1, x2, y1, y2 = min(x1, x2), max(x1, x2), min(y1, y2), max(y1, y2)
+        label = box.get("label") or ""
+        if label not in names:
+            problems.append(f"box {number}: unknown class {label!r}; expected one of "
+                            f"{', '.join(names)}")
+        if x2 - x1 <= 0 or y2 - y1 <= 0:
+            problems.append(f"box {number}: zero size; drag to draw a box, or delete it")
+        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            problems.append(f"box {number}: ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the "
+                            f"{width} x {height} image")
+        class_ids.append(names.index(label) if label in names else -1)
+        xyxy.append((x1, y1, x2, y2))
+    if problems:
+        raise ValueError("nothing written:\n" + "\n".join(problems))
+    return Labels(np.array(class_ids, dtype=np.int64), xyxy_to_xywhn(np.array(xyxy), width,
+                                                                     height))
+
+
+_DONE_STATES = {"labeled": "labeled", "skipped": "skipped", "flagged": "flagged"}
+
+
+@dataclass
+class EditorItem:
+    """One image of the box editor: where it is, its size, the model's boxes, and what became
+    of it (None: waiting; ``"labeled"``, ``"skipped"`` or ``"flagged"``)."""
+
+    image_id: int
+    path: str
+    width: int
+    height: int
+    detections: Detections
+    done: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The image's file name."""
+        return Path(self.path).name
+
+
+@dataclass
+class BoxEditorState:
+    """Label a round's images one at a time, starting from the model's boxes.
+
+    Build it with :meth:`from_project`. :meth:`submit` writes the YOLO label file atomically
+    and records it (source ``widget``); :meth:`skip` records a ``skip`` decision (the image
+    leaves the round, as a skip in the review grid does). Images labeled, skipped or flagged
+    before are done already: the editor resumes at the first waiting one.
+    """
+
+    project: object
+    number: int
+    items: list[EditorItem]
+    annotator: str | None = None
+    position: int = field(default=0)
+
+    def __post_init__(self):
+        self.position = self._next_waiting(0)
+
+    @classmethod
+    def from_project(cls, project, number: int, scores=None, *, image_ids=None,
+                     annotator: str | None = None) -> BoxEditorState:
+        """The editor over round ``number``: the images given by ``image_ids``, or by default
+        the picks ever sent to labeling in the review, in rank order (every pick when the
+        round has no ``label`` decision). ``scores`` (a :class:`alkit.PoolScores`) prefills
+        the model's boxes."""
+        queries = project.ledger.queries(number)
+        if image_ids is None:
+            sent = {d["image_id"] for d in project.review_history(number)
+                    if d["decision"] == "label"}
+            image_ids = [q["image_id"] for q in queries if not sent or q["image_id"] in sent]
+        by_id = {q["image_id"]: q for q in queries}
+        unknown = [i for i in image_ids if i not in by_id]
+        if unknown:
+            raise ValueError(f"images {unknown} were not picked in round {number}")
+        boxes = detections_by_path(scores)
+        items = []
+        for image_id in image_ids:
+            path = by_id[image_id]["path"]
+            width, height = image_size(path)
+            done = _DONE_STATES.get(by_id[image_id]["state"])
+            items.append(EditorItem(image_id, path, width, height,
+                                    boxes.get(path, Detections.empty()), done))
+        return cls(project, number, items, annotator=annotator)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The dataset's class names (the class picker)."""
+        return self.project.spec.names
+
+    def _next_waiting(self, start: int) -> int:
+        for offset in range(len(self.items)):
+            position = (start + offset) % len(self.items)
+            if self.items[position].done is None:
+                return position
+        return len(self.items)
+
+    @property
+    def current(self) -> EditorItem | None:
+        """The image being labeled; None once every image is done."""
+        return self.items[self.position] if self.position < len(self.items) else None
+
+    @property
+    def n_done(self) -> int:
+        """Images labeled, skipped or flagged."""
+        return sum(item.done is not None for item in self.items)
+
+    def progress_text(self) -> str:
+        """E.g. ``"37 / 200"``: images done out of all."""
+        return f"{self.n_done} / {len(self.items)}"
+
+    def prefill(self) -> list[dict]:
+        """The current image's model boxes in jupyter-bbox-widget's format (``[]`` when
+        done)."""
+        item = self.current
+        if item is None:
+            return []
+        return detections_to_bboxes(item.detections, self.names, item.width, item.height)
+
+    def _require_current(self) -> EditorItem:
+        if self.current is None:
+            raise ValueError("every image is done: nothing left to submit or skip")
+        return self.current
+
+    def submit(self, bboxes: Sequence[Mapping]) -> Path:
+        """Convert ``bboxes`` to YOLO labels, write the label file atomically, record it in
+        the ledger, and move on. Bad boxes raise ValueError and nothing is written. Returns
+        the label file."""
+        item = self._require_current()
+        labels = bboxes_to_labels(bboxes, self.names, item.width, item.height)
+        path = self.project.store_label(item.path, labels, round_number=self.number,
+                                        source="widget", annotator=self.annotator)
+        item.done = "labeled"
+        self.position = self._next_waiting(self.position + 1)
+        return path
+
+    def skip(self, note: str = "skipped in the box editor") -> None:
+        """Record a ``skip`` decision for the current image and move on."""
+        item = self._require_current()
+        self.project.record_review(item.image_id, "skip", round_number=self.number, note=note)
+        item.done = "skipped"
+        self.position = self._next_waiting(self.position + 1)
+
+
+# --------------------------------------------------------------------------- embedding map
+
+GROUPS = ("labeled", "picked", "remaining", "set aside")
+GROUP_COLORS = ("#222222", "#d62728", "#c7c7c7", "#9467bd")
+
+
+class EmbeddingMapState:
+    """A 2-D projection of image embeddings with one group per image, and a selection.
+
+    Args:
+        embeddings_N_D: (N, D) embeddings.
+        paths: N image paths.
+        groups: N group names, each one of :data:`GROUPS`.
+        xy_N_2: a projection to reuse; default PCA (:func:`alkit.plots.embedding_map_2d`).
+        detections: ``{path: Detections}`` for the thumbnails of selected images (optional).
+        names: the class names of those detections.
+        random_state: for the projection.
+
+    Attributes:
+        xy: (N, 2) the projection; ``unit``: (N, 2) the same scaled into [0, 1] (what the
+        view draws, y up); ``selected``: the selected rows.
+    """
+
+    def __init__(self, embeddings_N_D, paths: Sequence[str], groups: Sequence[str], *,
+                 xy_N_2=None, detections: Mapping[str, Detections] | None = None,
+                 names: Sequence[str] | None = None, random_state=0):
+        from alkit.plots import embedding_map_2d
+
+        embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
+        if not len(embeddings) == len(paths) == len(groups):
+            raise ValueError(f"EmbeddingMapState: expected one path and one group per "
+                             f"embedding row ({len(embeddings)}), got {len(paths)} and "
+                             f"{len(groups)}")
+        unknown = sorted(set(groups) - set(GROUPS))
+        if unknown:
+            raise ValueError(f"unknown groups {unknown}; expected {GROUPS}")
+        self.paths, self.groups = [str(p) for p in paths], list(groups)
+        self.detections, self.names = dict(detections or {}), names
+        self.xy = (embedding_map_2d(embeddings, random_state=random_state) if xy_N_2 is None
+                   else np.asarray(xy_N_2, dtype=np.float64).reshape(-1, 2))
+        low = self.xy.min(axis=0) if len(self.xy) else np.zeros(2)
+        span = np.ptp(self.xy, axis=0) if len(self.xy) else np.ones(2)
+        self.unit = (self.xy - low) / np.where(span > 0, span, 1.0)
+        self.selected: list[int] = []
+
+    @classmethod
+    def from_project(cls, project, number: int, scores, *, random_state=0) -> EmbeddingMapState:
+        """The images of ``scores`` (for example :meth:`alkit.rounds.Project.round_scores`)
+        grouped by the ledger: labeled, picked in round ``number``, remaining (unlabeled, or
+        not in the ledger), set aside (skipped or flagged, or waiting in another round)."""
+        states = {r["path"]: r["state"] for r in project.ledger.images()}
+        picked = {q["path"] for q in project.ledger.queries(number)}
+        groups = [_group(states.get(p), p in picked) for p in scores.paths]
+        return cls(scores.embeddings, scores.paths, groups, detections=detections_by_path(scores),
+                   names=scores.names, random_state=random_state)
+
+    def group_index(self) -> list[int]:
+        """Per image, the index of its group in :data:`GROUPS`."""
+        return [GROUPS.index(g) for g in self.groups]
+
+    def counts(self) -> dict[str, int]:
+        """Images per group."""
+        return {g: self.groups.count(g) for g in GROUPS}
+
+    def in_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
+        """Rows whose ``unit`` point lies in the rectangle (corners in any order, edges
+        included)."""
+        (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
+        u = self.unit
+        inside = (u[:, 0] >= xa) & (u[:, 0] <= xb) & (u[:, 1] >= ya) & (u[:, 1] <= yb)
+        return np.flatnonzero(inside).tolist()
+
+    def nearest(self, x: float, y: float, radius: float = 0.03) -> list[int]:
+        """The row nearest to the ``unit`` point (x, y) as a one-element list, or ``[]`` when
+        none lies within ``radius``."""
+        if not len(self.unit):
+            return []
+        distances = np.hypot(self.unit[:, 0] - x, self.unit[:, 1] - y)
+        best = int(np.argmin(distances))
+        return [best] if distances[best] <= radius else []
+
+    def select(self, rows: Sequence[int]) -> list[int]:
+        """Make ``rows`` the selection (sorted, unique); returns it."""
+        rows = sorted({int(r) for r in rows})
+        if rows and (rows[0] < 0 or rows[-1] >= len(self.paths)):
+            raise IndexError(f"selection {rows}: rows must lie in [0, {len(self.paths)})")
+        self.selected = rows
+        return rows
+
+    def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
+        """Select the rows inside a rectangle of the ``unit`` square; returns them."""
+        return self.select(self.in_rect(x0, y0, x1, y1))
+
+    def selection_text(self) -> str:
+        """E.g. ``"3 selected: picked 2, remaining 1"``."""
+        if not self.selected:
+            return "nothing selected: click a point or drag a rectangle"
+        groups = [self.groups[i] for i in self.selected]
+        parts = [f"{g} {groups.count(g)}" for g in GROUPS if g in groups]
+        return f"{len(self.selected)} selected: {', '.join(parts)}"
+
+
+def _group(state: str | None, picked: bool) -> str:
+    if state == "labeled":
+        return "labeled"
+    if picked and state == "queried":
+        return "picked"
+    return "remaining" if state in ("unlabeled", None) else "set aside"
