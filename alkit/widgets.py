@@ -340,7 +340,8 @@ class BoxEditor(W.VBox):
         n_boxes = len(self.canvas.bboxes)
         path = self.state.submit(self.canvas.bboxes)
         self.show_current()
-        self.message.value = _ok_html(f"wrote {path.name} ({n_boxes} boxes)")
+        self.message.value = _ok_html(f"wrote {path.name} ({n_boxes} box"
+                                      f"{'' if n_boxes == 1 else 'es'})")
         return path
 
     def skip(self) -> None:
