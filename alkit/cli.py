@@ -9,7 +9,8 @@ Subcommands (more arrive with later features):
 * ``alkit stopping HISTORY.json``: learning-curve analysis and a stop / continue answer.
 * ``alkit init PROJECT --dataset YAML``, ``alkit round PROJECT``, ``alkit status PROJECT``:
   the round loop over a project ledger.
-* ``alkit demo``: the end-to-end pass behind ``make demo`` (samples, train, test, predict).
+* ``alkit starter`` (alias ``alkit demo``): the bottom-K vs random-K experiment behind
+  ``make demo``, on the sample benchmark or your data (``--data --pool --weights --labels``).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
 """
@@ -177,11 +178,17 @@ def _status(args) -> int:
     return 0
 
 
-def _demo(args) -> int:
-    from alkit.demo import run_demo
+def _starter(args) -> int:
+    from alkit.starter import run_starter
 
-    run_demo(preset=args.preset, workdir=args.workdir, weights=args.weights, epochs=args.epochs,
-             imgsz=args.imgsz, batch=args.batch, seed=args.seed, progress=not args.quiet)
+    settings = (("budget", args.budget), ("n_seeds", args.seeds), ("epochs", args.epochs),
+                ("seed_epochs", args.seed_epochs), ("imgsz", args.imgsz), ("batch", args.batch))
+    overrides = {k: v for k, v in settings if v is not None}
+    if args.control is not None:
+        overrides["control"] = args.control
+    run_starter(args.data, pool=args.pool, weights=args.weights, labels=args.labels,
+                preset=args.preset, out=args.out, workdir=args.workdir, random_state=args.seed,
+                progress=not args.quiet, **overrides)
     return 0
 
 
@@ -304,19 +311,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", type=Path)
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("demo", help="samples -> train on the seed split -> test -> predict pool")
-    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")
-    p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))
-    p.add_argument("--weights", default=None,
-                   help="start checkpoint (.pt) or model yaml (default: the pretrained start "
-                        "if installed, else yolov8n.yaml)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--imgsz", type=int, default=128)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_demo)
+    _add_starter_parser(sub)
     return parser
+
+
+def _add_starter_parser(sub) -> None:
+    p = sub.add_parser(
+        "starter", aliases=["demo"],
+        help="the starter experiment: K least confident vs K random pool images, labeled, "
+             "retrained, measured side by side (make demo)")
+    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small",
+                   help="sizes, and without --data the sample benchmark to build")
+    p.add_argument("--data", type=Path, default=None,
+                   help="your dataset yaml: names, train (the labeled seed set), val, test")
+    p.add_argument("--pool", type=Path, default=None,
+                   help="the pool's image folder or list file (default: the yaml's pool)")
+    p.add_argument("--weights", default=None,
+                   help="your seed model (a .pt with the dataset's classes, used as is) or "
+                        "start weights to fine-tune (default: the pretrained start if installed)")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="folder of YOLO label files for the pool (default: the benchmark's "
+                        "hidden labels, through the simulated annotator)")
+    p.add_argument("--budget", type=int, default=None, help="K, images per arm (200)")
+    p.add_argument("--seeds", type=int, default=None, help="repetitions (small preset: 3)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="retraining epochs per arm (small preset: 5)")
+    p.add_argument("--seed-epochs", type=int, default=None,
+                   help="epochs fine-tuning the start weights on the seed split (30); "
+                        "weights with the dataset's classes are used as they are")
+    p.add_argument("--imgsz", type=int, default=None, help="image size (small preset: 128)")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=None,
+                   help="also retrain on the seed images alone: how much the extra epochs "
+                        "give (on in the small and full presets)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default WORKDIR/starter-PRESET)")
+    p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))
+    p.add_argument("--seed", type=int, default=0,
+                   help="base seed of the repetitions (random picks, training)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_starter)
 
 
 def _version() -> str:

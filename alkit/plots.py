@@ -276,3 +276,61 @@ def plot_per_class_ap(per_class: dict, labeled=None, *, trends=None, ax=None):
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("AP50 per class across rounds")
     return ax
+
+
+def plot_arm_comparison(map50_by_arm: dict, ap50_by_arm: dict, *, baseline: float | None = None,
+                        baseline_per_class: dict | None = None, title: str = ""):
+    """Arms of an experiment side by side (the starter's bottom-K vs random-K).
+
+    Left: test mAP50 of each arm, one dot per seed and a bar at the mean; the baseline (the
+    seed model) as a dashed line. Right: AP50 per class, bars at each arm's mean with the
+    min-max over seeds as error bars, the baseline as black ticks.
+
+    Args:
+        map50_by_arm: arm name -> per-seed mAP50 values.
+        ap50_by_arm: arm name -> per-seed dicts of class name -> AP50.
+    Returns:
+        The figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8),
+                                      gridspec_kw={"width_ratios": [1, 2.4]})
+    colors = plt.get_cmap("tab10")
+    for k, values in enumerate(map50_by_arm.values()):
+        values = np.asarray(values, dtype=np.float64)
+        left.bar(k, values.mean(), color=colors(k), alpha=0.35)
+        left.scatter(np.full(len(values), k), values, color=colors(k), zorder=3, s=18)
+        left.text(k, values.mean(), f"{values.mean():.3f}", ha="center", va="bottom", fontsize=8)
+    if baseline is not None:
+        left.axhline(baseline, color="black", ls="--", lw=1, label=f"seed model {baseline:.3f}")
+        left.legend(fontsize=7, loc="lower right")
+    left.set_xticks(range(len(map50_by_arm)), list(map50_by_arm), fontsize=8)
+    left.set_ylabel("test mAP50")
+    left.set_title("mAP50 (dots: seeds)", fontsize=9)
+    _plot_class_bars(right, ap50_by_arm, baseline_per_class, colors)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_class_bars(ax, ap50_by_arm: dict, baseline_per_class: dict | None, colors) -> None:
+    classes = list(dict.fromkeys(
+        [*(baseline_per_class or {})] + [c for runs in ap50_by_arm.values() for r in runs
+                                         for c in r]))
+    x = np.arange(len(classes))
+    width = 0.8 / max(1, len(ap50_by_arm))
+    for k, (name, runs) in enumerate(ap50_by_arm.items()):
+        ap = np.array([[r.get(c, np.nan) for c in classes] for r in runs], dtype=np.float64)
+        mean = np.nanmean(ap, axis=0)
+        err = np.stack([mean - np.nanmin(ap, axis=0), np.nanmax(ap, axis=0) - mean])
+        ax.bar(x + (k - (len(ap50_by_arm) - 1) / 2) * width, mean, width, yerr=err,
+               color=colors(k), label=name, capsize=2, error_kw={"lw": 0.8})
+    if baseline_per_class:
+        ax.scatter(x, [baseline_per_class.get(c, np.nan) for c in classes], marker="_",
+                   s=400, color="black", zorder=3, label="seed model")
+    ax.set_xticks(x, classes, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test AP50")
+    ax.set_title("AP50 per class (bars: mean, whiskers: min-max over seeds)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)

@@ -1,4 +1,4 @@
-"""The alkit command line and the demo pass behind `make demo`."""
+"""The alkit command line (the starter behind `make demo` is tested in test_starter.py)."""
 
 import json
 import subprocess
@@ -49,24 +49,6 @@ def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["samples", "--preset", "enormous"])
     assert exit_info.value.code == 2
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path):
-    from alkit.demo import run_demo
-
-    lines = []
-    report = run_demo(preset="tiny", workdir=tmp_path, epochs=1, imgsz=64, progress=False,
-                      echo=lines.append)
-    assert report.n_pool_images == 60 and report.n_seed_images == 24
-    assert 0.0 <= report.test_map50 <= 1.0
-    assert set(report.flagged_share_by_condition) <= {
-        "easy", "low_contrast", "clutter", "occluded", "small", "crowded"}
-    written = json.loads((tmp_path / "runs" / "demo-tiny" / "demo_report.json").read_text())
-    assert written["n_flagged"] == report.n_flagged
-    text = "\n".join(lines)
-    assert "test mAP50" in text and "flagged (most confident box < 0.6)" in text
-    assert "start: the pretrained start" in text
 
 
 @pytest.mark.slow

@@ -1,0 +1,240 @@
+"""The starter experiment: verdict rules, config, label sources, input errors, and one tiny
+end-to-end run (cached and resumed) through the API and the command line."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alkit import cli, datasets, starter
+from alkit.scoring import PoolScores
+from alkit.starter import ArmResult, FolderAnnotator, MissingLabelError, verdict
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_one_seed_gives_a_number_and_no_conclusion():
+    text = verdict([0.61], [0.55], budget=200)
+    assert "+0.060" in text and "single run" in text and "beat" not in text
+
+
+def test_beat_only_when_every_seed_agrees_beyond_the_spread():
+    text = verdict([0.60, 0.61, 0.62], [0.50, 0.52, 0.51], budget=200)
+    assert text.startswith("bottom-200 beat random-200 in all 3 seeds")
+    assert "0.100" in text and "spread (0.020)" in text
+    text = verdict([0.50, 0.52, 0.51], [0.60, 0.61, 0.62], budget=50)
+    assert text.startswith("random-50 beat bottom-50")
+
+
+def test_same_sign_within_the_spread_is_not_conclusive():
+    text = verdict([0.60, 0.66, 0.62], [0.58, 0.63, 0.61], budget=200)
+    assert "within the seed-to-seed spread (0.060)" in text and "not conclusive" in text
+    assert "beat" not in text
+
+
+def test_mixed_signs_and_ties():
+    assert verdict([0.60, 0.58], [0.59, 0.60], budget=10).startswith("No clear winner")
+    assert "no difference" in verdict([0.5, 0.4], [0.5, 0.4], budget=10)
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=6))
+def test_verdict_never_claims_more_than_the_numbers(pairs):
+    bottom, rand = np.array(pairs).T
+    text = verdict(bottom, rand, budget=200)
+    if " beat " in text:
+        diff = bottom - rand
+        spread = max(np.ptp(bottom), np.ptp(rand))
+        assert len(diff) > 1 and (np.all(diff > 0) or np.all(diff < 0))
+        assert abs(diff.mean()) > spread
+
+
+def test_verdict_rejects_unpaired_input():
+    with pytest.raises(ValueError, match="equal-length"):
+        verdict([0.5, 0.6], [0.5], budget=10)
+
+
+def _arm(seed, map50, ap):
+    return ArmResult("bottom", seed, 10, 30, map50, map50 / 2, ap, map50 - 0.4,
+                     10 * (map50 - 0.4), 1.0, "w.pt")
+
+
+def test_summarize_arm_over_seeds():
+    summary = starter.summarize_arm([_arm(0, 0.5, {"a": 0.2, "b": 0.4}),
+                                     _arm(1, 0.7, {"a": 0.6})])
+    assert summary.n_seeds == 2 and summary.map50_mean == pytest.approx(0.6)
+    assert (summary.map50_min, summary.map50_max) == (0.5, 0.7)
+    assert summary.gain_per_100_mean == pytest.approx(2.0)
+    assert summary.ap50_mean == pytest.approx({"a": 0.4, "b": 0.4})
+    assert summary.ap50_max["a"] == 0.6
+
+
+def test_config_presets_and_overrides():
+    assert starter.starter_config("small").budget == 200
+    assert starter.starter_config("tiny", budget=5).budget == 5
+    with pytest.raises(TypeError, match="unknown starter setting"):
+        starter.starter_config("small", epoch=3)
+    with pytest.raises(ValueError, match="budget must be >= 1"):
+        starter.starter_config("small", budget=0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        starter.starter_config("huge")
+
+
+def test_folder_annotator_reads_missing_and_bad_files(tmp_path):
+    pool, labels = tmp_path / "pool", tmp_path / "labels"
+    (pool / "sub").mkdir(parents=True)
+    (labels / "sub").mkdir(parents=True)
+    (labels / "sub" / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    (labels / "b.txt").write_text("9 0.5 0.5 0.2 0.2\n")
+    annotator = FolderAnnotator(labels, pool, n_classes=2)
+    assert annotator.answer(pool / "sub" / "a.jpg").class_ids.tolist() == [1]
+    with pytest.raises(MissingLabelError, match=r"no label file for c\.jpg"):
+        annotator.answer(pool / "c.jpg")
+    with pytest.raises(datasets.DatasetError, match=r"b\.txt:1: class id 9"):
+        annotator.answer(pool / "b.jpg")
+    with pytest.raises(datasets.DatasetError, match="labels folder not found"):
+        FolderAnnotator(tmp_path / "nowhere", pool, 2)
+
+
+# --------------------------------------------------------------------------- input errors
+
+
+def _own_yaml(dataset, path, **splits):
+    spec = datasets.read_dataset_yaml(dataset / "dataset.yaml")
+    chosen = {k: str(spec.splits[k]) for k in ("train", "val", "test")}
+    chosen.update(splits)
+    return datasets.write_dataset_yaml(path, spec.names,
+                                       {k: v for k, v in chosen.items() if v is not None})
+
+
+def test_bad_input_fails_before_any_training(tiny_dataset, tmp_path):
+    pool = tiny_dataset / "images" / "pool"
+    run = dict(out=tmp_path / "out", progress=False, echo=lambda *_: None)
+    with pytest.raises(ValueError, match="K = 60 images per arm, but the pool"):
+        starter.run_starter(tiny_dataset / "dataset.yaml", budget=60, **run)
+    with pytest.raises(datasets.DatasetError, match="needs a 'test' split"):
+        starter.run_starter(_own_yaml(tiny_dataset, tmp_path / "a.yaml", test=None), **run)
+    with pytest.raises(datasets.DatasetError, match="no pool"):
+        starter.run_starter(_own_yaml(tiny_dataset, tmp_path / "b.yaml"), budget=5, **run)
+    with pytest.raises(datasets.DatasetError, match="image directory or list file not found"):
+        starter.run_starter(tiny_dataset / "dataset.yaml", pool=tmp_path / "none", **run)
+    with pytest.raises(datasets.DatasetError, match="no labels for the pool"):
+        starter.run_starter(_own_yaml(tiny_dataset, tmp_path / "c.yaml"), pool=pool, budget=5,
+                            **run)
+    assert not (tmp_path / "out" / "seed").exists()
+
+
+@pytest.mark.slow
+def test_weights_of_other_classes_need_fine_tuning(tiny_dataset, tmp_path):
+    from alkit import yolo
+
+    if yolo.pretrained_checkpoint() is None:
+        pytest.skip("the optional pretrained start is not installed")
+    with pytest.raises(ValueError, match="its classes are not the dataset's"):
+        starter.run_starter(tiny_dataset / "dataset.yaml", weights=yolo.pretrained_checkpoint(),
+                            seed_epochs=0, budget=5, out=tmp_path, progress=False,
+                            echo=lambda *_: None)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny starter run: 2 seeds, K = 10 of the 60-image pool, 1 epoch at 64 px."""
+    workdir = tmp_path_factory.mktemp("starter")
+    lines = []
+    report = starter.run_starter(preset="tiny", workdir=workdir, budget=10, n_seeds=2,
+                                 progress=False, echo=lines.append)
+    return report, "\n".join(lines), workdir
+
+
+@pytest.mark.slow
+def test_tiny_run_reports_both_arms_side_by_side(tiny_run):
+    report, text, workdir = tiny_run
+    out = workdir / "starter-tiny"
+    assert report.seeds == [0, 1] and len(report.arms) == 4 and report.n_pool == 60
+    assert {(a.arm, a.seed) for a in report.arms} == {
+        ("bottom", 0), ("random", 0), ("bottom", 1), ("random", 1)}
+    assert all(0.0 <= a.map50 <= 1.0 and a.n_new_labels == 10 for a in report.arms)
+    assert report.picks["random-s0"] != report.picks["random-s1"]
+    assert report.overlap == [len(set(report.picks["bottom"]) & set(report.picks[f"random-s{s}"]))
+                              for s in (0, 1)]
+    for line in ("alkit starter: bottom-10 vs random-10", "seed model", "bottom-10",
+                 "random-10", "difference", "test AP50", "verdict:", "5/5 retraining 4 arms"):
+        assert line in text
+    saved = json.loads((out / starter.REPORT_FILE).read_text())
+    assert saved["verdict"] == report.verdict and len(saved["differences"]) == 2
+    assert set(saved["summary"]) == {"bottom", "random"}
+    assert (out / starter.PLOT_FILE).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_bottom_arm_is_the_least_confident_images(tiny_run):
+    report, _, _ = tiny_run
+    scores = PoolScores.load(report.scores_path)
+    weakest = scores.table.set_index("path")["least_confidence_max"]
+    picked = weakest[report.picks["bottom"]]
+    assert picked.min() >= weakest.drop(report.picks["bottom"]).max()
+    assert np.allclose(picked.to_numpy(), report.bottom_scores)
+    empty = scores.table.set_index("path")["n_boxes"][report.picks["bottom"]] == 0
+    assert report.n_empty_picks == int(empty.sum())
+    assert all(picked[empty] == 1.0)  # an image without boxes counts as least confident
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_from_the_cache(tiny_run):
+    report, _, workdir = tiny_run
+    arms = sorted((workdir / "starter-tiny" / "arms").glob("random-s1-*"))
+    (arms[0] / "result.json").unlink()  # as if the run had been killed during that arm
+    lines = []
+    again = starter.run_starter(preset="tiny", workdir=workdir, budget=10, n_seeds=2,
+                                progress=False, echo=lines.append)
+    assert [a.cached for a in again.arms] == [True, True, True, False]
+    assert [a.map50 for a in again.arms[:3]] == [a.map50 for a in report.arms[:3]]
+    assert "seed model: cached" in "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_command_line_and_demo_alias(tiny_run, capsys):
+    _, _, workdir = tiny_run
+    args = ["--preset", "tiny", "--workdir", str(workdir), "--budget", "10", "--seeds", "2",
+            "--quiet"]
+    assert cli.main(["starter", *args]) == 0
+    out = capsys.readouterr().out
+    assert "bottom-10 vs random-10" in out and "(4 arms from the cache)" in out
+    assert cli.build_parser().parse_args(["demo"]).func is cli._starter
+    assert cli.build_parser().parse_args(["starter", "--no-control"]).control is False
+    assert cli.main(["demo", *args[:4], "--budget", "60"]) == 1
+    assert "alkit demo: error: K = 60 images per arm" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_own_data_with_real_label_files(tiny_run, tiny_dataset, tmp_path):
+    report, _, _ = tiny_run
+    data = _own_yaml(tiny_dataset, tmp_path / "mine.yaml")
+    pool = tiny_dataset / "images" / "pool"
+    labels = tmp_path / "labels"
+    shutil.copytree(tiny_dataset / "oracle" / "labels" / "pool", labels)
+    for path in labels.glob("*.txt"):
+        path.unlink()
+    run = dict(pool=pool, weights=report.seed_weights, labels=labels, out=tmp_path / "out",
+               preset="tiny", budget=5, n_seeds=1, control=True, progress=False)
+    lines = []
+    with pytest.raises(MissingLabelError, match="picked pool images have no label file"):
+        starter.run_starter(data, echo=lines.append, **run)
+    waiting = (tmp_path / "out" / "to_label.txt").read_text().split()
+    assert 5 <= len(waiting) <= 10 and all(p.startswith(str(pool)) for p in waiting)
+    shutil.rmtree(labels)
+    shutil.copytree(tiny_dataset / "oracle" / "labels" / "pool", labels)
+    mine = starter.run_starter(data, echo=lines.append, **run)
+    assert "used as is" in "\n".join(lines) and mine.config["seed_epochs"] == 0
+    assert mine.seed_test["map50"] == pytest.approx(report.seed_test["map50"])
+    assert mine.condition_mix is None and [a.arm for a in mine.arms] == [
+        "bottom", "random", "control"]
+    control = mine.arms[2]
+    assert control.n_new_labels == 0 and control.gain_per_100 is None
+    assert "seed only (the same retraining without new labels)" in "\n".join(lines)
+    assert not (tmp_path / "out" / "to_label.txt").exists()
