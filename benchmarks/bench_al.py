@@ -7,9 +7,10 @@
 
 Interrupt it at any time: run the same command again and it continues (finished rounds are
 never retrained). ``--reset`` recomputes the named cells from scratch. Each invocation is
-appended to ``<out>/commands.txt`` with its wall time; the results (``cells/*.json``,
-``summary.md``, ``summary.json``, ``learning_curves.png``, ``machine.json``) are small and meant
-to be committed; ``<out>/work`` (projects, checkpoints) is not.
+appended to ``<out>/commands.txt`` when it starts and, with its wall time, when it ends. The
+results (``cells/*.json``, ``summary.md``, ``summary.json``, ``learning_curves.png``,
+``machine.json``) are small and meant to be committed; ``<out>/work`` (projects, checkpoints)
+is not.
 """
 
 from __future__ import annotations
@@ -64,11 +65,21 @@ def dataset_yaml(args) -> str:
                .dataset_yaml)
 
 
+def _log(out: Path, line: str) -> None:
+    """Append a timestamped line to ``<out>/commands.txt`` (an interrupted run leaves its
+    "started" line; the rounds it finished are in the cell files with their wall times)."""
+    with open(out / "commands.txt", "a", encoding="utf-8") as log:
+        log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {line}\n")
+
+
 def main(argv=None) -> int:
     """Run (or continue) the grid, then write and print the report."""
     args = parse_args(argv)
     started = time.perf_counter()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["benchmarks/bench_al.py", *(argv or sys.argv[1:])])
+    _log(out, f"started   {command}")
     if not args.report_only:
         data = dataset_yaml(args)
         rare = (tuple(args.rare.split(",")) if args.rare
@@ -88,9 +99,7 @@ def main(argv=None) -> int:
     summary = simulate.write_report(out)
     print(simulate.format_summary(summary))
     seconds = time.perf_counter() - started
-    with open(out / "commands.txt", "a", encoding="utf-8") as log:
-        log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {seconds:7.0f} s  "
-                  f"{shlex.join(['benchmarks/bench_al.py', *(argv or sys.argv[1:])])}\n")
+    _log(out, f"finished  {command}  ({seconds:.0f} s)")
     print(f"report: {out / 'summary.md'}, {out / 'learning_curves.png'} ({seconds:.0f} s)")
     return 0
 
