@@ -170,12 +170,14 @@ def _open_cell(out: Path, config: SimulationConfig, strategy: str, seed: int, se
         shutil.rmtree(directory, ignore_errors=True)
         Project.init(directory, config.dataset_yaml).close()
     project = Project(directory)
-    if project.ledger.last_round() is None:
-        ledger = project.ledger
+    ledger = project.ledger
+    last = ledger.last_round()
+    if last is None:
         ledger.start_round(0, strategy=None, params={"shared_seed_model": True},
                            model_before=seed_record.model_before,
                            model_before_hash=seed_record.model_before_hash,
                            metrics_before=None)
+    if last is None or (last.number == 0 and last.status != "done"):  # or killed in between
         ledger.finish_round(0, model_after=seed_record.model_after,
                             model_after_hash=seed_record.model_after_hash,
                             metrics_after=seed_record.metrics_after)
