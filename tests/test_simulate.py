@@ -134,8 +134,7 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
         assert set(first["ap50_per_class"]) <= {"zero", "one", "two", "three", "four", "seven"}
         assert first["seconds"] > 0
 
-    # A longer recipe in the same folder is refused; the same recipe with more rounds is not
-    # (rounds is part of the recipe, so resuming uses the stored config).
+    # Running the same grid again resumes: finished rounds are not retrained.
     random_cell = out / "cells" / "random-s0.json"
     before = json.loads(random_cell.read_text())
     simulate.run_grid(out, config, ["random"], [0], progress=False, echo=lambda *_: None)
