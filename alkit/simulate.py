@@ -384,10 +384,27 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
             "first_gain_per_100": (_mean_std(_first_gains(c)) if c["images"].shape[1] > 1
                                    else None),
             "seconds_per_run": _mean_std(c["seconds"].sum(axis=1)),
+            "per_round": _per_round(c, ref),
         }
     return {"rare_classes": rare, "random_final_map50": ref_map,
             "random_final_images": ref_images, "random_final_rare_ap50": ref_rare,
             "seed_images": seed_images, "strategies": rows}
+
+
+def _per_round(c: dict, ref: dict) -> list[dict]:
+    """Round by round (equal budgets): mean labeled images and boxes, mAP50 and rare-class
+    AP50 (mean, std over seeds), and the rare AP50 ratio to random's mean at the same round
+    (None where random has not reached that round or its rare AP50 is 0)."""
+    rows = []
+    for r in range(c["images"].shape[1]):
+        ref_rare = (float(np.mean(ref["rare_ap50"][:, r])) if r < ref["images"].shape[1]
+                    else 0.0)
+        rare = _mean_std(c["rare_ap50"][:, r])
+        rows.append({"round": r, "images": float(c["images"][:, r].mean()),
+                     "boxes": float(c["boxes"][:, r].mean()),
+                     "map50": _mean_std(c["map50"][:, r]), "rare_ap50": rare,
+                     "rare_ratio_vs_random": rare[0] / ref_rare if ref_rare > 0 else None})
+    return rows
 
 
 def _first_gains(c: dict) -> np.ndarray:
@@ -425,7 +442,35 @@ def format_summary(summary: dict) -> str:
     rare = ", ".join(summary["rare_classes"]) or "none"
     return (head + "\n".join(lines) + f"\n\nRandom's final mAP50: "
             f"{summary['random_final_map50']:.3f} at {summary['random_final_images']:.0f} "
-            f"labeled images (seed set {summary['seed_images']:.0f}). Rare classes: {rare}.\n")
+            f"labeled images (seed set {summary['seed_images']:.0f}). Rare classes: {rare}.\n"
+            + format_budgets(summary))
+
+
+def format_budgets(summary: dict) -> str:
+    """A Markdown table round by round: each strategy's mean mAP50 and mean rare-class AP50
+    (with its ratio to random's at the same round) at equal labeled-image budgets."""
+    rows = summary["strategies"]
+    names = sorted(rows, key=lambda n: (n != "random", n))
+    n_rounds = max(len(rows[n]["per_round"]) for n in names)
+    head = ("\nAt equal budgets (mean over seeds; mAP50 / rare-class AP50, ratio to random):\n\n"
+            "| round | labeled images | " + " | ".join(names) + " |\n|---|---|"
+            + "---|" * len(names) + "\n")
+    lines = []
+    for r in range(n_rounds):
+        cells = [rows[n]["per_round"][r] if r < len(rows[n]["per_round"]) else None
+                 for n in names]
+        images = next(c["images"] for c in cells if c is not None)
+        lines.append(f"| {r} | {images:.0f} | " + " | ".join(_budget_cell(c) for c in cells)
+                     + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _budget_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "-"
+    ratio = entry["rare_ratio_vs_random"]
+    return (f"{entry['map50'][0]:.3f} / {entry['rare_ap50'][0]:.2f}"
+            + (f" ({ratio:.2f}x)" if ratio is not None else ""))
 
 
 def _pm(pair, digits: int = 3) -> str:

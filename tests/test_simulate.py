@@ -79,6 +79,9 @@ def test_summarize_against_random():
     assert summary["strategies"]["random"]["saving"] == pytest.approx(0.0)
     table = simulate.format_summary(summary)
     assert "| least_confidence | 2 | 0.500 ± 0.000" in table and "33%" in table
+    at_round_1 = best["per_round"][1]
+    assert at_round_1["images"] == 200 and at_round_1["rare_ratio_vs_random"] == pytest.approx(3)
+    assert "| 1 | 200 | 0.300 / 0.10 (1.00x) | 0.400 / 0.30 (3.00x) |" in table
 
 
 def test_summarize_keeps_only_rounds_every_seed_finished_and_needs_random():
