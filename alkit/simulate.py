@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from alkit import datasets
+from alkit.ledger import Ledger
 from alkit.rounds import Project, RoundConfig
 
 #: Benchmark strategy name -> (alkit.selection strategy, uncertainty measure, parameters).
@@ -67,6 +68,8 @@ WORK = "work"
 
 #: A class is "rare" when it has less than this share of the seed split's instances.
 RARE_SHARE = 0.05
+# scene kinds of the sample benchmark (generation_metadata.csv), for the composition report
+SCENE_KINDS = ("easy", "low_contrast", "clutter", "occluded", "small", "crowded")
 
 
 @dataclass(frozen=True)
@@ -485,6 +488,155 @@ def _num(value, unit: str, digits: int = 2) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
+# --------------------------------------------------------------------------- what was picked
+
+
+def export_picks(out: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
+    """Copy every cell's picks out of its project into ``<out>/picks/<cell>.json``.
+
+    Each file maps a finished round (>= 1, as a string) to the picked pool images in rank order,
+    as paths relative to the dataset's pool folder. The projects under ``<out>/work`` are not
+    committed; the picks files are, so the composition analysis survives a fresh checkout.
+    Returns every cell's picks (files left by earlier exports included).
+    """
+    out = Path(out)
+    folder = out / "picks"
+    for directory in sorted((out / WORK).glob("*-s*")):
+        if directory.name.startswith("seed-s") or not (directory / "project.db").exists():
+            continue
+        with Ledger(directory) as ledger:
+            pool = datasets.read_dataset_yaml(ledger.meta()["dataset_yaml"]).splits["pool"]
+            picks = {str(r.number): [os.path.relpath(q["path"], pool)
+                                     for q in ledger.queries(r.number)]
+                     for r in ledger.rounds() if r.number >= 1 and r.status == "done"}
+        folder.mkdir(exist_ok=True)
+        _write_json(folder / f"{directory.name}.json", picks)
+    return {p.stem: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(folder.glob("*.json"))}
+
+
+def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
+                     rare: list[str]) -> dict[str, dict]:
+    """What each strategy sent to the annotators, round by round, mean over its seeds.
+
+    Per round: ``objects`` (boxes per picked image), ``rare_per_100`` (rare-class boxes per 100
+    picked images) and, on the sample benchmark (``generation_metadata.csv`` beside the yaml),
+    ``hard`` (share of picks whose scene is not "easy") and ``redundant`` (share of picks from a
+    near-duplicate group that the same run had already picked). Key ``"pool"`` holds the whole
+    pool's values (what random picks on average; redundancy does not apply).
+    """
+    from alkit.oracle import Oracle
+
+    spec = datasets.read_dataset_yaml(dataset_yaml)
+    oracle = Oracle(dataset_yaml)
+    rare_ids = [spec.names.index(name) for name in rare]
+    meta = _generation_metadata(spec)
+
+    def describe(name: str) -> tuple[int, int, str | None, int]:
+        classes = oracle.answer(spec.splits["pool"] / name).class_ids
+        row = meta.get(Path(name).name, {})
+        return (len(classes), int(np.isin(classes, rare_ids).sum()), row.get("condition"),
+                int(row.get("duplicate_group") or -1))
+
+    cache: dict[str, tuple] = {}
+
+    def fact(name: str) -> tuple:
+        if name not in cache:
+            cache[name] = describe(name)
+        return cache[name]
+
+    per_strategy: dict[str, list[list[dict]]] = {}
+    for cell, rounds in export_picks(out).items():
+        seen: set[int] = set()
+        rows = [_composition([fact(n) for n in rounds[number]], seen)
+                for number in sorted(rounds, key=int)]
+        per_strategy.setdefault(cell.rsplit("-s", 1)[0], []).append(rows)
+    result = {name: _mean_rows(runs) for name, runs in per_strategy.items() if min(map(len, runs))}
+    pool = spec.splits["pool"]
+    result["pool"] = [_composition([fact(os.path.relpath(p, pool))
+                                    for p in datasets.list_images(pool)], None)]
+    return result
+
+
+def _generation_metadata(spec) -> dict[str, dict]:
+    path = spec.root / "generation_metadata.csv"
+    if not path.is_file():
+        return {}
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return {Path(row["image"]).name: row for row in csv.DictReader(f) if row["split"] == "pool"}
+
+
+def _composition(facts: list[tuple], seen: set[int] | None) -> dict:
+    """Averages over one round's picks; ``seen`` (duplicate groups picked before) is updated."""
+    n = max(len(facts), 1)
+    hard = [f[2] != "easy" for f in facts if f[2] is not None]
+    redundant = 0
+    for *_, group in facts:
+        if seen is not None and group >= 0:
+            redundant += group in seen
+            seen.add(group)
+    scenes = {f"scene:{kind}": sum(f[2] == kind for f in facts) / n for kind in SCENE_KINDS}
+    return {"images": len(facts), "objects": sum(f[0] for f in facts) / n,
+            "rare_per_100": 100 * sum(f[1] for f in facts) / n,
+            "hard": float(np.mean(hard)) if hard else None,
+            "redundant": redundant / n if seen is not None and hard else None,
+            **(scenes if hard else {})}
+
+
+def _mean_rows(runs: list[list[dict]]) -> list[dict]:
+    """Round-by-round means over seeds (only rounds every seed has)."""
+    n = min(len(rows) for rows in runs)
+    return [{key: (None if runs[0][r][key] is None else
+                   float(np.mean([rows[r][key] for rows in runs])))
+             for key in runs[0][r]} for r in range(n)]
+
+
+def format_composition(composition: dict[str, list[dict]]) -> str:
+    """A Markdown table: per strategy, the picks of all rounds together and of round 1."""
+    lines = ["| picks of | rounds | boxes / image | rare boxes / 100 images | hard scenes | "
+             "already-picked near-duplicates |", "|---|---|---|---|---|---|"]
+    for name, rows in sorted(composition.items(), key=lambda kv: (kv[0] == "pool", kv[0])):
+        total = sum(r["images"] for r in rows) or 1
+        mean = {key: (None if rows[0][key] is None else
+                      sum(r[key] * r["images"] for r in rows) / total)
+                for key in ("objects", "rare_per_100", "hard", "redundant")}
+        first = rows[0]
+        label = "the whole pool" if name == "pool" else name
+        lines.append(f"| {label} | {len(rows) if name != 'pool' else '-'} | "
+                     + " | ".join(_both(mean[k], first[k], k, name == "pool")
+                                  for k in ("objects", "rare_per_100", "hard", "redundant"))
+                     + " |")
+    return ("\nWhat the strategies sent to the annotators (all rounds; round 1 in brackets):\n\n"
+            + "\n".join(lines) + "\n" + _format_scenes(composition))
+
+
+def _format_scenes(composition: dict[str, list[dict]]) -> str:
+    """Share of each scene kind among all picks (sample benchmark only)."""
+    if not any("scene:easy" in rows[0] for rows in composition.values()):
+        return ""
+    lines = ["| picks of | " + " | ".join(SCENE_KINDS) + " |",
+             "|---|" + "---|" * len(SCENE_KINDS)]
+    for name, rows in sorted(composition.items(), key=lambda kv: (kv[0] == "pool", kv[0])):
+        if "scene:easy" not in rows[0]:
+            continue
+        total = sum(r["images"] for r in rows) or 1
+        lines.append(f"| {'the whole pool' if name == 'pool' else name} | " + " | ".join(
+            f"{sum(r[f'scene:{k}'] * r['images'] for r in rows) / total:.0%}"
+            for k in SCENE_KINDS) + " |")
+    return "\nScene kinds among the picks (all rounds):\n\n" + "\n".join(lines) + "\n"
+
+
+def _both(all_rounds, round_1, key: str, single: bool) -> str:
+    if all_rounds is None:
+        return "-"
+    fmt = (lambda v: f"{v:.0%}") if key in ("hard", "redundant") else (lambda v: f"{v:.2f}"
+                                                                        if key == "objects"
+                                                                        else f"{v:.1f}")
+    return fmt(all_rounds) if single else f"{fmt(all_rounds)} ({fmt(round_1)})"
+
+
 def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | None = None):
     """Test mAP50 and rare-class AP50 against labeled images and labeled boxes: the mean over
     seeds per strategy, with the min-max band over seeds. Returns the figure (saved when
@@ -518,7 +670,8 @@ def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | No
 def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None = None,
                  rare: list[str] | None = None) -> dict:
     """Summarize ``<out>/cells`` into ``summary.json``, ``summary.md`` and
-    ``learning_curves.png`` under ``out``; returns the summary."""
+    ``learning_curves.png`` under ``out`` (with what each strategy picked, from
+    :func:`pick_composition`, which also refreshes ``<out>/picks``); returns the summary."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
@@ -528,7 +681,9 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
             dataset_yaml or config["dataset_yaml"])
     cells = load_cells(out)
     summary = summarize(cells, rare)
+    summary["picks"] = pick_composition(out, dataset_yaml or config["dataset_yaml"], rare)
     _write_json(out / "summary.json", summary)
-    datasets.write_text_atomic(out / "summary.md", format_summary(summary))
+    datasets.write_text_atomic(out / "summary.md", format_summary(summary)
+                               + format_composition(summary["picks"]))
     plt.close(plot_curves(cells, rare, out / "learning_curves.png"))
     return summary
