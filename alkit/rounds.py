@@ -61,6 +61,11 @@ class RoundConfig:
     seed: int = 0
     workers: int = 2
     strategy_params: dict = field(default_factory=dict)
+    #: > 0: query-by-committee. Before selecting, this many members are fine-tuned from the
+    #: previous round's model on bootstrap resamples of the labeled set (same recipe, one
+    #: training each), score the pool, and their disagreement replaces ``measure`` as the
+    #: strategy's uncertainty (:func:`alkit.committee.committee_disagreement`).
+    committee_members: int = 0
 
 
 TRAIN_PRESETS = {
@@ -181,6 +186,8 @@ class Project:
             self.ledger.start_round(
                 number, strategy=config.strategy,
                 params={"budget": config.budget, "measure": config.measure,
+                        **({"committee_members": config.committee_members}
+                           if config.committee_members else {}),
                         **config.strategy_params},
                 model_before=previous.model_after, model_before_hash=previous.model_after_hash,
                 metrics_before=previous.metrics_after)
@@ -191,13 +198,34 @@ class Project:
                                     imgsz=config.imgsz, cache_dir=self.dir / "scores",
                                     progress=progress)
         ids = {r["path"]: r["id"] for r in unlabeled}
+        disagreement = (self._committee_disagreement(number, previous, config, scores.paths,
+                                                     progress)
+                        if config.committee_members else None)
         picked = selection.select_from_scores(
             scores, config.strategy, config.budget, measure=config.measure,
             class_counts=self._class_counts(), random_state=config.seed + number,
-            **config.strategy_params)
+            uncertainty_N=disagreement, **config.strategy_params)
         self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
                                    picked.scores, picked.reasons)
         self._stage(number)
+
+    def _committee_disagreement(self, number: int, previous: RoundRecord, config: RoundConfig,
+                                paths, progress: bool) -> np.ndarray:
+        """(N,) committee disagreement over ``paths`` (see ``RoundConfig.committee_members``).
+        Members train under ``runs/round_NNN_committee``; a round killed while its committee
+        trains retrains it when resumed."""
+        from alkit import committee, scoring
+
+        members = committee.train_committee(
+            self.training_yaml(), n_members=config.committee_members,
+            weights=previous.model_after, epochs=config.epochs, imgsz=config.imgsz,
+            batch=config.batch, runs_dir=self.dir / "runs" / f"round_{number:03d}_committee",
+            random_state=config.seed + 1000 * number, workers=config.workers,
+            mosaic=config.mosaic, close_mosaic=config.close_mosaic)
+        member_scores = [scoring.score_pool(m, list(paths), imgsz=config.imgsz,
+                                            cache_dir=self.dir / "scores", progress=progress)
+                         for m in members]
+        return committee.committee_disagreement(member_scores)
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)

@@ -60,6 +60,8 @@ STRATEGY_SPECS: dict[str, tuple[str, str, dict]] = {
     "hybrid": ("hybrid", "least_confidence_mean3", {"alpha": 0.7, "beta": 0.3}),
     "two_stage": ("two_stage", "least_confidence_mean3", {}),
     "rare_class": ("rare_class", "least_confidence_mean3", {}),
+    # the uncertainty is the disagreement of 3 members (measure unused): 4 trainings a round
+    "committee": ("uncertainty", "least_confidence_max", {"committee_members": 3}),
 }
 
 #: The projects (ledgers, training runs, score caches) live under ``<out>/work``: large, not
@@ -91,7 +93,10 @@ class SimulationConfig:
     def round_config(self, strategy: str, seed: int) -> RoundConfig:
         """The :class:`RoundConfig` of one cell."""
         name, measure, params = STRATEGY_SPECS[strategy]
+        params = dict(params)
+        members = params.pop("committee_members", 0)
         return RoundConfig(strategy=name, budget=self.budget, measure=measure,
+                           committee_members=members,
                            epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
                            warm_start=self.warm_start, initial_weights=self.initial_weights,
                            seed=seed, workers=self.workers, close_mosaic=self.close_mosaic,

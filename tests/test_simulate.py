@@ -183,3 +183,31 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
     assert first["images"] == 8 and 0 <= first["hard"] <= 1
     assert sum(first[f"scene:{k}"] for k in simulate.SCENE_KINDS) == pytest.approx(1)
     assert "Scene kinds among the picks" in (out / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_dataset):
+    """One committee round: 3 members fine-tuned from the seed model on bootstrap resamples,
+    and the picks are the pool images they disagree on most."""
+    from alkit import committee, scoring
+    from alkit.ledger import Ledger
+
+    config = SimulationConfig(str(tiny_dataset / "dataset.yaml"), rounds=1, budget=6, epochs=1,
+                              imgsz=64, batch=8, workers=0, close_mosaic=0)
+    out = tmp_path / "bench"
+    cell = simulate.run_cell(out, config, "committee", 0, progress=False, echo=lambda *_: None)
+    assert cell["rounds"][1]["labeled_images"] == cell["rounds"][0]["labeled_images"] + 6
+    project = out / "work" / "committee-s0"
+    members = sorted((project / "runs" / "round_001_committee").glob("member*/weights/best.pt"))
+    assert len(members) == 3
+    with Ledger(project) as ledger:
+        assert ledger.rounds()[1].params["committee_members"] == 3
+        picks = ledger.queries(1)
+        pool = [r["path"] for r in ledger.images(split="pool")]
+    member_scores = [scoring.score_pool(m, pool, imgsz=64, cache_dir=project / "scores",
+                                        progress=False) for m in members]
+    disagreement = dict(zip(member_scores[0].paths,
+                            committee.committee_disagreement(member_scores), strict=True))
+    assert [q["score"] for q in picks] == pytest.approx([disagreement[q["path"]] for q in picks])
+    unpicked = [v for p, v in disagreement.items() if p not in {q["path"] for q in picks}]
+    assert min(q["score"] for q in picks) >= max(unpicked) - 1e-12
