@@ -122,17 +122,22 @@ def _write_json(path: Path, payload) -> None:
 
 
 def _check_config(out: Path, config: SimulationConfig) -> None:
-    """Write ``config.json``; refuse to mix cells of two recipes in one folder. The rare
-    classes only matter to the report: a new list replaces the stored one."""
+    """Write ``config.json``; refuse to mix cells of two recipes in one folder. Neither the
+    number of rounds (more rounds extend the cells, fewer stop early) nor the rare classes
+    (they only matter to the report) are part of the recipe: the stored values are replaced
+    by a larger round count and by a non-empty rare-class list."""
     path = out / "config.json"
     current = json.loads(json.dumps(asdict(config)))
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in current if k != "rare_classes" and stored.get(k) != current[k])
+        changed = sorted(k for k in current if k not in ("rare_classes", "rounds")
+                         and stored.get(k) != current[k])
         if changed:
             raise ValueError(f"{path} holds another recipe (differs in {changed}); use "
                              "another output folder or delete it")
-        if not current["rare_classes"] or current["rare_classes"] == stored["rare_classes"]:
+        current["rounds"] = max(current["rounds"], stored.get("rounds", 0))
+        current["rare_classes"] = current["rare_classes"] or stored.get("rare_classes", [])
+        if current == stored:
             return
     _write_json(path, current)
 

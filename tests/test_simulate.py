@@ -126,6 +126,11 @@ def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_datase
     simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1))
     with pytest.raises(ValueError, match="epochs"):
         simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=2))
+    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rounds=7))  # extends
+    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rounds=2))
+    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rare_classes=("four",)))
+    stored = json.loads((tmp_path / "config.json").read_text())
+    assert stored["rounds"] == 7 and stored["rare_classes"] == ["four"]
 
 
 def test_rare_classes_of_the_samples(tiny_dataset):
