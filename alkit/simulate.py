@@ -365,9 +365,11 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
     ratio to random's mean; ``labels_to_reach_random``: labeled images at which s's mean curve
     reaches random's final mean mAP50 (None when it never does), ``saving`` = 1 - that /
     random's final labeled images, ``saving_after_seed`` the same counting only labels bought
-    after the seed set; ``saving_per_seed``: the same computed seed by seed against the same
-    seed's random run (for the spread); ``first_gain_per_100``: (mAP50 after round 1 - seed
-    mAP50) / labels bought in round 1 * 100, mean and std over seeds.
+    after the seed set; ``boxes_to_reach_random`` and ``box_saving`` the same in labeled boxes
+    (what drawing costs: uncertain images tend to hold more objects); ``saving_per_seed``:
+    the saving computed seed by seed against the same seed's random run (for the spread);
+    ``first_gain_per_100``: (mAP50 after round 1 - seed mAP50) / labels bought in round 1 * 100,
+    mean and std over seeds; ``per_round``: see :func:`_per_round`.
     """
     data = curves(cells, rare)
     if "random" not in data:
@@ -376,12 +378,14 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
     ref_images = float(np.mean(ref["images"][:, -1]))
     ref_map = float(np.mean(ref["map50"][:, -1]))
     ref_rare = float(np.mean(ref["rare_ap50"][:, -1]))
+    ref_boxes = float(np.mean(ref["boxes"][:, -1]))
     seed_images = float(np.mean(ref["images"][:, 0]))
     rows = {}
     for strategy, c in data.items():
         mean_images = c["images"].mean(axis=0)
         needed, saving, saving_after_seed = _saving(mean_images, c["map50"].mean(axis=0),
                                                     ref_map, ref_images, seed_images)
+        boxes_needed = labels_to_reach(c["boxes"].mean(axis=0), c["map50"].mean(axis=0), ref_map)
         rows[strategy] = {
             "seeds": c["seeds"].tolist(), "rounds": int(c["images"].shape[1] - 1),
             "final_images": float(mean_images[-1]),
@@ -393,6 +397,8 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
                                      if ref_rare > 0 else None),
             "labels_to_reach_random": needed, "saving": saving,
             "saving_after_seed": saving_after_seed,
+            "boxes_to_reach_random": boxes_needed,
+            "box_saving": None if boxes_needed is None else 1.0 - boxes_needed / ref_boxes,
             "saving_per_seed": _per_seed_savings(c, ref, seed_images),
             "first_gain_per_100": (_mean_std(_first_gains(c)) if c["images"].shape[1] > 1
                                    else None),
@@ -439,8 +445,8 @@ def _per_seed_savings(c: dict, ref: dict, seed_images: float) -> dict[int, float
 def format_summary(summary: dict) -> str:
     """The summary as a Markdown table plus a line on the rare classes."""
     head = ("| strategy | seeds | final mAP50 | rare AP50 | rare vs random | labels to reach "
-            "random's final | saving (all labels) | saving per seed | 1st-round gain / 100 "
-            "labels |\n|---|---|---|---|---|---|---|---|---|\n")
+            "random's final | saving (all labels) | saving per seed | saving in boxes | "
+            "1st-round gain / 100 labels |\n|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for name, row in sorted(summary["strategies"].items(),
                             key=lambda kv: -kv[1]["final_map50"][0]):
@@ -451,7 +457,7 @@ def format_summary(summary: dict) -> str:
             f"| {name} | {len(row['seeds'])} | {_pm(row['final_map50'])} | "
             f"{_pm(row['final_rare_ap50'])} | {_num(row['rare_ratio_vs_random'], 'x')} | "
             f"{_num(row['labels_to_reach_random'], '', 0)} | {_num(row['saving'], '%')} | "
-            f"{per_seed} | {_pm(gain, 4) if gain else '-'} |")
+            f"{per_seed} | {_num(row['box_saving'], '%')} | {_pm(gain, 4) if gain else '-'} |")
     rare = ", ".join(summary["rare_classes"]) or "none"
     return (head + "\n".join(lines) + f"\n\nRandom's final mAP50: "
             f"{summary['random_final_map50']:.3f} at {summary['random_final_images']:.0f} "
@@ -560,8 +566,9 @@ def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
         seen: set[int] = set()
         rows = [_composition([fact(n) for n in rounds[number]], seen)
                 for number in sorted(rounds, key=int)]
-        per_strategy.setdefault(cell.rsplit("-s", 1)[0], []).append(rows)
-    result = {name: _mean_rows(runs) for name, runs in per_strategy.items() if min(map(len, runs))}
+        if rows:  # a cell without a finished round says nothing yet
+            per_strategy.setdefault(cell.rsplit("-s", 1)[0], []).append(rows)
+    result = {name: _mean_rows(runs) for name, runs in per_strategy.items()}
     pool = spec.splits["pool"]
     result["pool"] = [_composition([fact(os.path.relpath(p, pool))
                                     for p in datasets.list_images(pool)], None)]

@@ -72,6 +72,8 @@ def test_summarize_against_random():
     assert best["labels_to_reach_random"] == pytest.approx(200.0)
     assert best["saving"] == pytest.approx(1 - 200 / 300)
     assert best["saving_after_seed"] == pytest.approx(0.5)
+    assert best["boxes_to_reach_random"] == pytest.approx(600) and best["box_saving"] == (
+        pytest.approx(1 / 3))  # 3 boxes per image in both
     assert best["saving_per_seed"] == {0: pytest.approx(1 / 3), 1: pytest.approx(1 / 3)}
     assert best["final_rare_ap50"] == (pytest.approx(0.3), pytest.approx(0.1))
     assert best["rare_ratio_vs_random"] == pytest.approx(1.5)
