@@ -40,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=int, default=100, help="images per round")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=15,
+                   help="epochs a round (15: the committed headline run)")
     p.add_argument("--imgsz", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
