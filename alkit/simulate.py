@@ -648,9 +648,7 @@ def _format_scenes(composition: dict[str, list[dict]]) -> str:
 def _both(all_rounds, round_1, key: str, single: bool) -> str:
     if all_rounds is None:
         return "-"
-    fmt = (lambda v: f"{v:.0%}") if key in ("hard", "redundant") else (lambda v: f"{v:.2f}"
-                                                                        if key == "objects"
-                                                                        else f"{v:.1f}")
+    fmt = {"objects": "{:.2f}", "rare_per_100": "{:.1f}"}.get(key, "{:.0%}").format
     return fmt(all_rounds) if single else f"{fmt(all_rounds)} ({fmt(round_1)})"
 
 
