@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import datasets
+from alkit import datasets, samples
 from alkit.ledger import Ledger
 from alkit.rounds import Project, RoundConfig
 
@@ -70,8 +70,8 @@ WORK = "work"
 
 #: A class is "rare" when it has less than this share of the seed split's instances.
 RARE_SHARE = 0.05
-# scene kinds of the sample benchmark (generation_metadata.csv), for the composition report
-SCENE_KINDS = ("easy", "low_contrast", "clutter", "occluded", "small", "crowded")
+#: Scene kinds of the sample benchmark (its generation metadata), for the composition report.
+SCENE_KINDS = tuple(kind for kind, _ in samples.CONFIG.condition_rates)
 
 
 @dataclass(frozen=True)
@@ -576,30 +576,28 @@ def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
 
 
 def _generation_metadata(spec) -> dict[str, dict]:
-    path = spec.root / "generation_metadata.csv"
-    if not path.is_file():
+    """Pool rows of the sample benchmark's metadata by image file name ({} for other data)."""
+    if not (spec.root / samples.METADATA_FILE).is_file():
         return {}
-    import csv
-
-    with open(path, newline="", encoding="utf-8") as f:
-        return {Path(row["image"]).name: row for row in csv.DictReader(f) if row["split"] == "pool"}
+    return {Path(row["image"]).name: row for row in samples.read_generation_metadata(spec.root)
+            if row["split"] == "pool"}
 
 
 def _composition(facts: list[tuple], seen: set[int] | None) -> dict:
     """Averages over one round's picks; ``seen`` (duplicate groups picked before) is updated."""
     n = max(len(facts), 1)
-    hard = [f[2] != "easy" for f in facts if f[2] is not None]
+    row = {"images": len(facts), "objects": sum(f[0] for f in facts) / n,
+           "rare_per_100": 100 * sum(f[1] for f in facts) / n, "hard": None, "redundant": None}
+    if not any(f[2] is not None for f in facts):  # no generation metadata: no scene facts
+        return row
     redundant = 0
     for *_, group in facts:
         if seen is not None and group >= 0:
             redundant += group in seen
             seen.add(group)
-    scenes = {f"scene:{kind}": sum(f[2] == kind for f in facts) / n for kind in SCENE_KINDS}
-    return {"images": len(facts), "objects": sum(f[0] for f in facts) / n,
-            "rare_per_100": 100 * sum(f[1] for f in facts) / n,
-            "hard": float(np.mean(hard)) if hard else None,
-            "redundant": redundant / n if seen is not None and hard else None,
-            **(scenes if hard else {})}
+    row["hard"] = sum(f[2] != "easy" for f in facts) / n
+    row["redundant"] = redundant / n if seen is not None else None
+    return row | {f"scene:{kind}": sum(f[2] == kind for f in facts) / n for kind in SCENE_KINDS}
 
 
 def _mean_rows(runs: list[list[dict]]) -> list[dict]:
