@@ -8,11 +8,12 @@ when imported.
 import os
 
 if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
-    from alkit import netguard as _netguard
+    from alkit.data import netguard as _netguard
 
     _netguard.install()
 
-from alkit.datasets import (
+from alkit.core.detections import Detections
+from alkit.data.datasets import (
     DatasetError,
     DatasetSpec,
     Labels,
@@ -24,12 +25,11 @@ from alkit.datasets import (
     write_dataset_yaml,
     write_labels,
 )
-from alkit.detections import Detections
-from alkit.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
-from alkit.samples import PRESETS, build_samples
-from alkit.scoring import PoolScores, score_pool
-from alkit.starter import StarterReport, run_starter
-from alkit.validation import ValidationReport, validate_dataset
+from alkit.data.samples import PRESETS, build_samples
+from alkit.data.validation import ValidationReport, validate_dataset
+from alkit.loop.starter import StarterReport, run_starter
+from alkit.model.scoring import PoolScores, score_pool
+from alkit.ui.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
 
 __version__ = "0.1.0"
 

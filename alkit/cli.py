@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def _samples(args) -> int:
-    from alkit.samples import build_samples
+    from alkit.data.samples import build_samples
 
     report = build_samples(args.preset, args.out, random_state=args.seed,
                            progress=not args.quiet)
@@ -36,7 +36,7 @@ def _samples(args) -> int:
 
 
 def _validate(args) -> int:
-    from alkit.validation import validate_dataset
+    from alkit.data.validation import validate_dataset
 
     report = validate_dataset(args.dataset_yaml, check_duplicates=not args.no_duplicates,
                               progress=not args.quiet)
@@ -45,8 +45,8 @@ def _validate(args) -> int:
 
 
 def _score(args) -> int:
-    from alkit.datasets import read_dataset_yaml
-    from alkit.scoring import score_pool
+    from alkit.data.datasets import read_dataset_yaml
+    from alkit.model.scoring import score_pool
 
     source = args.source
     if source.suffix in (".yaml", ".yml"):
@@ -77,9 +77,9 @@ def _score(args) -> int:
 def _select(args) -> int:
     import numpy as np
 
-    from alkit.datasets import class_counts, read_dataset_yaml
-    from alkit.scoring import PoolScores
-    from alkit.selection import select_from_scores
+    from alkit.core.selection import select_from_scores
+    from alkit.data.datasets import class_counts, read_dataset_yaml
+    from alkit.model.scoring import PoolScores
 
     scores = PoolScores.load(args.scores)
     labeled = None
@@ -109,7 +109,7 @@ def _select(args) -> int:
 
 
 def _stopping(args) -> int:
-    from alkit import curves, stopping
+    from alkit.core import curves, stopping
 
     history = stopping.History.from_json(args.history)
     analysis = curves.analyze(history.labeled, history.metric, threshold=args.threshold,
@@ -125,7 +125,7 @@ def _stopping(args) -> int:
 
 
 def _init(args) -> int:
-    from alkit.rounds import Project
+    from alkit.loop.project import Project
 
     project = Project.init(args.project, args.dataset)
     counts = project.ledger.counts()
@@ -138,8 +138,8 @@ def _init(args) -> int:
 def _round(args) -> int:
     from dataclasses import replace
 
-    from alkit.oracle import NoiseModel, Oracle
-    from alkit.rounds import TRAIN_PRESETS, Project, RoundConfig
+    from alkit.annotate.simulated import NoiseModel, Oracle
+    from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
 
     project = Project(args.project)
     config = replace(RoundConfig(), **TRAIN_PRESETS[args.preset])
@@ -156,7 +156,7 @@ def _round(args) -> int:
                         or 0)
     client = None
     if args.annotator == "labelstudio":
-        from alkit.labelstudio import LabelStudio
+        from alkit.annotate.labelstudio import LabelStudio
 
         client = LabelStudio(args.ls_url, document_root=args.ls_document_root)
     for _ in range(args.rounds):
@@ -170,7 +170,7 @@ def _round(args) -> int:
 
 
 def _status(args) -> int:
-    from alkit.rounds import Project
+    from alkit.loop.project import Project
 
     project = Project(args.project)
     print(project.status())
@@ -179,7 +179,7 @@ def _status(args) -> int:
 
 
 def _starter(args) -> int:
-    from alkit.starter import run_starter
+    from alkit.loop.starter import run_starter
 
     settings = (("budget", args.budget), ("n_seeds", args.seeds), ("epochs", args.epochs),
                 ("seed_epochs", args.seed_epochs), ("imgsz", args.imgsz), ("batch", args.batch))
@@ -362,9 +362,9 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run ``alkit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
-    from alkit.datasets import DatasetError
-    from alkit.labelstudio import LabelStudioError
-    from alkit.ledger import LedgerError
+    from alkit.annotate.labelstudio import LabelStudioError
+    from alkit.data.datasets import DatasetError
+    from alkit.loop.ledger import LedgerError
 
     try:
         return args.func(args)

@@ -22,8 +22,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alkit import simulate
-from alkit.samples import build_samples
+from alkit.data.samples import build_samples
+from alkit.loop import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = "random,least_confidence,two_stage,rare_class"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from alkit import samples, validation
+from alkit.data import samples, validation
 
 
 def _baseline(n: int, out: Path) -> float:

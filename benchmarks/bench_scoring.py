@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from alkit import samples, scoring, yolo
+from alkit.data import samples
+from alkit.model import scoring, yolo
 
 
 def plain(weights, images, imgsz, batch):

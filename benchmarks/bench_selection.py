@@ -25,7 +25,7 @@ STRATEGIES = ("kcenter", "hybrid", "two_stage")
 def run_one(size: int, strategy: str) -> dict:
     import sklearn.cluster  # noqa: F401  (imported before the clock starts: about 1.8 s here)
 
-    from alkit import selection
+    from alkit.core import selection
 
     rng = np.random.default_rng(0)
     embeddings = rng.standard_normal((size, 256), dtype=np.float32)

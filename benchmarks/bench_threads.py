@@ -9,7 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from alkit import samples, yolo
+from alkit.data import samples
+from alkit.model import yolo
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ os.environ["ALKIT_NETWORK_GUARD"] = "1"
 os.environ["ALKIT_NETWORK_GUARD_LOG"] = str(_SESSION_DIR / "network-violations.log")
 Path(os.environ["ALKIT_NETWORK_GUARD_LOG"]).touch()
 
-from alkit import netguard  # noqa: E402
+from alkit.data import netguard  # noqa: E402
 
 netguard.install()
 
@@ -58,7 +58,7 @@ def expect_blocked():
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """The tiny sample benchmark, built once per session (read-only for tests)."""
-    from alkit.samples import build_samples
+    from alkit.data.samples import build_samples
 
     out = tmp_path_factory.mktemp("samples") / "tiny"
     return build_samples("tiny", out, random_state=0, progress=False).out

@@ -53,8 +53,8 @@ def test_usage_errors_exit_2():
 
 @pytest.mark.slow
 def test_score_command_writes_scores_and_a_table(tiny_dataset, tmp_path):
-    from alkit import yolo
-    from alkit.scoring import PoolScores
+    from alkit.model import yolo
+    from alkit.model.scoring import PoolScores
 
     out = _run("score", str(yolo.pretrained_checkpoint()), str(tiny_dataset / "dataset.yaml"),
                "--imgsz", "64", "--conf-threshold", "0.01", "--cache-dir", str(tmp_path / "c"),

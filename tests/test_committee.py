@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from alkit import committee
-from alkit.scoring import PoolScores
+from alkit.model import committee
+from alkit.model.scoring import PoolScores
 
 BOX = np.array([[10.0, 10, 30, 30]])
 OTHER = np.array([[60.0, 60, 90, 90]])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alkit import curves, stopping
+from alkit.core import curves, stopping
 
 CLASSIC_N = [500, 700, 900, 1100, 1300, 1500, 1700]
 CLASSIC_M = [0.41, 0.59, 0.69, 0.75, 0.79, 0.81, 0.815]

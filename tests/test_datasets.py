@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from alkit import datasets
-from alkit.datasets import DatasetError, Labels
+from alkit.data import datasets
+from alkit.data.datasets import DatasetError, Labels
 
 
 def test_labels_round_trip_through_a_file(tmp_path):

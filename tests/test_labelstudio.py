@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alkit import datasets, labelstudio
-from alkit.datasets import Labels
-from alkit.labelstudio import LabelStudio, LabelStudioError
+from alkit.annotate import labelstudio
+from alkit.annotate.labelstudio import LabelStudio, LabelStudioError
+from alkit.data import datasets
+from alkit.data.datasets import Labels
 
 REPO = Path(__file__).parents[1]
 NAMES = ("zero", "one", "two", "three", "four", "seven")
@@ -138,8 +139,8 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_round_through_a_real_label_studio(server, tiny_dataset, tmp_path):
-    from alkit.oracle import Oracle
-    from alkit.rounds import TRAIN_PRESETS, Project, RoundConfig
+    from alkit.annotate.simulated import Oracle
+    from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
 
     config = RoundConfig(budget=6, **TRAIN_PRESETS["tiny"])
     project = Project.init(tmp_path / "ls-project", tiny_dataset / "dataset.yaml")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from alkit import netguard
+from alkit.data import netguard
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", None, ""])

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alkit import datasets
-from alkit.datasets import DatasetError, Labels
-from alkit.ledger import Ledger, LedgerError
-from alkit.oracle import NoiseModel, Oracle, apply_noise
-from alkit.rounds import TRAIN_PRESETS, Project, RoundConfig
+from alkit.annotate.simulated import NoiseModel, Oracle, apply_noise
+from alkit.data import datasets
+from alkit.data.datasets import DatasetError, Labels
+from alkit.loop.ledger import Ledger, LedgerError
+from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
 
 ALKIT = Path(sys.executable).parent / "alkit"
 

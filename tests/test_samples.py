@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alkit import datasets, samples
-from alkit.samples import CONFIG, build_samples
+from alkit.data import datasets, samples
+from alkit.data.samples import CONFIG, build_samples
 
 
 def _digest(root: Path) -> dict[str, str]:

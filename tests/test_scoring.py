@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alkit import datasets, scoring, uncertainty, yolo
+from alkit.core import uncertainty
+from alkit.data import datasets
+from alkit.model import scoring, yolo
 
 pytestmark = pytest.mark.slow
 CONF = 0.001  # low, so that even an untrained model keeps boxes to compare
@@ -161,7 +163,7 @@ def test_save_and_load_round_trip_without_ultralytics(pool, weights, tmp_path):
     scores = _score(weights, pool[:10], tmp_path / "cache")
     path = scores.save(tmp_path / "scores.npz")
     code = (
-        "import sys, json\nfrom alkit.scoring import PoolScores\n"
+        "import sys, json\nfrom alkit.model.scoring import PoolScores\n"
         f"s = PoolScores.load({str(path)!r})\n"
         "print(json.dumps({'n': len(s), 'ultralytics': 'ultralytics' in sys.modules,"
         " 'lc': s.table['least_confidence_max'].tolist()}))\n"
@@ -177,7 +179,7 @@ def test_save_and_load_round_trip_without_ultralytics(pool, weights, tmp_path):
 
 _KILLABLE = """
 import sys
-from alkit import scoring
+from alkit.model import scoring
 paths = sys.argv[3:]
 scoring.score_pool(sys.argv[1], paths, imgsz=320, batch=2, conf=0.001, cache_dir=sys.argv[2],
                    progress=False)

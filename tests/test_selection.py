@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alkit import selection as sel
+from alkit.core import selection as sel
 
 
 @st.composite
@@ -170,7 +170,8 @@ def test_selection_table_and_validation():
 @pytest.mark.slow
 def test_two_stage_picks_fewer_near_duplicates_than_uncertainty_on_the_sample_pool(tmp_path):
     """The generator's duplicate groups are used here, to judge; never by the strategies."""
-    from alkit import samples, scoring, yolo
+    from alkit.data import samples
+    from alkit.model import scoring, yolo
 
     built = samples.build_samples("small", tmp_path / "small", progress=False)
     scores = scoring.score_pool(yolo.pretrained_checkpoint(), built.out / "images" / "pool",
@@ -192,7 +193,7 @@ def test_two_stage_picks_fewer_near_duplicates_than_uncertainty_on_the_sample_po
 
 
 def _fake_scores(n=30, seed=0):
-    from alkit.scoring import PoolScores
+    from alkit.model.scoring import PoolScores
 
     rng = np.random.default_rng(seed)
     sizes = rng.integers(0, 4, n)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alkit import simulate
-from alkit.simulate import SimulationConfig, labels_to_reach
+from alkit.loop import simulate
+from alkit.loop.simulate import SimulationConfig, labels_to_reach
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,8 +196,8 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
 def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_dataset):
     """One committee round: 3 members fine-tuned from the seed model on bootstrap resamples,
     and the picks are the pool images they disagree on most."""
-    from alkit import committee, scoring
-    from alkit.ledger import Ledger
+    from alkit.loop.ledger import Ledger
+    from alkit.model import committee, scoring
 
     config = SimulationConfig(str(tiny_dataset / "dataset.yaml"), rounds=1, budget=6, epochs=1,
                               imgsz=64, batch=8, workers=0, close_mosaic=0)

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alkit import cli, datasets, starter
-from alkit.scoring import PoolScores
-from alkit.starter import ArmResult, FolderAnnotator, MissingLabelError, verdict
+from alkit import cli
+from alkit.data import datasets
+from alkit.loop import starter
+from alkit.loop.starter import ArmResult, FolderAnnotator, MissingLabelError, verdict
+from alkit.model.scoring import PoolScores
 
 # --------------------------------------------------------------------------- pure parts
 
@@ -128,7 +130,7 @@ def test_bad_input_fails_before_any_training(tiny_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_weights_of_other_classes_need_fine_tuning(tiny_dataset, tmp_path):
-    from alkit import yolo
+    from alkit.model import yolo
 
     if yolo.pretrained_checkpoint() is None:
         pytest.skip("the optional pretrained start is not installed")

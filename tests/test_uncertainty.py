@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from alkit import uncertainty as unc
+from alkit.core import uncertainty as unc
 
 
 @st.composite

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alkit.validation import validate_dataset
+from alkit.data.validation import validate_dataset
 
 
 def _image(path: Path, mode="RGB", size=(32, 24), fmt=None):
@@ -167,7 +167,7 @@ def test_unusual_but_usable_images_are_warnings(dataset, mode, words):
 
 
 def test_very_large_image_is_a_warning_without_decoding(dataset, monkeypatch):
-    monkeypatch.setattr("alkit.validation.LARGE_IMAGE_PIXELS", 32 * 24 - 1)
+    monkeypatch.setattr("alkit.data.validation.LARGE_IMAGE_PIXELS", 32 * 24 - 1)
     report = validate_dataset(dataset / "data.yaml")
     assert len([p for p in report.problems if p.code == "unusual-image"]) == 4
     assert "very large image (32 x 24)" in report.problems[0].message and not report.fatal

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alkit import datasets
-from alkit.datasets import DatasetError, Labels
-from alkit.detections import Detections
-from alkit.ledger import Ledger, LedgerError
-from alkit.review import (
+from alkit.core.detections import Detections
+from alkit.data import datasets
+from alkit.data.datasets import DatasetError, Labels
+from alkit.loop.ledger import Ledger, LedgerError
+from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
+from alkit.model.scoring import PoolScores
+from alkit.ui.review import (
     BoxEditorState,
     EmbeddingMapState,
     ReviewState,
@@ -22,9 +24,7 @@ from alkit.review import (
     bboxes_to_labels,
     detections_to_bboxes,
 )
-from alkit.rounds import TRAIN_PRESETS, Project, RoundConfig
-from alkit.scoring import PoolScores
-from alkit.widgets import (
+from alkit.ui.widgets import (
     BUTTONS,
     BoxEditor,
     EmbeddingMap,

@@ -12,7 +12,8 @@ import pytest
 from packaging.version import Version
 
 import alkit
-from alkit import netguard, yolo
+from alkit.data import netguard
+from alkit.model import yolo
 
 PACKAGE = Path(alkit.__file__).parent
 
@@ -55,7 +56,7 @@ def test_ultralytics_internals_alkit_relies_on():
     from ultralytics.data.utils import IMG_FORMATS
     from ultralytics.utils.nms import non_max_suppression
 
-    from alkit.datasets import IMG_FORMATS as ALKIT_IMG_FORMATS
+    from alkit.data.datasets import IMG_FORMATS as ALKIT_IMG_FORMATS
 
     assert set(IMG_FORMATS) == set(ALKIT_IMG_FORMATS)
     assert "return_idxs" in inspect.signature(non_max_suppression).parameters
@@ -121,7 +122,7 @@ def test_train_validate_predict_offline(trained, tiny_dataset):
     result, runs = trained
     assert result.best.is_file() and result.last.is_file()
     assert result.run_dir == runs / "tiny"
-    assert set(result.val.instances_per_class) == set(alkit.samples.CONFIG.class_names)
+    assert set(result.val.instances_per_class) == set(alkit.data.samples.CONFIG.class_names)
     evaluation = yolo.evaluate(result.best, tiny_dataset / "dataset.yaml", split="test", imgsz=64,
                                runs_dir=runs)
     assert 0.0 <= evaluation.map50 <= 1.0 and 0.0 <= evaluation.map50_95 <= evaluation.map50
@@ -154,7 +155,7 @@ def test_fine_tuning_from_the_pretrained_start(tiny_dataset, tmp_path):
     from ultralytics import YOLO
 
     model = YOLO(result.best)
-    assert list(model.names.values()) == list(alkit.samples.CONFIG.class_names)
+    assert list(model.names.values()) == list(alkit.data.samples.CONFIG.class_names)
 
 
 def test_weights_hash_is_stable_for_files_and_yaml_names(tmp_path):

@@ -52,10 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import uncertainty
-from alkit.datasets import DatasetError, decode_rgb, list_images
-from alkit.detections import Detections
-from alkit.home import alkit_home
+from alkit.core import uncertainty
+from alkit.core.detections import Detections
+from alkit.data.datasets import DatasetError, decode_rgb, list_images
+from alkit.data.home import alkit_home
 
 SCORING_VERSION = 1
 TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
@@ -379,7 +379,7 @@ def score_pool(
     """
     from tqdm.auto import tqdm
 
-    from alkit import yolo
+    from alkit.model import yolo
 
     started = time.perf_counter()
     paths = _unique_paths(images)

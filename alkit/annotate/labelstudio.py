@@ -38,7 +38,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from alkit.datasets import Labels
+from alkit.data.datasets import Labels
 
 
 class LabelStudioError(RuntimeError):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit.uncertainty import reduce_boxes
+from alkit.core.uncertainty import reduce_boxes
 
 
 def box_iou(a_A_4, b_B_4) -> np.ndarray:
@@ -157,7 +157,8 @@ def train_committee(data: str | os.PathLike, *, n_members: int = 3, weights=None
     """Train ``n_members`` detectors, each on a bootstrap resample of the yaml's train split
     (written as an image list file plus a dataset yaml per member under ``runs_dir``), with
     the same validation split. Returns the members' best checkpoints."""
-    from alkit import datasets, yolo
+    from alkit.data import datasets
+    from alkit.model import yolo
 
     spec = datasets.read_dataset_yaml(data)
     runs = Path(runs_dir) if runs_dir is not None else yolo.default_runs_dir() / "committee"
@@ -180,6 +181,6 @@ def train_committee(data: str | os.PathLike, *, n_members: int = 3, weights=None
 
 def score_committee(members: Sequence[str | os.PathLike], images, **score_kwargs) -> list:
     """Score the pool with every member (:func:`alkit.score_pool`, cached per member)."""
-    from alkit.scoring import score_pool
+    from alkit.model.scoring import score_pool
 
     return [score_pool(member, images, **score_kwargs) for member in members]

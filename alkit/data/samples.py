@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from alkit import datasets
+from alkit.data import datasets
 
 GENERATOR_VERSION = 1
 MARKER_FILE = ".alkit-samples.json"
@@ -643,7 +643,7 @@ def write_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike,
                    per_condition: int = 2) -> Path:
     """Copy a few labeled seed/test images of each condition to ``out`` (images/, labels/)
     with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``."""
-    from alkit import plots
+    from alkit.viz import plots
 
     dataset_dir, out = Path(dataset_dir), Path(out)
     rows = [r for r in read_generation_metadata(dataset_dir) if r["split"] in ("seed", "test")]

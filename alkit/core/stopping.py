@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alkit import curves
-from alkit.committee import match_boxes
+from alkit.core import curves
+from alkit.model.committee import match_boxes
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class History:
         import json
         from pathlib import Path
 
-        from alkit.datasets import DatasetError
+        from alkit.data.datasets import DatasetError
 
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))

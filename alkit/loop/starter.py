@@ -59,8 +59,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import datasets, samples, selection
-from alkit.datasets import DatasetError, Labels
+from alkit.core import selection
+from alkit.data import datasets, samples
+from alkit.data.datasets import DatasetError, Labels
 
 ARMS = ("bottom", "random")
 REPORT_FILE = "starter_report.json"
@@ -269,7 +270,7 @@ class StarterReport:
 
     def plot(self):
         """The comparison figure (mAP50 per arm and seed, AP50 per class); returns it."""
-        from alkit import plots
+        from alkit.viz import plots
 
         label = {"bottom": f"bottom-{self.budget}", "random": f"random-{self.budget}",
                  "control": "seed only"}
@@ -450,7 +451,7 @@ def _experiment(setup: _Setup, weights, config: StarterConfig, seeds: list[int],
 
 def _prepare(data, pool, labels, annotator, preset: str, workdir: Path, config: StarterConfig,
              echo) -> _Setup:
-    from alkit import validation
+    from alkit.data import validation
 
     samples_root = None
     if data is None:
@@ -504,7 +505,7 @@ def _annotator(spec, labels, pool_root: Path, data):
     if labels is not None:
         return FolderAnnotator(labels, pool_root, spec.n_classes)
     if spec.oracle_labels is not None:
-        from alkit.oracle import Oracle
+        from alkit.annotate.simulated import Oracle
 
         return Oracle(data)
     raise DatasetError(spec.yaml_path, "no labels for the pool: give labels= (--labels DIR, "
@@ -525,7 +526,7 @@ def _describe(annotator) -> str:
 def _seed_model(setup: _Setup, weights, config: StarterConfig, out: Path, echo) -> dict:
     """Weights that know the dataset's classes are the seed model as they are; any other
     start is fine-tuned on the seed split for ``seed_epochs``."""
-    from alkit import yolo
+    from alkit.model import yolo
 
     start = str(weights) if weights is not None else yolo.default_start_weights()
     if weights is not None and _knows_classes(start, setup.spec):
@@ -538,7 +539,7 @@ def _seed_model(setup: _Setup, weights, config: StarterConfig, out: Path, echo) 
 
 
 def _knows_classes(weights: str, spec) -> bool:
-    from alkit import yolo
+    from alkit.model import yolo
 
     if not weights.endswith(".pt"):
         return False
@@ -547,7 +548,7 @@ def _knows_classes(weights: str, spec) -> bool:
 
 
 def _evaluated_seed(start: str, setup: _Setup, config: StarterConfig, out: Path, echo) -> dict:
-    from alkit import yolo
+    from alkit.model import yolo
 
     key = _key(yolo.weights_hash(start), str(setup.spec.yaml_path), config.imgsz)
     path = out / "seed" / f"eval-{key}.json"
@@ -566,7 +567,7 @@ def _evaluated_seed(start: str, setup: _Setup, config: StarterConfig, out: Path,
 
 def _trained_seed(start: str, epochs: int, setup: _Setup, config: StarterConfig, out: Path,
                   echo) -> dict:
-    from alkit import yolo
+    from alkit.model import yolo
 
     key = _key(yolo.weights_hash(start), _split_digest(setup.seed_split),
                str(setup.spec.splits["val"]), epochs, config.imgsz, config.batch,
@@ -596,7 +597,7 @@ def _trained_seed(start: str, epochs: int, setup: _Setup, config: StarterConfig,
 
 
 def _start_name(weights: str) -> str:
-    from alkit import yolo
+    from alkit.model import yolo
 
     pretrained = yolo.pretrained_checkpoint()
     if pretrained is not None and Path(weights) == pretrained:
@@ -608,7 +609,7 @@ def _start_name(weights: str) -> str:
 
 
 def _score(setup: _Setup, weights: str, config: StarterConfig, out: Path, progress: bool, echo):
-    from alkit.scoring import score_pool
+    from alkit.model.scoring import score_pool
 
     echo(f"3/5 scoring {len(setup.pool_images)} pool images with the seed model")
     scores = score_pool(weights, setup.pool_images, imgsz=config.imgsz, batch=32,
@@ -681,7 +682,7 @@ def _jobs(picks: dict, config: StarterConfig, seeds: list[int]) -> list[_Job]:
 
 def _train_arm(i: int, n: int, job: _Job, setup: _Setup, seed: dict, scores, answers: dict,
                config: StarterConfig, out: Path, echo) -> ArmResult:
-    from alkit import yolo
+    from alkit.model import yolo
 
     picked = [(scores.paths[r], scores.hashes[r], answers[int(r)]) for r in job.rows]
     key = _key(yolo.weights_hash(seed["weights"]), _split_digest(setup.seed_split),
@@ -778,7 +779,7 @@ def _quiet_ultralytics():
     """Ultralytics' per-epoch tables and bars off (its warnings stay); the starter prints one
     line per step instead. Its progress bars follow the logger's level. Imported first: its
     import sets the level."""
-    from alkit import yolo
+    from alkit.model import yolo
 
     logger = logging.getLogger(yolo.ultralytics.utils.LOGGING_NAME)
     level = logger.level

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from alkit import datasets
+from alkit.data import datasets
 
 LARGE_IMAGE_PIXELS = 40_000_000
 _PIL_FORMAT_EXTENSIONS = {

@@ -416,7 +416,7 @@ def rare_class_boost(box_class_scores_M_C, box_confidence_M, box_offsets, class_
     """(N,) per image, the largest class-weighted box: ``max_b sum_c q_bc * w_c`` over boxes at
     or above ``conf_threshold`` (``q`` = renormalized class scores, so a box torn between a
     common and a rare class counts partly rare); 1.0 for an image without such boxes."""
-    from alkit.uncertainty import normalized_distribution, segment_reduce
+    from alkit.core.uncertainty import normalized_distribution, segment_reduce
 
     weights = np.asarray(class_weights_C, dtype=np.float64)
     scores = np.asarray(box_class_scores_M_C, dtype=np.float64)

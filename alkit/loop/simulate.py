@@ -45,9 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import datasets, samples
-from alkit.ledger import Ledger
-from alkit.rounds import Project, RoundConfig
+from alkit.data import datasets, samples
+from alkit.loop.ledger import Ledger
+from alkit.loop.project import Project, RoundConfig
 
 #: Benchmark strategy name -> (alkit.selection strategy, uncertainty measure, parameters).
 STRATEGY_SPECS: dict[str, tuple[str, str, dict]] = {
@@ -248,7 +248,7 @@ def run_cell(out: str | os.PathLike, config: SimulationConfig, strategy: str, se
 
 
 def _oracle(config: SimulationConfig):
-    from alkit.oracle import Oracle
+    from alkit.annotate.simulated import Oracle
 
     return Oracle(config.dataset_yaml)
 
@@ -541,7 +541,7 @@ def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
     near-duplicate group that the same run had already picked). Key ``"pool"`` holds the whole
     pool's values (what random picks on average; redundancy does not apply).
     """
-    from alkit.oracle import Oracle
+    from alkit.annotate.simulated import Oracle
 
     spec = datasets.read_dataset_yaml(dataset_yaml)
     oracle = Oracle(dataset_yaml)

@@ -34,8 +34,8 @@ import numpy as np
 import traitlets
 from jupyter_bbox_widget import BBoxWidget
 
-from alkit.detections import Detections
-from alkit.review import (
+from alkit.core.detections import Detections
+from alkit.ui.review import (
     DECISIONS,
     GROUP_COLORS,
     GROUPS,
@@ -60,7 +60,7 @@ def thumbnail_png(path: str | os.PathLike, detections: Detections | None = None,
     (``size`` inches at ``dpi``: 192 px by default)."""
     import matplotlib.pyplot as plt
 
-    from alkit.plots import plot_image_grid
+    from alkit.viz.plots import plot_image_grid
 
     detections = Detections.empty() if detections is None else detections
     fig = plot_image_grid([path], boxes=[detections.xyxy], class_ids=[detections.class_id],
@@ -165,7 +165,7 @@ class ScoreExplorer(W.VBox):
     def _histogram_png(self) -> bytes:
         import matplotlib.pyplot as plt
 
-        from alkit.plots import plot_measure_histograms
+        from alkit.viz.plots import plot_measure_histograms
 
         fig = plot_measure_histograms(self.state.table, [self.state.column], ncols=1,
                                       flag_threshold=None)

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit.detections import Detections
-from alkit.home import alkit_home, default_runs_dir
+from alkit.core.detections import Detections
+from alkit.data.home import alkit_home, default_runs_dir
 
 SUPPORTED_ULTRALYTICS = (">=8.4.0", "<8.5")
 _SETTINGS_BANNER = "Creating new Ultralytics Settings"
@@ -411,7 +411,7 @@ def weights_hash(model: YOLO | str | os.PathLike) -> str:
         resolved = resolve_weights(model)
         path = Path(resolved)
         if path.is_file() and path.suffix == ".pt":
-            from alkit.datasets import file_sha256
+            from alkit.data.datasets import file_sha256
 
             return file_sha256(path)
         # a yaml starts from random weights: identify the architecture, not a draw of them
@@ -419,7 +419,7 @@ def weights_hash(model: YOLO | str | os.PathLike) -> str:
         return hashlib.sha256(f"yaml:{text}".encode()).hexdigest()
     checkpoint = getattr(model, "ckpt_path", None)
     if checkpoint and Path(checkpoint).is_file():
-        from alkit.datasets import file_sha256
+        from alkit.data.datasets import file_sha256
 
         return file_sha256(checkpoint)
     digest = hashlib.sha256()

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import datasets
-from alkit.datasets import Labels
+from alkit.data import datasets
+from alkit.data.datasets import Labels
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit.datasets import Labels, xyxy_to_xywhn
-from alkit.detections import Detections
+from alkit.core.detections import Detections
+from alkit.data.datasets import Labels, xyxy_to_xywhn
 
 DECISIONS = ("label", "skip", "flag")
 FLAG_THRESHOLD = 0.6  # the classic rule: most confident detection below 0.6
@@ -461,7 +461,7 @@ class EmbeddingMapState:
     def __init__(self, embeddings_N_D, paths: Sequence[str], groups: Sequence[str], *,
                  xy_N_2=None, detections: Mapping[str, Detections] | None = None,
                  names: Sequence[str] | None = None, random_state=0):
-        from alkit.plots import embedding_map_2d
+        from alkit.viz.plots import embedding_map_2d
 
         embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
         if not len(embeddings) == len(paths) == len(groups):

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit import datasets
-from alkit.datasets import DatasetError, Labels
-from alkit.ledger import Ledger, LedgerError, RoundRecord
+from alkit.data import datasets
+from alkit.data.datasets import DatasetError, Labels
+from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Project:
         return self._train_round(self.ledger.last_round(), config)
 
     def _seed_round(self, config: RoundConfig) -> RoundRecord:
-        from alkit import yolo
+        from alkit.model import yolo
 
         start = config.initial_weights or yolo.default_start_weights()
         self.ledger.start_round(0, strategy=None, params={}, model_before=start,
@@ -179,7 +179,8 @@ class Project:
 
     def _select_and_stage(self, previous: RoundRecord, config: RoundConfig, progress: bool,
                           reuse: RoundRecord | None = None) -> None:
-        from alkit import scoring, selection
+        from alkit.core import selection
+        from alkit.model import scoring
 
         number = previous.number + 1
         if reuse is None:
@@ -214,7 +215,7 @@ class Project:
         """(N,) committee disagreement over ``paths`` (see ``RoundConfig.committee_members``).
         Members train under ``runs/round_NNN_committee``; a round killed while its committee
         trains retrains it when resumed."""
-        from alkit import committee, scoring
+        from alkit.model import committee, scoring
 
         members = committee.train_committee(
             self.training_yaml(), n_members=config.committee_members,
@@ -269,7 +270,7 @@ class Project:
             return self.sync_labelstudio(number, labelstudio, config) == 0
         if annotator == "oracle":
             if oracle is None:
-                from alkit.oracle import Oracle
+                from alkit.annotate.simulated import Oracle
 
                 oracle = Oracle(self.ledger.meta()["dataset_yaml"])
             for q in waiting:
@@ -286,7 +287,8 @@ class Project:
         """Push the round's images that Label Studio does not have yet (tasks with the model's
         boxes as predictions), pull what annotators finished, import it. Returns how many
         images are still waiting."""
-        from alkit import labelstudio, scoring
+        from alkit.annotate import labelstudio
+        from alkit.model import scoring
 
         record = next(r for r in self.ledger.rounds() if r.number == number)
         queries = self.ledger.queries(number)
@@ -342,7 +344,7 @@ class Project:
         return len(parsed)
 
     def _train_round(self, record: RoundRecord, config: RoundConfig) -> RoundRecord:
-        from alkit import yolo
+        from alkit.model import yolo
 
         previous = [r for r in self.ledger.rounds() if r.number < record.number]
         if config.warm_start and previous:
@@ -393,7 +395,7 @@ class Project:
         project, seed and pool) by the model round ``number`` selected with, through the
         project's scoring cache: the images that round scored cost no new inference.
         ``imgsz`` defaults to the image size that model was trained at."""
-        from alkit import scoring
+        from alkit.model import scoring
 
         record = self._round(number)
         if record.model_before is None:
@@ -510,7 +512,7 @@ class Project:
 
     def history(self):
         """The finished rounds as an :class:`alkit.stopping.History`."""
-        from alkit.stopping import History
+        from alkit.core.stopping import History
 
         done = [r for r in self.ledger.rounds() if r.status == "done"]
         names = self.spec.names
@@ -521,7 +523,7 @@ class Project:
 
     def status(self) -> str:
         """The project in a few lines: rounds, counts, what is waiting, the recommendation."""
-        from alkit import curves
+        from alkit.core import curves
 
         counts = self.ledger.counts()
         lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",

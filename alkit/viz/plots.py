@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alkit import datasets
+from alkit.data import datasets
 
 
 def plot_image_grid(
