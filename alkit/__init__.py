@@ -1,8 +1,23 @@
 """alkit: active learning for object detection with Ultralytics YOLO.
 
-The package's core (detections, dataset I/O, samples, validation) does not import
-ultralytics; ``alkit.yolo`` is the one module that does, and it makes ultralytics safe offline
-when imported.
+The public API is flat: everything a notebook or a script needs imports from ``alkit``. The
+package is split into layers, each importing only from the ones before it:
+
+==============  ==========================================================================
+alkit.core      pure numpy: detections, boxes, uncertainty, selection, the query, disagreement,
+                curves, stopping, randomness
+alkit.data      the I/O edge: dataset files and validation, the sample benchmark, atomic
+                writes, alkit's home folder, the offline guard
+alkit.viz       matplotlib figures
+alkit.model     the Ultralytics adapter (``alkit.model.yolo`` is the one module importing
+                ultralytics), pool scoring, the recipe, committee training
+alkit.annotate  annotators: the interface, simulated, label files, Label Studio
+alkit.loop      the loop: the ledger, the project, round configs, experiments, the starter
+alkit.ui        the notebook UI: review states and widgets
+==============  ==========================================================================
+
+Modules that moved (``alkit.rounds``, ``alkit.oracle``, ...) still import, with a warning that
+names the new place (:data:`alkit._moved.MOVED_MODULES`).
 """
 
 import os
@@ -12,7 +27,31 @@ if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
 
     _netguard.install()
 
+from alkit import _moved
+from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
+from alkit.annotate.folder import FolderAnnotator
+from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelStudioError
+from alkit.annotate.simulated import NoiseModel, Oracle
 from alkit.core.detections import Detections
+from alkit.core.query import QUERIES, Query, query, run_query
+from alkit.core.randomness import check_random_state, derive_seed
+from alkit.core.selection import STRATEGIES, Selection
+from alkit.core.stopping import (
+    AllOf,
+    AnyOf,
+    CurveAnalysis,
+    GainBelow,
+    History,
+    LabelBudget,
+    MaxRounds,
+    PredictedGainBelow,
+    SaturationGainBelow,
+    StabilizingPredictions,
+    StoppingRule,
+    Verdict,
+    analyze,
+    default_rule,
+)
 from alkit.data.datasets import (
     DatasetError,
     DatasetSpec,
@@ -25,37 +64,103 @@ from alkit.data.datasets import (
     write_dataset_yaml,
     write_labels,
 )
-from alkit.data.samples import PRESETS, build_samples
+from alkit.data.samples import PRESETS, build_samples, ensure_samples
 from alkit.data.validation import ValidationReport, validate_dataset
-from alkit.loop.starter import StarterReport, run_starter
+from alkit.loop.config import RoundConfig, round_config
+from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
+from alkit.loop.project import Project
+from alkit.loop.simulate import Experiment, experiment, run_grid, write_report
+from alkit.loop.starter import MissingLabelError, run_starter
+from alkit.loop.starter_report import StarterReport
+from alkit.model.recipe import RECIPES, Recipe, recipe
 from alkit.model.scoring import PoolScores, score_pool
 from alkit.ui.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
+from alkit.viz import plots
+
+_moved.install()
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
+    "QUERIES",
+    "RECIPES",
+    "STRATEGIES",
+    "AllOf",
+    "AnnotationItem",
+    "AnnotationJob",
+    "Annotator",
+    "AnyOf",
     "BoxEditorState",
+    "CurveAnalysis",
     "DatasetError",
     "DatasetSpec",
     "Detections",
     "EmbeddingMapState",
+    "Experiment",
+    "FolderAnnotator",
+    "GainBelow",
+    "History",
+    "LabelBudget",
+    "LabelStudio",
+    "LabelStudioAnnotator",
+    "LabelStudioError",
     "Labels",
+    "Ledger",
+    "LedgerError",
+    "MaxRounds",
+    "MissingLabelError",
+    "NoiseModel",
+    "Oracle",
     "PoolScores",
+    "PredictedGainBelow",
+    "Project",
+    "Query",
+    "Recipe",
     "ReviewState",
+    "RoundConfig",
+    "RoundRecord",
+    "SaturationGainBelow",
     "ScoreExplorerState",
+    "Selection",
+    "StabilizingPredictions",
     "StarterReport",
+    "StoppingRule",
     "ValidationReport",
+    "Verdict",
     "__version__",
+    "analyze",
     "build_samples",
+    "check_random_state",
+    "default_rule",
+    "derive_seed",
+    "ensure_samples",
+    "experiment",
     "label_path_for",
     "list_images",
     "load_rgb",
+    "plots",
+    "query",
     "read_dataset_yaml",
     "read_labels",
+    "recipe",
+    "round_config",
+    "run_grid",
+    "run_query",
     "run_starter",
     "score_pool",
     "validate_dataset",
     "write_dataset_yaml",
     "write_labels",
+    "write_report",
 ]
+
+
+def __getattr__(name: str):
+    # alkit.datasets, alkit.rounds, ...: the old modules, through the finder (with a warning)
+    old = f"alkit.{name}"
+    if old in _moved.MOVED_MODULES:
+        import importlib
+
+        return importlib.import_module(old)
+    raise AttributeError(f"module 'alkit' has no attribute {name!r}")

@@ -1,14 +1,16 @@
 """The ``alkit`` command line.
 
-Subcommands (more arrive with later features):
+Subcommands:
 
-* ``alkit samples --preset {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
+* ``alkit samples --samples {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
-* ``alkit select SCORES --strategy S --budget K``: choose the next images to label.
+* ``alkit select SCORES --strategy S --budget K``: choose the next images to label
+  (``--strategy`` names a query of :data:`alkit.QUERIES`).
 * ``alkit stopping HISTORY.json``: learning-curve analysis and a stop / continue answer.
 * ``alkit init PROJECT --dataset YAML``, ``alkit round PROJECT``, ``alkit status PROJECT``:
-  the round loop over a project ledger.
+  the round loop over a project ledger (``--recipe`` names a recipe of :data:`alkit.RECIPES`,
+  ``--annotator`` one of :data:`ANNOTATORS`).
 * ``alkit starter`` (alias ``alkit demo``): the bottom-K vs random-K experiment behind
   ``make demo``, on the sample benchmark or your data (``--data --pool --weights --labels``).
 
@@ -25,7 +27,7 @@ from pathlib import Path
 def _samples(args) -> int:
     from alkit.data.samples import build_samples
 
-    report = build_samples(args.preset, args.out, random_state=args.seed,
+    report = build_samples(args.samples, args.out, random_state=args.seed,
                            progress=not args.quiet)
     print(f"built '{report.preset}' (seed {report.seed}) in {report.out} in "
           f"{report.seconds:.1f} s")
@@ -77,28 +79,30 @@ def _score(args) -> int:
 def _select(args) -> int:
     import numpy as np
 
-    from alkit.core.selection import select_from_scores
+    from alkit.core.query import query, run_query
     from alkit.data.datasets import class_counts, read_dataset_yaml
     from alkit.model.scoring import PoolScores
 
+    chosen = query(args.strategy, measure=args.measure, budget=args.budget,
+                   budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
+                   params=_strategy_params(args) or None)
+    if chosen.committee_members:
+        raise ValueError("the committee trains models every round: use `alkit round "
+                         "--strategy committee` (alkit select works on saved scores)")
     scores = PoolScores.load(args.scores)
+    chosen = _with_conf(chosen, scores.conf_threshold)
     labeled = None
     if args.labeled:
         names = {line.strip() for line in args.labeled.read_text().splitlines() if line.strip()}
         labeled = np.array([p in names for p in scores.paths])
     counts = None
-    if args.strategy == "rare_class":
+    if chosen.strategy == "rare_class":
         if args.labels_from is None:
             raise ValueError("--strategy rare_class needs --labels-from DATASET_YAML (class "
                              "frequencies are counted from its train labels)")
         counts = class_counts(read_dataset_yaml(args.labels_from), "train")
-    params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta),
-                                ("m_factor", args.m_factor), ("method", args.method))
-              if v is not None}
-    selection = select_from_scores(
-        scores, args.strategy, args.budget, measure=args.measure, labeled=labeled,
-        budget_unit=args.budget_unit, class_counts=counts, dedupe_threshold=args.dedupe,
-        random_state=args.seed, **params)
+    selection = run_query(chosen, scores, labeled=labeled, class_counts=counts,
+                          random_state=args.seed)
     table = selection.table(scores.paths)
     table.to_csv(args.out, index=False)
     print(f"{args.strategy}: picked {len(selection)} images (budget {args.budget:g} "
@@ -108,12 +112,26 @@ def _select(args) -> int:
     return 0
 
 
+def _with_conf(chosen, conf_threshold: float):
+    """The query with the saved scores' confidence threshold (boxes were counted at it)."""
+    from dataclasses import replace
+
+    return replace(chosen, conf_threshold=conf_threshold)
+
+
+def _strategy_params(args) -> dict:
+    return {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta),
+                              ("m_factor", args.m_factor), ("method", args.method))
+            if v is not None}
+
+
 def _stopping(args) -> int:
-    from alkit.core import curves, stopping
+    from alkit.core import stopping
 
     history = stopping.History.from_json(args.history)
-    analysis = curves.analyze(history.labeled, history.metric, threshold=args.threshold,
-                              max_rounds=args.max_rounds, budget=args.budget, target=args.target)
+    analysis = stopping.analyze(history.labeled, history.metric, threshold=args.threshold,
+                                max_rounds=args.max_rounds, budget=args.budget,
+                                target=args.target, history=history)
     rows = zip(analysis.labeled[1:], analysis.gains, analysis.roi_per_100, strict=True)
     print("labeled   gain     ROI/100")
     for n, gain, roi in rows:
@@ -127,7 +145,7 @@ def _stopping(args) -> int:
 def _init(args) -> int:
     from alkit.loop.project import Project
 
-    project = Project.init(args.project, args.dataset)
+    project = Project.init(args.project, args.dataset, pool=args.pool)
     counts = project.ledger.counts()
     print(f"created {project.dir / 'project.db'}: {counts['unlabeled']} pool images, "
           f"{counts['labeled']} labeled seed images")
@@ -135,60 +153,72 @@ def _init(args) -> int:
     return 0
 
 
-def _round(args) -> int:
-    from dataclasses import replace
-
-    from alkit.annotate.simulated import NoiseModel, Oracle
-    from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
-
-    project = Project(args.project)
-    config = replace(RoundConfig(), **TRAIN_PRESETS[args.preset])
-    overrides = {k: v for k, v in (("strategy", args.strategy), ("budget", args.budget),
-                                   ("epochs", args.epochs), ("imgsz", args.imgsz),
-                                   ("batch", args.batch), ("seed", args.seed),
-                                   ("initial_weights", args.weights)) if v is not None}
-    config = replace(config, warm_start=not args.fixed_start, **overrides)
-    oracle = None
+def _annotator(args, project):
+    """The annotator ``--annotator`` names (see :data:`ANNOTATORS`)."""
     if args.annotator == "oracle":
+        from alkit.annotate.simulated import NoiseModel, Oracle
+
         noise = NoiseModel(miss_rate=args.noise_miss, shift_rate=args.noise_shift,
                            wrong_class_rate=args.noise_class)
-        oracle = Oracle(project.ledger.meta()["dataset_yaml"], noise=noise, random_state=args.seed
-                        or 0)
-    client = None
-    if args.annotator == "labelstudio":
-        from alkit.annotate.labelstudio import LabelStudio
+        return Oracle(project.ledger.meta()["dataset_yaml"], noise=noise,
+                      random_state=args.seed or 0)
+    if args.annotator == "folder":
+        from alkit.annotate.folder import FolderAnnotator
 
-        client = LabelStudio(args.ls_url, document_root=args.ls_document_root)
-    for _ in range(args.rounds):
-        record = project.run_round(config, annotator=args.annotator, oracle=oracle,
-                                   labelstudio=client, progress=not args.quiet)
-        if record.status != "done":
-            break
-    print(project.status())
-    project.close()
+        return FolderAnnotator(args.labels, pool_root=project.ledger.meta().get("pool"))
+    from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator
+
+    return LabelStudioAnnotator(LabelStudio(args.ls_url, document_root=args.ls_document_root))
+
+
+#: ``alkit round --annotator``: where a round's labels come from.
+ANNOTATORS = {
+    "oracle": "the simulated annotator: the benchmark's hidden labels (--noise-* adds mistakes)",
+    "folder": "YOLO label files dropped into the round's labels/ folder (or --labels DIR, "
+              "mirroring the pool)",
+    "labelstudio": "tasks on a Label Studio server (--ls-url; token in "
+                   "$ALKIT_LABEL_STUDIO_TOKEN)",
+}
+
+
+def _round(args) -> int:
+    from alkit.loop.config import round_config
+    from alkit.loop.project import Project
+
+    config = round_config(
+        args.strategy, args.recipe, random_state=args.seed or 0, measure=args.measure,
+        budget=args.budget, budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
+        committee_members=args.committee, epochs=args.epochs, seed_epochs=args.seed_epochs,
+        imgsz=args.imgsz, batch=args.batch, device=args.device, initial_weights=args.weights,
+        warm_start=False if args.fixed_start else None)
+    with Project(args.project) as project:
+        annotator = _annotator(args, project)
+        for _ in range(args.rounds):
+            record = project.run_round(config, annotator=annotator, progress=not args.quiet)
+            if record.status != "done":
+                break
+        print(project.status())
     return 0
 
 
 def _status(args) -> int:
     from alkit.loop.project import Project
 
-    project = Project(args.project)
-    print(project.status())
-    project.close()
+    with Project(args.project) as project:
+        print(project.status())
     return 0
 
 
 def _starter(args) -> int:
     from alkit.loop.starter import run_starter
+    from alkit.model.recipe import recipe
 
-    settings = (("budget", args.budget), ("n_seeds", args.seeds), ("epochs", args.epochs),
-                ("seed_epochs", args.seed_epochs), ("imgsz", args.imgsz), ("batch", args.batch))
-    overrides = {k: v for k, v in settings if v is not None}
-    if args.control is not None:
-        overrides["control"] = args.control
+    chosen = recipe(args.recipe, epochs=args.epochs, seed_epochs=args.seed_epochs,
+                    imgsz=args.imgsz, batch=args.batch, device=args.device)
     run_starter(args.data, pool=args.pool, weights=args.weights, labels=args.labels,
-                preset=args.preset, out=args.out, workdir=args.workdir, random_state=args.seed,
-                progress=not args.quiet, **overrides)
+                sample_preset=args.samples, recipe=chosen, budget=args.budget,
+                n_seeds=args.seeds, control=args.control, out=args.out, workdir=args.workdir,
+                random_state=args.seed, progress=not args.quiet)
     return 0
 
 
@@ -200,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("samples", help="build the sample detection benchmark")
-    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small")
+    _add_samples_option(p, help="sizes (alkit.PRESETS)")
     p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default data_samples/generated/PRESET)")
+                   help="output directory (default data_samples/generated/SAMPLES)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_samples)
@@ -240,13 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="choose the images to label next from saved scores")
     p.add_argument("scores", type=Path, help="a PoolScores .npz written by alkit score")
-    p.add_argument("--strategy", default="two_stage",
-                   choices=("random", "uncertainty", "diversity", "coreset", "hybrid",
-                            "two_stage", "rare_class"))
-    p.add_argument("--budget", type=float, required=True)
-    p.add_argument("--budget-unit", choices=("images", "boxes"), default="images")
-    p.add_argument("--measure", default="least_confidence_mean3",
-                   help="the score table column used as uncertainty")
+    _add_query_options(p, budget_required=True)
     p.add_argument("--labeled", type=Path, default=None,
                    help="file of image paths already labeled (never picked)")
     p.add_argument("--labels-from", type=Path, default=None,
@@ -255,8 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=None, help="hybrid: diversity weight")
     p.add_argument("--m-factor", type=float, default=None, help="two_stage: shortlist M = m*K")
     p.add_argument("--method", choices=("kcenter", "cluster"), default=None)
-    p.add_argument("--dedupe", type=float, default=None,
-                   help="drop picks with cosine similarity >= this to an earlier pick")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("selection.csv"))
     p.add_argument("--show", type=int, default=10, help="picks to print")
@@ -275,29 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", type=Path, help="project directory (the ledger goes there)")
     p.add_argument("--dataset", type=Path, required=True,
                    help="dataset yaml with train (the seed set), val, test and pool splits")
+    p.add_argument("--pool", type=Path, default=None,
+                   help="the pool's image folder or list file (default: the yaml's pool)")
     p.set_defaults(func=_init)
 
     p = sub.add_parser("round", help="run (or resume) rounds: score, select, stage, annotate, "
                                      "train, evaluate, record")
     p.add_argument("project", type=Path)
     p.add_argument("--rounds", type=int, default=1, help="how many rounds to run")
-    p.add_argument("--preset", choices=("tiny", "cpu", "classic"), default="cpu",
-                   help="training size: tiny (tests), cpu (128 px, 30 epochs), classic (640 px, "
-                        "80 epochs)")
-    p.add_argument("--strategy", default=None, help="a strategy of alkit select (two_stage)")
-    p.add_argument("--budget", type=int, default=None, help="images per round (100)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--imgsz", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    _add_query_options(p, budget_required=False)
+    p.add_argument("--committee", type=int, default=None,
+                   help="query-by-committee with N members (N trainings more a round)")
+    _add_recipe_options(p, default="cpu")
     p.add_argument("--weights", default=None, help="initial checkpoint (default: the "
                                                    "pretrained start if installed)")
     p.add_argument("--fixed-start", action="store_true",
                    help="train every round from the initial checkpoint, not the last round's")
-    p.add_argument("--annotator", choices=("oracle", "folder", "labelstudio"), default="oracle",
-                   help="oracle: the benchmark's hidden labels; folder: label files dropped "
-                        "into the round's labels/ folder; labelstudio: tasks on a Label Studio "
-                        "server (token in $ALKIT_LABEL_STUDIO_TOKEN)")
+    p.add_argument("--seed", type=int, default=None, help="the run's random_state (0)")
+    p.add_argument("--annotator", choices=sorted(ANNOTATORS), default="oracle",
+                   help="; ".join(f"{k}: {v}" for k, v in ANNOTATORS.items()))
+    p.add_argument("--labels", type=Path, default=None,
+                   help="folder annotator: a folder of YOLO files mirroring the pool (default: "
+                        "each round's labels/ folder)")
     p.add_argument("--ls-url", default="http://127.0.0.1:8080", help="Label Studio server")
     p.add_argument("--ls-document-root", default="/",
                    help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
@@ -320,8 +341,7 @@ def _add_starter_parser(sub) -> None:
         "starter", aliases=["demo"],
         help="the starter experiment: K least confident vs K random pool images, labeled, "
              "retrained, measured side by side (make demo)")
-    p.add_argument("--preset", choices=("tiny", "small", "full"), default="small",
-                   help="sizes, and without --data the sample benchmark to build")
+    _add_samples_option(p, help="the sample benchmark to build when --data is not given")
     p.add_argument("--data", type=Path, default=None,
                    help="your dataset yaml: names, train (the labeled seed set), val, test")
     p.add_argument("--pool", type=Path, default=None,
@@ -332,25 +352,60 @@ def _add_starter_parser(sub) -> None:
     p.add_argument("--labels", type=Path, default=None,
                    help="folder of YOLO label files for the pool (default: the benchmark's "
                         "hidden labels, through the simulated annotator)")
-    p.add_argument("--budget", type=int, default=None, help="K, images per arm (200)")
-    p.add_argument("--seeds", type=int, default=None, help="repetitions (small preset: 3)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="retraining epochs per arm (small preset: 5)")
-    p.add_argument("--seed-epochs", type=int, default=None,
-                   help="epochs fine-tuning the start weights on the seed split (30); "
-                        "weights with the dataset's classes are used as they are")
-    p.add_argument("--imgsz", type=int, default=None, help="image size (small preset: 128)")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--budget", type=int, default=200, help="K, images per arm")
+    p.add_argument("--seeds", type=int, default=3, help="repetitions")
+    _add_recipe_options(p, default="starter")
+    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
                    help="also retrain on the seed images alone: how much the extra epochs "
-                        "give (on in the small and full presets)")
+                        "give")
     p.add_argument("--out", type=Path, default=None,
-                   help="results folder (default WORKDIR/starter-PRESET)")
+                   help="results folder (default WORKDIR/starter-SAMPLES)")
     p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))
     p.add_argument("--seed", type=int, default=0,
                    help="base seed of the repetitions (random picks, training)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_starter)
+
+
+def _add_samples_option(p, *, help: str) -> None:
+    from alkit.data.samples import PRESETS
+
+    # --preset is the old name of the same option (kept working)
+    p.add_argument("--samples", "--preset", dest="samples", choices=sorted(PRESETS),
+                   default="small", help=help)
+
+
+def _add_recipe_options(p, *, default: str) -> None:
+    from alkit.model.recipe import RECIPES
+
+    # --preset is the old name of --recipe in alkit round (kept working)
+    names = ("--recipe", "--preset") if default == "cpu" else ("--recipe",)
+    p.add_argument(*names, dest="recipe", choices=sorted(RECIPES), default=default,
+                   help=f"training recipe (alkit.RECIPES; default {default}); the flags below "
+                        "override its fields")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed-epochs", type=int, default=None,
+                   help="epochs of the seed model from the start weights (0: the weights are "
+                        "the seed model)")
+    p.add_argument("--imgsz", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu (default), 0, cuda:0, ...")
+
+
+def _add_query_options(p, *, budget_required: bool) -> None:
+    from alkit.core.query import BUDGET_UNITS, QUERIES
+
+    p.add_argument("--strategy", default="two_stage", choices=sorted(QUERIES),
+                   help="a named query (alkit.QUERIES): strategy, measure and parameters")
+    p.add_argument("--measure", default=None,
+                   help="the score-table column used as uncertainty (default: the query's)")
+    p.add_argument("--budget", type=float, required=budget_required, default=None,
+                   help="how much to pick" + ("" if budget_required else " (100)"))
+    p.add_argument("--budget-unit", choices=BUDGET_UNITS, default=None,
+                   help="images (default) or boxes (the model's predicted boxes)")
+    p.add_argument("--dedupe", type=float, default=None,
+                   help="pass over picks with cosine similarity >= this to an earlier pick "
+                        "or a labeled image")
 
 
 def _version() -> str:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_al.py                       # the headline grid (full preset)
     .venv/bin/python benchmarks/bench_al.py --strategies margin --seeds 2   # one cell
+    .venv/bin/python benchmarks/bench_al.py --samples small --recipe tiny  # a quick look
     .venv/bin/python benchmarks/bench_al.py --report-only         # re-draw the report
     .venv/bin/python benchmarks/bench_al.py --data my.yaml --out runs/al-mine   # your data
 
@@ -22,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alkit.data.samples import build_samples
+from alkit import QUERIES, RECIPES, ensure_samples, recipe
 from alkit.loop import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,19 +34,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options (defaults: the headline grid on the full sample preset)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "al-full"))
-    p.add_argument("--preset", default="full", help="sample preset when --data is not given")
+    p.add_argument("--samples", "--preset", dest="samples", default="full",
+                   help="sample preset when --data is not given")
     p.add_argument("--data", help="a dataset yaml with a labeled pool (pool + oracle_labels)")
     p.add_argument("--strategies", default=HEADLINE,
-                   help=f"comma list of {sorted(simulate.STRATEGY_SPECS)}")
+                   help=f"comma list of named queries: {sorted(QUERIES)}")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--budget", type=int, default=100, help="images per round")
-    p.add_argument("--epochs", type=int, default=15,
-                   help="epochs a round (15: the committed headline run)")
-    p.add_argument("--imgsz", type=int, default=128)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--close-mosaic", type=int, default=10)
+    p.add_argument("--budget", type=float, default=100, help="per round, in --budget-unit")
+    p.add_argument("--budget-unit", choices=("images", "boxes"), default="images")
+    p.add_argument("--recipe", default="bench", choices=sorted(RECIPES),
+                   help="training recipe (bench: 15 epochs a round at 128 px, the committed "
+                        "headline run); the flags below override its fields")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--imgsz", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--device", default=None)
     p.add_argument("--fixed-start", action="store_true",
                    help="every round from the initial weights instead of the previous round")
     p.add_argument("--weights", help="initial weights (default: the pretrained start)")
@@ -61,9 +65,19 @@ def dataset_yaml(args) -> str:
     """The benchmark's dataset yaml (the sample preset is built, deterministically, if needed)."""
     if args.data:
         return str(Path(args.data).resolve())
-    out = ROOT / "data_samples" / "generated" / args.preset
-    return str(build_samples(args.preset, out, random_state=0, progress=not args.quiet)
-               .dataset_yaml)
+    out = ROOT / "data_samples" / "generated" / args.samples
+    return str(ensure_samples(args.samples, out, random_state=0, progress=not args.quiet))
+
+
+def the_experiment(args, data: str) -> simulate.Experiment:
+    """The experiment the options describe."""
+    rare = tuple(args.rare.split(",")) if args.rare else tuple(simulate.rare_classes(data))
+    chosen = recipe(args.recipe, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                    device=args.device, initial_weights=args.weights,
+                    warm_start=False if args.fixed_start else None)
+    return simulate.experiment(data, args.strategies.split(","), budget=args.budget,
+                               budget_unit=args.budget_unit, recipe=chosen, rounds=args.rounds,
+                               rare_classes=rare)
 
 
 def _log(out: Path, line: str) -> None:
@@ -82,15 +96,8 @@ def main(argv=None) -> int:
     command = shlex.join(["benchmarks/bench_al.py", *(argv or sys.argv[1:])])
     _log(out, f"started   {command}")
     if not args.report_only:
-        data = dataset_yaml(args)
-        rare = (tuple(args.rare.split(",")) if args.rare
-                else tuple(simulate.rare_classes(data)))
-        config = simulate.SimulationConfig(
-            data, rounds=args.rounds, budget=args.budget, epochs=args.epochs,
-            imgsz=args.imgsz, batch=args.batch, warm_start=not args.fixed_start,
-            initial_weights=args.weights, workers=args.workers,
-            close_mosaic=args.close_mosaic, rare_classes=rare)
-        strategies = args.strategies.split(",")
+        config = the_experiment(args, dataset_yaml(args))
+        strategies = list(config.queries)
         seeds = [int(s) for s in args.seeds.split(",")]
         if args.reset:
             for strategy in strategies:

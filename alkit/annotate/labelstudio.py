@@ -4,6 +4,9 @@ ultralytics).
 * :func:`label_config` builds a labeling config from the dataset's class names, each ``<Label>``
   with ``category="<class id>"`` so that ids stay stable (Label Studio's own YOLO export would
   otherwise number classes alphabetically).
+* :class:`LabelStudioAnnotator` is the loop's annotator over a :class:`LabelStudio` client: each
+  call pushes the round's images that the server does not have yet and pulls what annotators
+  finished.
 * :class:`LabelStudio` creates or reuses a project, pushes a round's images as tasks with the
   model's boxes as pre-annotations (predictions with scores and the project's
   ``model_version``, so annotators can sort uncertain tasks first), reports progress, and pulls
@@ -38,6 +41,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from alkit.annotate.base import AnnotationJob, Annotator
 from alkit.data.datasets import Labels
 
 
@@ -254,6 +258,55 @@ class LabelStudio:
 
 def _finished(task: dict) -> bool:
     return any(not a.get("was_cancelled") for a in task.get("annotations") or [])
+
+
+class LabelStudioAnnotator(Annotator):
+    """Annotation on a Label Studio server (see the module docstring): tasks carry the model's
+    boxes as predictions scored by the round's uncertainty measure; finished annotations are
+    the answers. ``title``: the Label Studio project (default: the alkit project's name)."""
+
+    source = "labelstudio"
+
+    def __init__(self, client: LabelStudio, *, title: str | None = None):
+        self.client = client
+        self.title = title
+        self._finished: dict[str, tuple[Labels, str]] = {}
+
+    def request(self, job: AnnotationJob) -> None:
+        """Push the job's images the project lacks, then pull every finished task."""
+        project_id = self.client.project(self.title or job.project_name, job.names)
+        present = {t["data"].get("alkit_path") for t in self.client.tasks(project_id)}
+        missing = [item.path for item in job.items if item.path not in present]
+        if missing:
+            self.client.push(project_id, self._tasks(job, missing),
+                             model_version=job.model_version or None)
+        self._finished = self.client.pull(project_id, job.names)
+
+    def _tasks(self, job: AnnotationJob, paths: list[str]) -> list[dict]:
+        root = self.client.document_root
+        if job.predictions is None:
+            return [{"data": {"image": local_files_url(p, root), "alkit_path": p}}
+                    for p in paths]
+        scores = job.predictions(paths)
+        measure = scores.table[job.measure].to_numpy()
+        return [make_task(path, local_files_url(path, root), scores.detections(i), job.names,
+                          int(scores.widths[i]), int(scores.heights[i]), job.model_version,
+                          float(measure[i]))
+                for i, path in enumerate(scores.paths)]
+
+    def answer(self, path: str) -> Labels | None:
+        """The finished annotation of ``path`` from the last pull, or None."""
+        found = self._finished.get(str(path))
+        return None if found is None else found[0]
+
+    def annotated_by(self, path: str) -> str | None:
+        """The Label Studio user id that finished the task."""
+        found = self._finished.get(str(path))
+        return None if found is None else found[1]
+
+    def describe(self) -> str:
+        """The server."""
+        return f"Label Studio at {self.client.url}"
 
 
 def make_task(path: str, image_url: str, detections, names, width: int, height: int,

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alkit.annotate.base import Annotator
+from alkit.core.randomness import check_random_state
 from alkit.data import datasets
 from alkit.data.datasets import Labels
 
@@ -55,8 +57,9 @@ class NoiseModel:
 
 
 def apply_noise(labels: Labels, noise: NoiseModel, n_classes: int, rng) -> Labels:
-    """One image's labels with annotation mistakes (see :class:`NoiseModel`)."""
-    rng = np.random.default_rng(rng)
+    """One image's labels with annotation mistakes (see :class:`NoiseModel`); ``rng`` is a
+    seed or a ``numpy.random.Generator``."""
+    rng = check_random_state(rng)
     if len(labels) == 0:
         return labels
     keep = rng.random(len(labels)) >= noise.miss_rate
@@ -86,8 +89,11 @@ def _clip_xywhn(xywhn: np.ndarray) -> np.ndarray:
                     axis=1)
 
 
-class Oracle:
-    """Answers pool images from a benchmark's hidden labels (the yaml's ``oracle_labels``)."""
+class Oracle(Annotator):
+    """The simulated annotator: answers pool images from a benchmark's hidden labels (the
+    yaml's ``oracle_labels``), with this oracle's :class:`NoiseModel`."""
+
+    source = "oracle"
 
     def __init__(self, dataset_yaml: str | os.PathLike, *, noise: NoiseModel | None = None,
                  random_state: int = 0):
@@ -109,3 +115,12 @@ class Oracle:
         labels = datasets.read_labels(label_path, self.spec.n_classes)
         seed = [self.random_state, zlib.crc32(image_path.name.encode())]
         return apply_noise(labels, self.noise, self.spec.n_classes, np.random.default_rng(seed))
+
+    def annotated_by(self, path: str) -> str:
+        """Always ``"oracle"``."""
+        return "oracle"
+
+    def describe(self) -> str:
+        """The simulated annotator, with its noise when there is any."""
+        noise = "" if self.noise.accuracy == 1.0 else f", {self.noise.accuracy:.0%} accurate"
+        return f"the simulated annotator (the benchmark's hidden labels{noise})"

@@ -1,8 +1,8 @@
 """Learning curves: what another round of labels is worth (numpy and scipy only).
 
-``analyze(labeled_counts, metrics)`` takes one (labeled count, metric) pair per round, for
-example (500, 0.41), (700, 0.59), ... with mAP50 as the metric, and returns a
-:class:`CurveAnalysis`:
+The curve math behind the stopping engine (:func:`alkit.core.stopping.analyze`, which turns one
+(labeled count, metric) pair per round, for example (500, 0.41), (700, 0.59), ... with mAP50
+as the metric, into a recommendation with its reasons):
 
 * **gains** per round ``g_i = m_i - m_{i-1}`` and **ROI** per 100 new labels
   ``100 * g_i / (n_i - n_{i-1})``;
@@ -27,6 +27,8 @@ example (500, 0.41), (700, 0.59), ... with mAP50 as the metric, and returns a
   not pay. Labels saved are reported against a ``budget`` for both; the stop point is where to
   stop, the knee is where returns began to fall.
 
+``analyze`` and ``CurveAnalysis`` are re-exported here from :mod:`alkit.core.stopping`.
+
 Messy input gets a clear answer or a clear refusal, never an exception from scipy: NaN metrics
 are dropped, repeated label counts are averaged, unsorted rounds are sorted, and every such
 repair is listed in ``warnings``. Non-monotone curves (a round that lowers the metric) are
@@ -36,7 +38,7 @@ analyzed as they are, with the negative gain reported.
 from __future__ import annotations
 
 import warnings as _warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,39 +120,6 @@ class Knee:
     labels_saved_at_knee: float | None
     labels_saved_at_stop: float | None
     saving_at_stop: float | None
-
-
-@dataclass(frozen=True)
-class CurveAnalysis:
-    """Everything :func:`analyze` found (rounds are 1-based in the text)."""
-
-    labeled: np.ndarray
-    metric: np.ndarray
-    gains: np.ndarray
-    new_labels: np.ndarray
-    roi_per_100: np.ndarray
-    threshold: float
-    classic_stop: bool
-    classic_reason: str
-    decay: DecayFit | None
-    decay_reason: str
-    saturation: SaturationFit | None
-    saturation_reason: str
-    knee: Knee | None
-    recommendation: str
-    reasons: list[str]
-    warnings: list[str]
-
-    @property
-    def n_rounds(self) -> int:
-        return len(self.labeled)
-
-    def summary(self) -> str:
-        """The recommendation and its reasons, in plain words."""
-        lines = [f"recommendation: {self.recommendation}"]
-        lines += [f"  - {r}" for r in self.reasons]
-        lines += [f"  (note: {w})" for w in self.warnings]
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- cleaning
@@ -390,53 +359,34 @@ def find_knee(labeled, metric, gains, threshold: float, budget=None) -> Knee | N
                 saved(stop_labels), None if budget is None else float(1 - stop_labels / budget))
 
 
-# --------------------------------------------------------------------------- analysis
+# --------------------------------------------------------------------------- reaching a target
 
 
-def analyze(labeled_counts: Sequence[float], metrics: Sequence[float], *,
-            threshold: float = 0.005, max_rounds: int = 10, budget: float | None = None,
-            target: float | None = None, n_bootstrap: int = 200,
-            random_state=0) -> CurveAnalysis:
-    """The whole analysis of one learning curve (see the module docstring).
+def labels_to_reach(x_R, y_R, target: float) -> float | None:
+    """The smallest x at which the piecewise-linear curve (x_R, y_R) reaches ``target``.
 
-    Args:
-        labeled_counts: labeled images (or boxes) after each round.
-        metrics: the metric (mAP50) after each round.
-        threshold: the gain per round below which a round does not pay.
-        max_rounds: the classic rule's round limit.
-        budget: the total label budget, for "metric at the budget" and labels saved.
-        target: a metric to reach, for "labels needed".
+    x must be increasing. Returns ``x[0]`` when the curve starts at or above the target,
+    ``None`` when it never reaches it; otherwise interpolates linearly inside the first
+    segment [x[i-1], x[i]] with ``y[i-1] < target <= y[i]``:
+    ``x = x[i-1] + (target - y[i-1]) * (x[i] - x[i-1]) / (y[i] - y[i-1])``.
     """
-    n, m, notes = clean_history(labeled_counts, metrics)
-    if len(n) == 0:
-        return _refusal(n, m, threshold, notes, "no round has a metric yet")
-    gains = np.diff(m)
-    new = np.diff(n)
-    roi = 100.0 * gains / new
-    if np.any(gains < 0):
-        worst = int(np.argmin(gains))
-        notes.append(f"the metric fell in round {worst + 2} ({gains[worst]:+.3f}): noise or a "
-                     "training problem; the fits below use the curve as measured")
-    classic_stop, classic_reason = classic_rule(gains, len(n), threshold, max_rounds)
-    decay = fit_gain_decay(gains) if len(n) >= MIN_ROUNDS_DECAY else None
-    decay_reason = ("" if decay is not None else
-                    f"the gain-decay fit needs at least {MIN_ROUNDS_DECAY} rounds (2 gains); "
-                    f"there are {len(n)}" if len(n) < MIN_ROUNDS_DECAY else
-                    "the gains could not be fitted by an exponential decay")
-    saturation, saturation_reason = fit_saturation(
-        n, m, budget=budget, target=target, n_bootstrap=n_bootstrap, random_state=random_state)
-    knee = find_knee(n, m, gains, threshold, budget)
-    recommendation, reasons = _recommend(classic_stop, classic_reason, decay, decay_reason,
-                                         saturation, saturation_reason, threshold, knee)
-    return CurveAnalysis(n, m, gains, new, roi, threshold, classic_stop, classic_reason, decay,
-                         decay_reason, saturation, saturation_reason, knee, recommendation,
-                         reasons, notes)
+    x = np.asarray(x_R, dtype=np.float64)
+    y = np.asarray(y_R, dtype=np.float64)
+    if len(x) == 0:
+        return None
+    reached = np.flatnonzero(y >= target)
+    if len(reached) == 0:
+        return None
+    i = int(reached[0])
+    if i == 0:
+        return float(x[0])
+    needed = x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1])
+    # rounding can push the interpolated count a hair outside its segment (for example
+    # 30.000000000000004 past a last count of 30.0): it never leaves the observed range
+    return float(np.clip(needed, x[i - 1], x[i]))
 
 
-def _refusal(n, m, threshold, notes, why) -> CurveAnalysis:
-    empty = np.zeros(0)
-    return CurveAnalysis(n, m, empty, empty, empty, threshold, False, why, None, why, None, why,
-                         None, "not enough evidence", [why], notes)
+# --------------------------------------------------------------------------- the classic rule
 
 
 def classic_rule(gains, n_rounds: int, threshold: float = 0.005, max_rounds: int = 10
@@ -453,36 +403,11 @@ def classic_rule(gains, n_rounds: int, threshold: float = 0.005, max_rounds: int
     return False, f"the last round gained {last:+.4f}, more than {threshold}"
 
 
-def _recommend(classic_stop, classic_reason, decay, decay_reason, saturation,
-               saturation_reason, threshold, knee) -> tuple[str, list[str]]:
-    reasons = [f"classic rule: {'stop' if classic_stop else 'continue'} ({classic_reason})"]
-    votes = [classic_stop]
-    if decay is not None:
-        says_stop = decay.predicted_next_gain < threshold
-        votes.append(says_stop)
-        reasons.append(
-            f"gain decay g(k) = {decay.g0:.3f} exp(-{decay.lam:.2f} k) predicts the next round "
-            f"gains {decay.predicted_next_gain:+.4f}, {'below' if says_stop else 'not below'} "
-            f"{threshold}")
-    else:
-        reasons.append(f"gain decay: {decay_reason}")
-    if saturation is not None:
-        g = saturation.next_round_gain
-        text = (f"{saturation.family} fit (R^2 {saturation.r2:.2f}, asymptote "
-                f"{saturation.asymptote.value:.3f}): one more round gains about {g.value:+.4f}")
-        if g.low is not None and g.high is not None:
-            text += f" (90%: {g.low:+.4f} to {g.high:+.4f})"
-        if saturation.evidence:
-            votes.append(g.high is not None and g.high < threshold)
-        else:
-            text += f"; not enough evidence: {saturation.note}"
-        reasons.append(text)
-    else:
-        reasons.append(f"saturating fit: {saturation_reason}")
-    if knee is not None:
-        reasons.append(f"returns began to fall at round {knee.knee_round} (the knee, "
-                       f"{knee.knee_labels:.0f} labels); the last round that gained more than "
-                       f"{threshold} ended at {knee.stop_labels:.0f} labels")
-    if decay is None and not classic_stop:
-        return "not enough evidence", reasons
-    return ("stop" if any(votes) else "continue"), reasons
+def __getattr__(name: str):
+    # The engine lives in alkit.core.stopping (one engine for rules, fits and `alkit status`);
+    # curves.analyze keeps working for code written before.
+    if name in ("analyze", "CurveAnalysis"):
+        from alkit.core import stopping
+
+        return getattr(stopping, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from alkit.core.randomness import check_random_state
+
 DEFAULT_CHUNK = 65_536
 
 
@@ -82,11 +84,6 @@ class Selection:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _rng(random_state) -> np.random.Generator:
-    return random_state if isinstance(random_state, np.random.Generator) else (
-        np.random.default_rng(random_state))
 
 
 def labeled_mask(labeled, n_pool: int) -> np.ndarray:
@@ -159,6 +156,16 @@ def _ranked(score_N, mask_N) -> np.ndarray:
     return candidates[np.argsort(-np.asarray(score_N)[candidates], kind="stable")]
 
 
+def embedding_map_2d(embeddings_N_D, *, random_state=0) -> np.ndarray:
+    """(N, 2) PCA projection of embeddings (for maps of the pool; scikit-learn's PCA)."""
+    from sklearn.decomposition import PCA
+
+    embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
+    if len(embeddings) < 2:
+        return np.zeros((len(embeddings), 2))
+    return PCA(n_components=2, random_state=random_state).fit_transform(embeddings)
+
+
 # --------------------------------------------------------------------------- strategies
 
 
@@ -166,7 +173,7 @@ def random_selection(n_pool: int, budget: float, *, labeled=None, cost_N=None,
                      random_state=None) -> Selection:
     """A uniform random sample of the unlabeled rows."""
     mask = labeled_mask(labeled, n_pool)
-    order = _rng(random_state).permutation(np.flatnonzero(~mask))
+    order = check_random_state(random_state).permutation(np.flatnonzero(~mask))
     picks = take_within_budget(order, budget, cost_N)
     return Selection(picks, np.zeros(len(picks)), ["random"] * len(picks), "random",
                      {"budget": budget})
@@ -195,7 +202,7 @@ def diversity_scores(embeddings_N_D, *, n_clusters: int = 50, random_state=None,
     if len(embeddings) == 0:
         return np.zeros(0)
     k = max(1, min(n_clusters, len(embeddings)))
-    seed = int(_rng(random_state).integers(2**31))
+    seed = int(check_random_state(random_state).integers(2**31))
     kmeans = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=batch_size, n_init=1)
     labels = kmeans.fit_predict(embeddings)
     centers = kmeans.cluster_centers_.astype(np.float32)
@@ -279,7 +286,7 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
             open_rows = np.flatnonzero(score >= 0)
             if not len(open_rows):
                 break
-            j = int(_rng(random_state).choice(open_rows))
+            j = int(check_random_state(random_state).choice(open_rows))
             first_random = False
         else:
             j = int(np.argmax(score))
@@ -358,7 +365,7 @@ def _best_per_cluster(u, embeddings, shortlist, k, random_state) -> np.ndarray:
     if len(shortlist) == 0:
         return np.zeros(0, dtype=np.int64)
     k = max(1, min(k, len(shortlist)))
-    seed = int(_rng(random_state).integers(2**31))
+    seed = int(check_random_state(random_state).integers(2**31))
     labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(embeddings[shortlist])
     best = [shortlist[labels == c][np.argmax(u[shortlist[labels == c]])] for c in range(k)
             if (labels == c).any()]
@@ -442,6 +449,12 @@ def rare_class_selection(uncertainty_N, boost_N, budget: float, *, labeled=None,
 
 STRATEGIES = ("random", "uncertainty", "diversity", "coreset", "hybrid", "two_stage",
               "rare_class")
+#: The parameters each strategy takes through :func:`select_from_scores` (``**params``).
+STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
+    "random": (), "uncertainty": (), "coreset": (), "diversity": ("n_clusters",),
+    "hybrid": ("alpha", "beta", "n_clusters"), "two_stage": ("m_factor", "method"),
+    "rare_class": ("power", "max_weight"),
+}
 
 
 def select_from_scores(scores, strategy: str, budget: float, *,

@@ -48,6 +48,10 @@ import numpy as np
 _EPS = 1e-12
 MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy")
 REDUCTIONS = ("max", "mean_n", "min", "mean", "sum")
+#: The per-image columns of a score table (:attr:`alkit.PoolScores.table`): suffix, reduction.
+TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
+#: Every ``<measure>_<suffix>`` column name: the values a query's ``measure`` may take.
+TABLE_MEASURES = tuple(f"{m}_{suffix}" for m in MEASURES for suffix, _ in TABLE_REDUCTIONS)
 
 
 def _as_scores(scores_B_C) -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
+
+# Labels and the box conversions live in the core; dataset code has always offered them here.
+from alkit.core.detections import Labels, xywhn_to_xyxy, xyxy_to_xywhn  # noqa: F401
+from alkit.data.files import write_text_atomic
 
 # Ultralytics' own list (ultralytics.data.utils.IMG_FORMATS), repeated here so that dataset
 # I/O does not import ultralytics; tests/test_yolo.py checks that the two stay equal.
@@ -45,59 +48,6 @@ class DatasetError(ValueError):
         self.reason = message
         where = f"{self.path}:{line}" if line is not None else f"{self.path}"
         super().__init__(f"{where}: {message}")
-
-
-@dataclass(frozen=True)
-class Labels:
-    """The objects of one image.
-
-    Attributes:
-        class_ids: (n,) int64 class indices.
-        xywhn: (n, 4) float64 boxes as normalized (x_center, y_center, width, height).
-    """
-
-    class_ids: np.ndarray
-    xywhn: np.ndarray
-
-    def __post_init__(self):
-        class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
-        xywhn = np.asarray(self.xywhn, dtype=np.float64).reshape(-1, 4)
-        if len(class_ids) != len(xywhn):
-            raise ValueError(
-                f"Labels: class_ids has {len(class_ids)} entries but xywhn has {len(xywhn)} rows; "
-                "expected one class id per (x, y, w, h) row"
-            )
-        object.__setattr__(self, "class_ids", class_ids)
-        object.__setattr__(self, "xywhn", xywhn)
-
-    def __len__(self) -> int:
-        return len(self.class_ids)
-
-    @classmethod
-    def empty(cls) -> Labels:
-        return cls(np.zeros(0, np.int64), np.zeros((0, 4)))
-
-    def xyxy(self, width: int, height: int) -> np.ndarray:
-        """(n, 4) boxes in pixels as (x1, y1, x2, y2) for an image of ``width`` x ``height``."""
-        return xywhn_to_xyxy(self.xywhn, width, height)
-
-
-def xywhn_to_xyxy(xywhn: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalized (xc, yc, w, h) (n, 4) -> pixel (x1, y1, x2, y2) (n, 4)."""
-    xywhn = np.asarray(xywhn, dtype=np.float64).reshape(-1, 4)
-    xc, yc = xywhn[:, 0] * width, xywhn[:, 1] * height
-    half_w, half_h = xywhn[:, 2] * width / 2, xywhn[:, 3] * height / 2
-    return np.stack([xc - half_w, yc - half_h, xc + half_w, yc + half_h], axis=1)
-
-
-def xyxy_to_xywhn(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pixel (x1, y1, x2, y2) (n, 4) -> normalized (xc, yc, w, h) (n, 4)."""
-    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
-    return np.stack(
-        [(xyxy[:, 0] + w / 2) / width, (xyxy[:, 1] + h / 2) / height, w / width, h / height],
-        axis=1,
-    )
 
 
 # --------------------------------------------------------------------------- label files
@@ -248,21 +198,6 @@ def format_labels(labels: Labels) -> str:
 def write_labels(path: str | os.PathLike, labels: Labels) -> Path:
     """Write a YOLO label file atomically (a reader never sees half a file)."""
     return write_text_atomic(path, format_labels(labels))
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def label_path_for(image_path: str | os.PathLike) -> Path:

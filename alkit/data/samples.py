@@ -560,6 +560,27 @@ def build_samples(
                        n_objects, time.perf_counter() - started)
 
 
+def is_built(out: str | os.PathLike, preset: str, *, random_state: int = 0) -> bool:
+    """True when ``out`` holds a complete build of ``preset`` with this seed by this
+    generator version (its marker file says so)."""
+    marker = Path(out) / MARKER_FILE
+    if not marker.is_file():
+        return False
+    found = json.loads(marker.read_text(encoding="utf-8"))
+    return (found.get("preset"), found.get("seed"), found.get("generator_version")) == (
+        preset, random_state, GENERATOR_VERSION)
+
+
+def ensure_samples(preset: str = "small", out: str | os.PathLike | None = None, *,
+                   random_state: int = 0, progress: bool = True) -> Path:
+    """The dataset yaml of the sample benchmark in ``out``, built only when no identical
+    build is there (:func:`is_built`)."""
+    out = Path(out) if out is not None else Path("data_samples") / "generated" / preset
+    if not is_built(out, preset, random_state=random_state):
+        build_samples(preset, out, random_state=random_state, progress=progress)
+    return out / "dataset.yaml"
+
+
 def _check_replaceable(out: Path) -> None:
     if out.exists() and any(out.iterdir()) and not (out / MARKER_FILE).exists():
         raise FileExistsError(
@@ -637,32 +658,3 @@ def _write_dataset_yaml(root: Path, preset: str, seed: int) -> None:
         ),
         pool="images/pool", oracle_labels="oracle/labels/pool",
     )
-
-
-def write_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike,
-                   per_condition: int = 2) -> Path:
-    """Copy a few labeled seed/test images of each condition to ``out`` (images/, labels/)
-    with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``."""
-    from alkit.viz import plots
-
-    dataset_dir, out = Path(dataset_dir), Path(out)
-    rows = [r for r in read_generation_metadata(dataset_dir) if r["split"] in ("seed", "test")]
-    chosen = []
-    for condition, _ in CONFIG.condition_rates:
-        chosen += [r for r in rows if r["condition"] == condition][:per_condition]
-    for sub in ("images", "labels"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    images, boxes, ids = [], [], []
-    for row in chosen:
-        source = dataset_dir / row["image"]
-        target = out / "images" / f"{row['condition']}_{source.name}"
-        shutil.copyfile(source, target)
-        labels = datasets.read_labels(datasets.label_path_for(source), len(CONFIG.class_names))
-        datasets.write_labels(out / "labels" / f"{target.stem}.txt", labels)
-        images.append(target)
-        boxes.append(labels.xyxy(CONFIG.image_size, CONFIG.image_size))
-        ids.append(labels.class_ids)
-    figure = plots.plot_image_grid(images, boxes=boxes, class_ids=ids, names=CONFIG.class_names,
-                                   titles=[r["condition"] for r in chosen], ncols=2 * per_condition)
-    figure.savefig(out / "overview.png", dpi=80)
-    return out

@@ -6,7 +6,10 @@ resume. It is one file, ``<project>/project.db`` (standard library ``sqlite3``, 
 (SIGKILL included) leaves a ledger that opens with every committed step and none of the
 interrupted one.
 
-Schema (version 1):
+Every SQL statement of alkit is in this module: the loop asks the ledger, it never reaches into
+the database itself.
+
+Schema (version 2; a version-1 ledger is migrated when opened):
 
 =========  ==============================================================================
 table      columns
@@ -19,9 +22,9 @@ rounds     number (0 = the seed model), strategy, params (JSON), status (selecti
            model_after_hash, metrics_before (JSON), metrics_after (JSON), n_labeled_before,
            n_labeled_after, started_at, finished_at
 queries    image_id (unique: an image is never queried twice), round, rank, score, reason
-labels     image_id (unique: a label is never imported twice), round, source (seed / oracle /
-           widget / labelstudio / folder), annotator, received_at, label_path, label_hash,
-           n_objects
+labels     image_id (unique: a label is never imported twice), round, source (the annotator
+           that gave it: seed / oracle / widget / labelstudio / folder / any annotator's name),
+           annotator, received_at, label_path, label_hash, n_objects
 decisions  id, image_id, round, decision (label / skip / flag), note, decided_at
 =========  ==============================================================================
 """
@@ -36,11 +39,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LEDGER_FILE = "project.db"
 IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
 ROUND_STATUSES = ("selecting", "staged", "annotating", "training", "done")
+#: The label sources alkit's own annotators record; any other annotator names its own.
 LABEL_SOURCES = ("seed", "oracle", "widget", "labelstudio", "folder")
+
+_LABELS_TABLE = """
+CREATE TABLE IF NOT EXISTS labels (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL CHECK (length(source) > 0),
+    annotator TEXT,
+    received_at TEXT NOT NULL,
+    label_path TEXT NOT NULL,
+    label_hash TEXT NOT NULL,
+    n_objects INTEGER NOT NULL
+)
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,17 +90,7 @@ CREATE TABLE IF NOT EXISTS queries (
     score REAL,
     reason TEXT
 );
-CREATE TABLE IF NOT EXISTS labels (
-    image_id INTEGER PRIMARY KEY REFERENCES images (id),
-    round INTEGER NOT NULL,
-    source TEXT NOT NULL CHECK (source IN ('seed', 'oracle', 'widget', 'labelstudio',
-                                           'folder')),
-    annotator TEXT,
-    received_at TEXT NOT NULL,
-    label_path TEXT NOT NULL,
-    label_hash TEXT NOT NULL,
-    n_objects INTEGER NOT NULL
-);
+""" + _LABELS_TABLE + """;
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY,
     image_id INTEGER NOT NULL REFERENCES images (id),
@@ -134,14 +141,17 @@ class Ledger:
                               "`alkit init`")
         self.conn = _connect(self.path)
         version = self.meta().get("schema_version")
-        if version != str(SCHEMA_VERSION):
+        if version == "1":
+            _migrate_1_to_2(self.conn)
+        elif version != str(SCHEMA_VERSION):
             raise LedgerError(f"{self.path}: schema version {version}, this alkit reads "
-                              f"{SCHEMA_VERSION}")
+                              f"{SCHEMA_VERSION} (and migrates 1)")
 
     @classmethod
     def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
-               names: Sequence[str]) -> Ledger:
-        """Create a new ledger (refuses to overwrite one)."""
+               names: Sequence[str], **meta: str) -> Ledger:
+        """Create a new ledger (refuses to overwrite one); ``meta``: more settings of the
+        project to keep (strings, for example ``pool`` and ``scores_dir``)."""
         project_dir = Path(project_dir)
         project_dir.mkdir(parents=True, exist_ok=True)
         path = project_dir / LEDGER_FILE
@@ -153,7 +163,8 @@ class Ledger:
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", str(SCHEMA_VERSION)),
                 ("dataset_yaml", str(Path(dataset_yaml).resolve())),
-                ("names", json.dumps(list(names))), ("created", _now())])
+                ("names", json.dumps(list(names))), ("created", _now()),
+                *((k, str(v)) for k, v in meta.items())])
         conn.close()
         return cls(project_dir)
 
@@ -188,6 +199,20 @@ class Ledger:
                 "VALUES (?, ?, ?, ?, ?)", rows)
             return self.conn.total_changes - before
 
+    def image_state(self, image_id: int) -> str:
+        """The state of one image (:data:`IMAGE_STATES`)."""
+        row = self.conn.execute("SELECT state FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"image {image_id}: not in the ledger")
+        return row[0]
+
+    def requeue(self, image_ids: Iterable[int]) -> None:
+        """Skipped or flagged images sent to labeling after all become queried again."""
+        with self.conn:
+            self.conn.executemany(
+                "UPDATE images SET state = 'queried' WHERE id = ? AND state IN "
+                "('skipped', 'flagged')", [(i,) for i in image_ids])
+
     def image_ids(self, paths: Sequence[str]) -> list[int]:
         """Ids of registered paths (raises for an unknown one)."""
         ids = []
@@ -208,6 +233,12 @@ class Ledger:
         cols = ("id", "path", "hash", "split", "state")
         return [dict(zip(cols, row, strict=True)) for row in
                 self.conn.execute(query + " ORDER BY id", args)]
+
+    def labeled_totals(self) -> tuple[int, int]:
+        """``(labeled images, their boxes)``."""
+        row = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(n_objects), 0) FROM labels"
+                                ).fetchone()
+        return int(row[0]), int(row[1])
 
     def counts(self) -> dict[str, int]:
         """Images per state."""
@@ -237,6 +268,22 @@ class Ledger:
         with self.conn:
             self.conn.execute("UPDATE rounds SET status = ? WHERE number = ?", (status, number))
 
+    def record_finished_round(self, number: int, *, strategy: str | None, params: dict,
+                              model_before: str | None, model_before_hash: str | None,
+                              model_after: str, model_after_hash: str,
+                              metrics_after: dict) -> None:
+        """Open and close round ``number`` in one transaction: a round whose model exists
+        already (a seed model shared by several projects)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO rounds (number, strategy, params, status, model_before, "
+                "model_before_hash, model_after, model_after_hash, metrics_after, "
+                "n_labeled_before, n_labeled_after, started_at, finished_at) "
+                "VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (number, strategy, json.dumps(params), model_before, model_before_hash,
+                 model_after, model_after_hash, json.dumps(metrics_after),
+                 self.counts()["labeled"], self.counts()["labeled"], _now(), _now()))
+
     def finish_round(self, number: int, *, model_after: str, model_after_hash: str,
                      metrics_after: dict) -> None:
         """Record the round's trained model and metrics, and close it (status ``done``)."""
@@ -265,10 +312,14 @@ class Ledger:
     # ---- queries, labels, decisions
 
     def record_queries(self, number: int, image_ids: Sequence[int], scores: Sequence[float],
-                       reasons: Sequence[str]) -> None:
+                       reasons: Sequence[str], *, params: dict | None = None) -> None:
         """Record a round's picks and mark them queried, in one transaction; the round
-        becomes ``staged``. An image already queried or labeled is refused."""
+        becomes ``staged`` (``params``, when given, replace the round's parameters: what the
+        selection reported). An image already queried or labeled is refused."""
         with self.conn:
+            if params is not None:
+                self.conn.execute("UPDATE rounds SET params = ? WHERE number = ?",
+                                  (json.dumps(params), number))
             for rank, (image_id, score, reason) in enumerate(
                     zip(image_ids, scores, reasons, strict=True), start=1):
                 state = self.conn.execute("SELECT state FROM images WHERE id = ?",
@@ -295,8 +346,8 @@ class Ledger:
                      label_hash: str, n_objects: int, annotator: str | None = None) -> bool:
         """Record a received label (one transaction). Returns False, changing nothing, when
         the image already has one: importing the same label twice is a no-op."""
-        if source not in LABEL_SOURCES:
-            raise LedgerError(f"unknown label source {source!r}; expected one of {LABEL_SOURCES}")
+        if not isinstance(source, str) or not source.strip():
+            raise LedgerError(f"a label needs a source (the annotator's name), got {source!r}")
         with self.conn:
             exists = self.conn.execute("SELECT 1 FROM labels WHERE image_id = ?",
                                        (image_id,)).fetchone()
@@ -330,6 +381,34 @@ class Ledger:
                 self.conn.execute(
                     "UPDATE images SET state = ? WHERE id = ? AND state != 'labeled'",
                     ("skipped" if decision == "skip" else "flagged", image_id))
+
+
+    def decisions(self, number: int) -> list[dict]:
+        """Every review decision of round ``number`` in the order made: dicts with
+        ``image_id``, ``decision``, ``note``, ``decided_at``."""
+        rows = self.conn.execute(
+            "SELECT image_id, decision, note, decided_at FROM decisions WHERE round = ? "
+            "ORDER BY id", (number,))
+        cols = ("image_id", "decision", "note", "decided_at")
+        return [dict(zip(cols, row, strict=True)) for row in rows]
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 2 lets any annotator name itself as a label's source (version 1 allowed five
+    names). SQLite cannot drop a CHECK: the labels table is rebuilt, in one transaction (the
+    DDL included, so a crash leaves version 1 as it was)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE labels RENAME TO labels_v1")
+        conn.execute(_LABELS_TABLE)
+        conn.execute("INSERT INTO labels SELECT * FROM labels_v1")
+        conn.execute("DROP TABLE labels_v1")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                     (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

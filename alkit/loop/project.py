@@ -1,99 +1,91 @@
-"""Active-learning rounds over a project directory: select, stage, annotate, import, train,
-evaluate, record; resumable at every step.
+"""The project: the one active-learning loop, over a project directory, resumable at every step.
 
 Project layout::
 
-    <project>/project.db                 the ledger (alkit.ledger)
+    <project>/project.db                 the ledger (:mod:`alkit.loop.ledger`)
     <project>/train/images/<id>_<name>   links to every labeled image (seed and imported)
     <project>/train/labels/<id>_<stem>.txt   their YOLO labels
     <project>/train/dataset.yaml         train: the labeled list; val / test: the dataset's
     <project>/rounds/round_NNN/          staged images (links), manifest.json, labels/ (drop
-                                         annotations here for the "folder" annotator)
+                                         annotations here for the folder annotator)
     <project>/runs/                      training runs;  <project>/scores/  the scoring cache
 
-Round 0 trains the seed model on the seed split. Each later round: score the unlabeled pool
-with the previous round's model, select ``budget`` images, record the queries (one
-transaction) and stage them with a manifest (round, query count, image list, mAP50 before
-annotation), get their labels (the simulated annotator, or label files dropped into the
-round's ``labels/`` folder), import them (validated as a whole first: a corrupt or
-out-of-bounds file imports nothing), train, evaluate on the fixed test split, record.
+**A round** (:meth:`Project.run_round`, one :class:`alkit.RoundConfig`: a query, a recipe and a
+``random_state``). Round 0 trains the seed model on the seed split (or, with
+``recipe.seed_epochs = 0``, takes the start weights as the seed model). Each later round:
 
-**Training default: warm start** from the previous round's best checkpoint (``warm_start=True``):
-each round fine-tunes a model that already knows the data, so a CPU round costs a few epochs
-instead of a full training; ``warm_start=False`` restarts every round from the same initial
-checkpoint, which makes rounds comparable on equal terms (what benchmarks use). Mixup is only
-switched on from round 3 (the classic recipe: "a little mixup only after round 2").
+1. *select*: score the unlabeled pool **and the labeled set** with the previous round's model
+   (cached), run the query with the labeled images as the labeled rows (k-center starts from
+   them; they are never picked; the near-duplicate filter compares against them), record the
+   picks and what the selection reported in one transaction;
+2. *stage*: link the picks into ``rounds/round_NNN/images`` with ``manifest.json`` (round,
+   query count, image list with rank, score and reason, the mAP50 before annotation);
+3. *annotate*: hand the waiting picks to the annotator (:class:`alkit.Annotator`: the
+   simulated annotator by default, dropped label files, Label Studio, the notebook's box
+   editor); what it answers is validated as a whole and imported; the round waits for the
+   rest (status ``annotating``) until the next call;
+4. *train* with the recipe (warm start from the previous round's best checkpoint by default;
+   mixup only from ``recipe.mixup_from_round``), evaluate on the fixed test split, record.
 
-Re-running a round after a crash continues from the ledger's last committed step.
+**Resume.** The round's status in the ledger (selecting, staged, annotating, training, done)
+is the state of one state machine (:meth:`Project._advance`): every step is committed before
+the next starts, so a process killed anywhere (SIGKILL included) continues from the last
+committed step when called again, and nothing is queried, labeled or trained twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from alkit.data import datasets
+from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
+from alkit.core.query import run_query
+from alkit.core.stopping import History, analyze
+from alkit.data import datasets, files
 from alkit.data.datasets import DatasetError, Labels
+from alkit.loop.config import RoundConfig
 from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
 
 
-@dataclass(frozen=True)
-class RoundConfig:
-    """Knobs of one round (classic recipe defaults scaled for a CPU; see :data:`TRAIN_PRESETS`)."""
-
-    strategy: str = "two_stage"
-    budget: int = 100
-    measure: str = "least_confidence_mean3"
-    epochs: int = 30
-    imgsz: int = 128
-    batch: int = 16
-    mosaic: float = 1.0
-    mixup: float = 0.1
-    close_mosaic: int = 10
-    warm_start: bool = True
-    initial_weights: str | None = None
-    seed: int = 0
-    workers: int = 2
-    strategy_params: dict = field(default_factory=dict)
-    #: > 0: query-by-committee. Before selecting, this many members are fine-tuned from the
-    #: previous round's model on bootstrap resamples of the labeled set (same recipe, one
-    #: training each), score the pool, and their disagreement replaces ``measure`` as the
-    #: strategy's uncertainty (:func:`alkit.committee.committee_disagreement`).
-    committee_members: int = 0
-
-
-TRAIN_PRESETS = {
-    "tiny": {"epochs": 2, "imgsz": 64, "batch": 8, "close_mosaic": 0, "workers": 0},
-    "cpu": {"epochs": 30, "imgsz": 128, "batch": 16},
-    "classic": {"epochs": 80, "imgsz": 640, "batch": 16},
-}
-
-
 class Project:
-    """An active-learning project directory with its ledger."""
+    """An active-learning project directory with its ledger (see the module docstring)."""
 
     def __init__(self, directory: str | os.PathLike):
         self.dir = Path(directory).resolve()
         self.ledger = Ledger(self.dir)
-        self.spec = datasets.read_dataset_yaml(self.ledger.meta()["dataset_yaml"])
+        meta = self.ledger.meta()
+        self.spec = datasets.read_dataset_yaml(meta["dataset_yaml"])
+        self.scores_dir = Path(meta.get("scores_dir") or self.dir / "scores")
 
     @classmethod
-    def init(cls, directory: str | os.PathLike, dataset_yaml: str | os.PathLike) -> Project:
-        """Create the ledger, register the pool (unlabeled) and the seed split (labeled)."""
+    def init(cls, directory: str | os.PathLike, dataset_yaml: str | os.PathLike, *,
+             pool: str | os.PathLike | None = None,
+             scores_dir: str | os.PathLike | None = None) -> Project:
+        """Create the ledger and register the pool (unlabeled) and the seed split (labeled).
+
+        Args:
+            dataset_yaml: names, ``train`` (the labeled seed set), ``val``, ``test`` and,
+                unless ``pool`` is given, ``pool`` (the unlabeled images).
+            pool: the pool's image folder or list file, instead of the yaml's.
+            scores_dir: the scoring cache (default ``<project>/scores``); projects that score
+                with the same models (a benchmark's cells) can share one.
+        """
         spec = datasets.read_dataset_yaml(dataset_yaml)
-        if "pool" not in spec.splits:
+        pool_source = pool if pool is not None else spec.splits.get("pool")
+        if pool_source is None:
             raise DatasetError(dataset_yaml, "an active-learning project needs a 'pool' split "
-                               "(the unlabeled images)")
-        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names)
-        pool = datasets.list_images(spec.splits["pool"])
-        ledger.add_images(((str(p), datasets.file_sha256(p)) for p in pool), split="pool")
+                               "(the unlabeled images), or pool=")
+        pool_images = datasets.list_images(pool_source)
         seed = datasets.read_split(spec, "train")
+        extra = {"pool": str(Path(pool_source).resolve())}
+        if scores_dir is not None:
+            extra["scores_dir"] = str(Path(scores_dir).resolve())
+        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **extra)
+        ledger.add_images(((str(p), datasets.file_sha256(p)) for p in pool_images), split="pool")
         ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
         ledger.close()
         project = cls(directory)
@@ -105,21 +97,27 @@ class Project:
         """Close the project's ledger."""
         self.ledger.close()
 
-    # ---- labeled set on disk
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- the labeled set on disk
 
     def _train_paths(self, image_id: int, image: Path) -> tuple[Path, Path]:
         name = f"{image_id:06d}_{image.name}"
         return (self.dir / "train" / "images" / name,
                 self.dir / "train" / "labels" / f"{Path(name).stem}.txt")
 
-    def _store_label(self, image: Path, labels: Labels, *, round_number: int, source: str,
-                     annotator: str | None = None) -> bool:
+    def _store_label(self, image: str | os.PathLike, labels: Labels, *, round_number: int,
+                     source: str, annotator: str | None = None) -> bool:
         """Link the image into the labeled set, write its label file, record it (idempotent)."""
         image_id = self.ledger.image_ids([str(image)])[0]
         link, label_path = self._train_paths(image_id, Path(image))
-        _link(Path(image), link)
+        files.link(image, link)
         text = datasets.format_labels(labels)
-        datasets.write_text_atomic(label_path, text)
+        files.write_text_atomic(label_path, text)
         return self.ledger.record_label(
             image_id, round_number=round_number, source=source, label_path=str(label_path),
             label_hash=hashlib.sha256(text.encode()).hexdigest(), n_objects=len(labels),
@@ -130,103 +128,146 @@ class Project:
         images = [self._train_paths(r["image_id"], Path(r["path"]))[0]
                   for r in self.ledger.labeled()]
         listing = self.dir / "train" / "labeled.txt"
-        datasets.write_text_atomic(listing, "".join(f"{p}\n" for p in images))
+        files.write_text_atomic(listing, "".join(f"{p}\n" for p in images))
         splits = {"train": str(listing), "val": str(self.spec.splits["val"])}
         if "test" in self.spec.splits:
             splits["test"] = str(self.spec.splits["test"])
         return datasets.write_dataset_yaml(self.dir / "train" / "dataset.yaml", self.spec.names,
                                            splits, comment="generated by alkit from the ledger")
 
-    # ---- rounds
+    # ---- rounds: one state machine
 
-    def run_round(self, config: RoundConfig = RoundConfig(), *, annotator: str = "oracle",
-                  oracle=None, labelstudio=None, progress: bool = True) -> RoundRecord:
-        """Run (or resume) the next round; returns its record.
+    def run_round(self, config: RoundConfig = RoundConfig(), *,
+                  annotator: Annotator | None = None, progress: bool = True) -> RoundRecord:
+        """Run (or resume) the next round until it is done or waits for labels; returns its
+        record (status ``done``, or ``annotating`` while labels are missing: call again once
+        they are in). ``annotator``: any :class:`alkit.Annotator` (default: the simulated
+        annotator over the dataset's hidden labels)."""
+        return self._advance(config, annotator, progress, until="done")
 
-        ``annotator``: ``"oracle"`` (the benchmark's hidden labels, ``oracle=`` to add noise),
-        ``"folder"`` (label files dropped into the round's ``labels/``) or ``"labelstudio"``
-        (``labelstudio=`` an :class:`alkit.labelstudio.LabelStudio`: tasks with the model's
-        boxes are pushed once, finished annotations pulled on every call). A round whose
-        labels have not all arrived stays open (status ``annotating``); call again later."""
+    def stage_round(self, config: RoundConfig = RoundConfig(), *,
+                    progress: bool = True) -> RoundRecord:
+        """Score, select and stage the next round without annotating it, so that a person can
+        review the picks first (``alkit.ui.widgets.ReviewGrid``). A round already staged or
+        waiting for labels is returned as it is; one killed while selecting is finished.
+        Needs a finished seed round."""
         last = self.ledger.last_round()
-        if last is None:
-            return self._seed_round(config)
-        if last.number == 0 and last.status != "done":
-            return self._train_round(last, config)
-        if last.status == "done":
-            self._select_and_stage(last, config, progress)
-        elif last.status == "selecting":  # killed before its queries were committed
-            self._select_and_stage(self.ledger.rounds()[-2], config, progress, reuse=last)
-        elif (last.status == "staged"  # killed while staging: staging is idempotent
-              and not (self.round_dir(last.number) / "manifest.json").exists()):
-            self._stage(last.number)
-        last = self.ledger.last_round()
-        if last.status in ("staged", "annotating"):
-            self.ledger.set_round_status(last.number, "annotating")
-            if not self._annotate(last.number, annotator, oracle, labelstudio, config):
-                return self.ledger.last_round()
-            self.ledger.set_round_status(last.number, "training")
-        return self._train_round(self.ledger.last_round(), config)
+        if last is None or (last.number == 0 and last.status != "done"):
+            raise LedgerError("stage_round needs a finished seed round: call run_round first")
+        return self._advance(config, None, progress, until="staged")
 
-    def _seed_round(self, config: RoundConfig) -> RoundRecord:
+    def _advance(self, config: RoundConfig, annotator, progress: bool, *,
+                 until: str) -> RoundRecord:
+        """Step the last round through selecting -> staged -> annotating -> training -> done
+        (a done round opens the next one), committing each step; stop when a round is done,
+        waits for labels, or (``until="staged"``) is staged."""
+        while True:
+            last = self.ledger.last_round()
+            if last is None:
+                self._open_seed_round(config)
+            elif last.status == "done":
+                self._open_round(last, config)
+            elif last.status == "selecting":
+                self._select(last, config, progress)
+            elif last.status in ("staged", "annotating"):
+                if not (self.round_dir(last.number) / "manifest.json").exists():
+                    self._stage(last.number)  # killed while staging: staging is idempotent
+                if until == "staged":
+                    return self._round(last.number)
+                self.ledger.set_round_status(last.number, "annotating")
+                if not self._annotate(last, config, annotator):
+                    return self._round(last.number)
+                self.ledger.set_round_status(last.number, "training")
+            elif until == "staged":
+                raise LedgerError(f"round {last.number} is training: finish it with run_round")
+            else:
+                return self._train(last, config)
+
+    def _open_seed_round(self, config: RoundConfig) -> None:
         from alkit.model import yolo
 
-        start = config.initial_weights or yolo.default_start_weights()
+        start = config.recipe.initial_weights or yolo.default_start_weights()
+        if config.recipe.seed_epochs == 0:
+            self._check_seed_model(start)
         self.ledger.start_round(0, strategy=None, params={}, model_before=start,
                                 model_before_hash=yolo.weights_hash(start), metrics_before=None)
         self.ledger.set_round_status(0, "training")
-        return self._train_round(self.ledger.last_round(), config)
 
-    def _select_and_stage(self, previous: RoundRecord, config: RoundConfig, progress: bool,
-                          reuse: RoundRecord | None = None) -> None:
-        from alkit.core import selection
-        from alkit.model import scoring
+    def _check_seed_model(self, weights: str) -> None:
+        from alkit.model import yolo
 
-        number = previous.number + 1
-        if reuse is None:
-            self.ledger.start_round(
-                number, strategy=config.strategy,
-                params={"budget": config.budget, "measure": config.measure,
-                        **({"committee_members": config.committee_members}
-                           if config.committee_members else {}),
-                        **config.strategy_params},
-                model_before=previous.model_after, model_before_hash=previous.model_after_hash,
-                metrics_before=previous.metrics_after)
+        names = yolo.class_names(weights)
+        if names != tuple(self.spec.names):
+            raise ValueError(f"{weights}: its classes {list(names)} are not the dataset's "
+                             f"{list(self.spec.names)}, so it is no seed model; give "
+                             "seed_epochs > 0 (--seed-epochs) to fine-tune it on the seed "
+                             "split first")
+
+    def adopt_seed_round(self, record: RoundRecord) -> RoundRecord:
+        """Make a finished round 0 of another project (same dataset and seed split) this
+        project's round 0, in one transaction: projects that start from one shared seed
+        model (a benchmark's cells, the starter's arms). A no-op once round 0 exists."""
+        if record.number != 0 or record.status != "done":
+            raise LedgerError("adopt_seed_round needs a finished round 0")
+        if self.ledger.last_round() is None:
+            self.ledger.record_finished_round(
+                0, strategy=None, params={"shared_seed_model": True},
+                model_before=record.model_before, model_before_hash=record.model_before_hash,
+                model_after=record.model_after, model_after_hash=record.model_after_hash,
+                metrics_after=record.metrics_after)
+        return self._round(0)
+
+    def _open_round(self, previous: RoundRecord, config: RoundConfig) -> None:
+        if not self.ledger.counts()["unlabeled"]:
+            raise LedgerError("the pool has no unlabeled image left to query")
+        self.ledger.start_round(
+            previous.number + 1, strategy=config.query.strategy, params=config.query.to_dict(),
+            model_before=previous.model_after, model_before_hash=previous.model_after_hash,
+            metrics_before=previous.metrics_after)
+
+    def _select(self, record: RoundRecord, config: RoundConfig, progress: bool) -> None:
+        """Score pool and labeled set, run the query, record the picks (-> staged)."""
+        number, query = record.number, config.query
         unlabeled = self.ledger.images(state="unlabeled", split="pool")
         if not unlabeled:
             raise LedgerError("the pool has no unlabeled image left to query")
-        scores = scoring.score_pool(previous.model_after, [r["path"] for r in unlabeled],
-                                    imgsz=config.imgsz, cache_dir=self.dir / "scores",
-                                    progress=progress)
+        if query.budget == 0:  # a control round: retrain without new labels
+            self.ledger.record_queries(number, [], [], [], params=query.to_dict())
+            return
         ids = {r["path"]: r["id"] for r in unlabeled}
-        disagreement = (self._committee_disagreement(number, previous, config, scores.paths,
-                                                     progress)
-                        if config.committee_members else None)
-        picked = selection.select_from_scores(
-            scores, config.strategy, config.budget, measure=config.measure,
-            class_counts=self._class_counts(), random_state=config.seed + number,
-            uncertainty_N=disagreement, **config.strategy_params)
+        labeled = [r["path"] for r in self.ledger.labeled()]
+        scores = self._score(record.model_before, [*ids, *labeled], config, progress)
+        disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
+                        if query.committee_members else None)
+        picked = run_query(query, scores, labeled=np.array([p not in ids for p in scores.paths]),
+                           class_counts=self._class_counts(), uncertainty_N=disagreement,
+                           random_state=config.seed_for("select", number))
         self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
-                                   picked.scores, picked.reasons)
-        self._stage(number)
+                                   picked.scores, picked.reasons, params=picked.params)
 
-    def _committee_disagreement(self, number: int, previous: RoundRecord, config: RoundConfig,
-                                paths, progress: bool) -> np.ndarray:
-        """(N,) committee disagreement over ``paths`` (see ``RoundConfig.committee_members``).
+    def _score(self, model, paths, config: RoundConfig, progress: bool):
+        from alkit.model.scoring import score_pool
+
+        return score_pool(model, [str(p) for p in paths], imgsz=config.recipe.imgsz,
+                          conf_threshold=config.query.conf_threshold,
+                          device=config.recipe.device, cache_dir=self.scores_dir,
+                          progress=progress)
+
+    def _committee_disagreement(self, record: RoundRecord, config: RoundConfig, paths,
+                                progress: bool) -> np.ndarray:
+        """(N,) committee disagreement over ``paths`` (see ``Query.committee_members``).
         Members train under ``runs/round_NNN_committee``; a round killed while its committee
         trains retrains it when resumed."""
-        from alkit.model import committee, scoring
+        from alkit.core.disagreement import committee_disagreement
+        from alkit.model.committee import train_committee
 
-        members = committee.train_committee(
-            self.training_yaml(), n_members=config.committee_members,
-            weights=previous.model_after, epochs=config.epochs, imgsz=config.imgsz,
-            batch=config.batch, runs_dir=self.dir / "runs" / f"round_{number:03d}_committee",
-            random_state=config.seed + 1000 * number, workers=config.workers,
-            mosaic=config.mosaic, close_mosaic=config.close_mosaic)
-        member_scores = [scoring.score_pool(m, list(paths), imgsz=config.imgsz,
-                                            cache_dir=self.dir / "scores", progress=progress)
-                         for m in members]
-        return committee.committee_disagreement(member_scores)
+        members = train_committee(
+            self.training_yaml(), n_members=config.query.committee_members,
+            weights=record.model_before, recipe=config.recipe, round_number=record.number,
+            runs_dir=self.dir / "runs" / f"round_{record.number:03d}_committee",
+            random_state=config.seed_for("committee", record.number))
+        return committee_disagreement([self._score(m, paths, config, progress)
+                                       for m in members])
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)
@@ -239,6 +280,10 @@ class Project:
         """``<project>/rounds/round_NNN``: the staged images, manifest and dropped labels."""
         return self.dir / "rounds" / f"round_{number:03d}"
 
+    @staticmethod
+    def _staged_name(query: dict) -> str:
+        return f"{query['image_id']:06d}_{Path(query['path']).name}"
+
     def _stage(self, number: int) -> Path:
         """Links to the round's images plus ``manifest.json`` (rewritten on resume)."""
         folder = self.round_dir(number)
@@ -246,148 +291,118 @@ class Project:
         (folder / "labels").mkdir(exist_ok=True)
         queries = self.ledger.queries(number)
         for q in queries:
-            name = f"{q['image_id']:06d}_{Path(q['path']).name}"
-            _link(Path(q["path"]), folder / "images" / name)
-        record = next(r for r in self.ledger.rounds() if r.number == number)
-        manifest = {
+            files.link(q["path"], folder / "images" / self._staged_name(q))
+        record = self._round(number)
+        files.write_json(folder / "manifest.json", {
             "round": number, "query_count": len(queries), "strategy": record.strategy,
             "params": record.params,
             "map50_before": (record.metrics_before or {}).get("map50"),
             "model_before": record.model_before,
-            "images": [{"rank": q["rank"], "path": q["path"], "staged": f"{q['image_id']:06d}_"
-                        f"{Path(q['path']).name}", "score": q["score"], "reason": q["reason"]}
-                       for q in queries],
-        }
-        datasets.write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+            "images": [{"rank": q["rank"], "path": q["path"], "staged": self._staged_name(q),
+                        "score": q["score"], "reason": q["reason"]} for q in queries],
+        })
         return folder
 
-    def _annotate(self, number: int, annotator: str, oracle, labelstudio, config) -> bool:
-        """Import the labels of the round's queries; True when every query is labeled."""
-        waiting = self.waiting(number)
-        if annotator == "labelstudio":
-            if labelstudio is None:
-                raise ValueError("the labelstudio annotator needs labelstudio=LabelStudio(...)")
-            return self.sync_labelstudio(number, labelstudio, config) == 0
-        if annotator == "oracle":
-            if oracle is None:
-                from alkit.annotate.simulated import Oracle
-
-                oracle = Oracle(self.ledger.meta()["dataset_yaml"])
-            for q in waiting:
-                self._store_label(Path(q["path"]), oracle.answer(q["path"]),
-                                  round_number=number, source="oracle", annotator="oracle")
-            return True
-        if annotator == "folder":
-            arrived = self.import_folder(number)
-            return arrived == len(waiting)
-        raise ValueError(f"unknown annotator {annotator!r}; expected 'oracle', 'folder' or "
-                         "'labelstudio'")
-
-    def sync_labelstudio(self, number: int, client, config: RoundConfig = RoundConfig()) -> int:
-        """Push the round's images that Label Studio does not have yet (tasks with the model's
-        boxes as predictions), pull what annotators finished, import it. Returns how many
-        images are still waiting."""
-        from alkit.annotate import labelstudio
-        from alkit.model import scoring
-
-        record = next(r for r in self.ledger.rounds() if r.number == number)
-        queries = self.ledger.queries(number)
-        version = f"alkit-round{number}-{(record.model_before_hash or '')[:8]}"
-        project_id = client.project(f"alkit {self.dir.name}", self.spec.names)
-        present = {t["data"].get("alkit_path") for t in client.tasks(project_id)}
-        missing = [q for q in self.waiting(number) if q["path"] not in present]
-        if missing:
-            scores = scoring.score_pool(record.model_before, [q["path"] for q in missing],
-                                        imgsz=config.imgsz, cache_dir=self.dir / "scores",
-                                        progress=False)
-            tasks = [labelstudio.make_task(
-                path, labelstudio.local_files_url(path, client.document_root), scores.detections(i),
-                self.spec.names, int(scores.widths[i]), int(scores.heights[i]), version,
-                float(scores.table["least_confidence_mean3"][i]))
-                for i, path in enumerate(scores.paths)]
-            client.push(project_id, tasks, model_version=version)
-        finished = client.pull(project_id, self.spec.names)
-        for q in queries:
-            if q["state"] == "queried" and q["path"] in finished:
-                labels, annotator = finished[q["path"]]
-                self._store_label(Path(q["path"]), labels, round_number=number,
-                                  source="labelstudio", annotator=annotator)
-        return len(self.waiting(number))
+    # ---- annotation
 
     def waiting(self, number: int) -> list[dict]:
         """Round ``number``'s picks still waiting for a label: neither labeled nor skipped /
         flagged in review (:meth:`record_review`)."""
         return [q for q in self.ledger.queries(number) if q["state"] == "queried"]
 
-    def import_folder(self, number: int) -> int:
-        """Import label files dropped into ``round_NNN/labels/`` (named like the staged
-        images, ``.txt``). All present files are validated first; any fatal problem raises
-        :class:`DatasetError` listing them all and imports nothing. Returns how many were
-        imported."""
-        folder = self.round_dir(number) / "labels"
-        parsed, problems = [], []
-        for q in self.ledger.queries(number):
-            if q["state"] != "queried":  # labeled, or skipped / flagged in review
-                continue
-            path = folder / f"{q['image_id']:06d}_{Path(q['path']).stem}.txt"
-            if not path.exists():
-                continue
-            labels, issues = datasets.parse_label_text(path.read_text(encoding="utf-8"),
-                                                       len(self.spec.names))
-            problems += [f"{path}:{p.line}: {p.message}" for p in issues if p.fatal]
-            parsed.append((q, labels))
-        if problems:
-            raise DatasetError(folder, "annotations rejected, nothing imported:\n"
-                               + "\n".join(problems))
-        for q, labels in parsed:
-            self._store_label(Path(q["path"]), labels, round_number=number, source="folder")
-        return len(parsed)
+    def annotation_job(self, number: int, config: RoundConfig = RoundConfig()) -> AnnotationJob:
+        """What an annotator is given for round ``number``: its waiting picks, the class
+        names, the staging folder, and the model's boxes on request."""
+        record = self._round(number)
+        items = tuple(AnnotationItem(q["image_id"], q["path"], self._staged_name(q), q["rank"],
+                                     q["score"], q["reason"]) for q in self.waiting(number))
+        model = record.model_before
 
-    def _train_round(self, record: RoundRecord, config: RoundConfig) -> RoundRecord:
+        def predictions(paths):
+            return self._score(model, paths, config, progress=False)
+
+        return AnnotationJob(
+            number, items, tuple(self.spec.names), self.round_dir(number),
+            project_name=f"alkit {self.dir.name}",
+            model_version=f"alkit-round{number}-{(record.model_before_hash or '')[:8]}",
+            measure=config.query.measure, predictions=predictions if model else None)
+
+    def annotate(self, number: int, annotator: Annotator,
+                 config: RoundConfig = RoundConfig()) -> int:
+        """Ask ``annotator`` for round ``number``'s waiting picks and import its answers.
+        The answers are validated as a whole first (class ids index the dataset's names,
+        boxes lie inside the image): any problem raises :class:`alkit.DatasetError` naming
+        every image and imports nothing. Returns how many labels were imported."""
+        job = self.annotation_job(number, config)
+        if not job.items:
+            return 0
+        annotator.request(job)
+        answers = {item.path: annotator.answer(item.path) for item in job.items}
+        answers = {path: labels for path, labels in answers.items() if labels is not None}
+        problems = [f"{path}: {message}" for path, labels in answers.items()
+                    for message in self._label_problems(labels)]
+        if problems:
+            raise DatasetError(self.round_dir(number), f"{annotator.describe()}: annotations "
+                               "rejected, nothing imported:\n" + "\n".join(problems))
+        for path, labels in answers.items():
+            self._store_label(path, labels, round_number=number, source=annotator.source,
+                              annotator=annotator.annotated_by(path))
+        return len(answers)
+
+    def _label_problems(self, labels: Labels) -> list[str]:
+        _, problems = datasets.parse_label_text(datasets.format_labels(labels),
+                                                len(self.spec.names))
+        return [f"object {p.line}: {p.message}" for p in problems if p.fatal]
+
+    def _annotate(self, record: RoundRecord, config: RoundConfig, annotator) -> bool:
+        """Import what the annotator has; True when no pick waits any more."""
+        if annotator is None:
+            from alkit.annotate.simulated import Oracle
+
+            annotator = Oracle(self.spec.yaml_path)
+        self.annotate(record.number, annotator, config)
+        return not self.waiting(record.number)
+
+    def import_folder(self, number: int) -> int:
+        """Import label files dropped into ``round_NNN/labels/`` (the folder annotator).
+        Returns how many were imported."""
+        from alkit.annotate.folder import FolderAnnotator
+
+        return self.annotate(number, FolderAnnotator())
+
+    # ---- training
+
+    def _train(self, record: RoundRecord, config: RoundConfig) -> RoundRecord:
+        """Train (or, for a seed round with ``seed_epochs = 0``, take) the round's model,
+        evaluate it on the test split, close the round."""
         from alkit.model import yolo
 
-        previous = [r for r in self.ledger.rounds() if r.number < record.number]
-        if config.warm_start and previous:
-            weights = previous[-1].model_after
-        else:
-            weights = config.initial_weights or yolo.default_start_weights()
+        recipe, number = config.recipe, record.number
         data = self.training_yaml()
-        mixup = config.mixup if record.number >= 3 else 0.0
-        result = yolo.train(data, weights=weights, epochs=config.epochs, imgsz=config.imgsz,
-                            batch=config.batch, seed=config.seed, runs_dir=self.dir / "runs",
-                            name=f"round_{record.number:03d}", workers=config.workers,
-                            mosaic=config.mosaic, mixup=mixup, close_mosaic=config.close_mosaic)
+        if number == 0 and recipe.seed_epochs == 0:
+            best, seconds = Path(record.model_before), 0.0
+        else:
+            previous = self._round(number - 1) if number else None
+            weights = (previous.model_after if recipe.warm_start and previous is not None
+                       else recipe.initial_weights or yolo.default_start_weights())
+            result = yolo.train(data, weights=weights, runs_dir=self.dir / "runs",
+                                name=f"round_{number:03d}",
+                                **recipe.train_kwargs(number,
+                                                      random_state=config.seed_for("train",
+                                                                                   number)))
+            best, seconds = result.best, result.seconds
         split = "test" if "test" in self.spec.splits else "val"
-        test = yolo.evaluate(result.best, data, split=split, imgsz=config.imgsz,
-                             runs_dir=self.dir / "runs")
+        test = yolo.evaluate(best, data, split=split, imgsz=recipe.imgsz, batch=recipe.batch,
+                             device=recipe.device, runs_dir=self.dir / "runs")
         metrics = {"split": split, "map50": test.map50, "map50_95": test.map50_95,
-                   "ap50_per_class": test.ap50_per_class, "train_seconds": result.seconds,
-                   "config": asdict(config)}
-        self.ledger.finish_round(record.number, model_after=str(result.best),
-                                 model_after_hash=yolo.weights_hash(str(result.best)),
+                   "ap50_per_class": test.ap50_per_class, "train_seconds": seconds,
+                   "config": config.to_dict()}
+        self.ledger.finish_round(number, model_after=str(best),
+                                 model_after_hash=yolo.weights_hash(str(best)),
                                  metrics_after=metrics)
-        return self.ledger.last_round()
+        return self._round(number)
 
-    # ---- review and in-notebook annotation (used by alkit.review and alkit.widgets)
-
-    def stage_round(self, config: RoundConfig = RoundConfig(), *,
-                    progress: bool = True) -> RoundRecord:
-        """Score, select and stage the next round without annotating it, so that a person can
-        review the picks first (``alkit.widgets.ReviewGrid``). Returns the round's record
-        (status ``staged``). A round already staged or waiting for labels is returned as it
-        is; one killed while selecting is finished. Needs a finished seed round."""
-        last = self.ledger.last_round()
-        if last is None or (last.number == 0 and last.status != "done"):
-            raise LedgerError("stage_round needs a finished seed round: call run_round first")
-        if last.status == "done":
-            self._select_and_stage(last, config, progress)
-        elif last.status == "selecting":  # killed before its queries were committed
-            self._select_and_stage(self.ledger.rounds()[-2], config, progress, reuse=last)
-        elif last.status == "training":
-            raise LedgerError(f"round {last.number} is training: finish it with run_round")
-        elif not (self.round_dir(last.number) / "manifest.json").exists():
-            self._stage(last.number)  # killed while staging
-        return self.ledger.last_round()
+    # ---- scores of a round's model
 
     def round_scores(self, number: int, paths=None, *, imgsz: int | None = None,
                      progress: bool = False):
@@ -395,19 +410,21 @@ class Project:
         project, seed and pool) by the model round ``number`` selected with, through the
         project's scoring cache: the images that round scored cost no new inference.
         ``imgsz`` defaults to the image size that model was trained at."""
-        from alkit.model import scoring
+        from alkit.model.scoring import score_pool
 
         record = self._round(number)
         if record.model_before is None:
             raise LedgerError(f"round {number} has no model to score with (the seed round)")
-        if imgsz is None:
-            imgsz = ((record.metrics_before or {}).get("config") or {}).get("imgsz")
+        config = (record.metrics_before or {}).get("config") or {}
+        imgsz = imgsz or (config.get("recipe") or config).get("imgsz")
         if imgsz is None:
             raise ValueError(f"round {number}: the model's image size is not recorded; "
                              "pass imgsz=")
+        threshold = (config.get("query") or {}).get("conf_threshold", 0.25)
         paths = [r["path"] for r in self.ledger.images()] if paths is None else paths
-        return scoring.score_pool(record.model_before, [str(p) for p in paths], imgsz=imgsz,
-                                  cache_dir=self.dir / "scores", progress=progress)
+        return score_pool(record.model_before, [str(p) for p in paths], imgsz=imgsz,
+                          conf_threshold=threshold, cache_dir=self.scores_dir,
+                          progress=progress)
 
     def _round(self, number: int) -> RoundRecord:
         found = [r for r in self.ledger.rounds() if r.number == number]
@@ -415,12 +432,7 @@ class Project:
             raise LedgerError(f"{self.dir}: no round {number} in the ledger")
         return found[0]
 
-    def _image_state(self, image_id: int) -> str:
-        row = self.ledger.conn.execute("SELECT state FROM images WHERE id = ?",
-                                       (image_id,)).fetchone()
-        if row is None:
-            raise LedgerError(f"image {image_id}: not in the ledger")
-        return row[0]
+    # ---- review and in-notebook annotation (used by alkit.ui)
 
     def store_label(self, image: str | os.PathLike, labels: Labels, *, round_number: int,
                     source: str = "widget", annotator: str | None = None) -> Path:
@@ -430,14 +442,12 @@ class Project:
         :class:`DatasetError` names every problem and nothing is written. An image that
         already has a label is refused (:class:`LedgerError`). Returns the label file."""
         image_id = self.ledger.image_ids([str(image)])[0]
-        if self._image_state(image_id) == "labeled":
+        if self.ledger.image_state(image_id) == "labeled":
             raise LedgerError(f"{image}: already labeled; a label is never imported twice")
-        _, problems = datasets.parse_label_text(datasets.format_labels(labels),
-                                                len(self.spec.names))
-        fatal = [f"object {p.line}: {p.message}" for p in problems if p.fatal]
+        fatal = self._label_problems(labels)
         if fatal:
             raise DatasetError(image, "label rejected, nothing written:\n" + "\n".join(fatal))
-        self._store_label(Path(image), labels, round_number=round_number, source=source,
+        self._store_label(image, labels, round_number=round_number, source=source,
                           annotator=annotator)
         return self._train_paths(image_id, Path(image))[1]
 
@@ -457,23 +467,12 @@ class Project:
             raise LedgerError(f"{picked[image_id]['path']}: already labeled; its review is over")
         self.ledger.record_decision(image_id, decision, round_number=round_number, note=note)
         if decision == "label":
-            self._requeue([image_id])
-
-    def _requeue(self, image_ids) -> None:
-        """Skipped or flagged images sent to labeling after all become queried again."""
-        with self.ledger.conn:
-            self.ledger.conn.executemany(
-                "UPDATE images SET state = 'queried' WHERE id = ? AND state IN "
-                "('skipped', 'flagged')", [(i,) for i in image_ids])
+            self.ledger.requeue([image_id])
 
     def review_history(self, number: int) -> list[dict]:
         """Every review decision of round ``number`` in the order made: dicts with
         ``image_id``, ``decision``, ``note``, ``decided_at``."""
-        rows = self.ledger.conn.execute(
-            "SELECT image_id, decision, note, decided_at FROM decisions WHERE round = ? "
-            "ORDER BY id", (number,))
-        cols = ("image_id", "decision", "note", "decided_at")
-        return [dict(zip(cols, row, strict=True)) for row in rows]
+        return self.ledger.decisions(number)
 
     def review_decisions(self, number: int) -> dict[int, str]:
         """The latest review decision per image of round ``number``: ``{image_id: decision}``
@@ -486,12 +485,10 @@ class Project:
         every staged entry of ``manifest.json`` gets its ``decision``, ``reviewed`` lists the
         images sent to labeling in rank order and ``review`` the counts and the removed
         images. Undecided picks stay staged. Safe to call again. Returns the manifest."""
-        from datetime import UTC, datetime
-
         decisions = self.review_decisions(number)
-        self._requeue([i for i, d in decisions.items() if d == "label"])
+        self.ledger.requeue([i for i, d in decisions.items() if d == "label"])
         folder = self._stage(number)  # the full staged set again, then the review applied
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = files.read_json(folder / "manifest.json")
         ids = {q["path"]: q["image_id"] for q in self.ledger.queries(number)}
         kept, removed = [], []
         for entry in manifest["images"]:
@@ -505,26 +502,22 @@ class Project:
                         review={"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                 **counts, "undecided": len(kept) - counts["label"],
                                 "removed": removed})
-        datasets.write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        files.write_json(folder / "manifest.json", manifest)
         return manifest
 
     # ---- status
 
-    def history(self):
-        """The finished rounds as an :class:`alkit.stopping.History`."""
-        from alkit.core.stopping import History
-
+    def history(self) -> History:
+        """The finished rounds as a :class:`alkit.History`."""
         done = [r for r in self.ledger.rounds() if r.status == "done"]
-        names = self.spec.names
         return History(
             [r.n_labeled_after for r in done], [r.metrics_after["map50"] for r in done],
             {n: [r.metrics_after["ap50_per_class"].get(n, float("nan")) for r in done]
-             for n in names})
+             for n in self.spec.names})
 
     def status(self) -> str:
-        """The project in a few lines: rounds, counts, what is waiting, the recommendation."""
-        from alkit.core import curves
-
+        """The project in a few lines: rounds, counts, what is waiting, the recommendation
+        of the stopping engine (:func:`alkit.core.stopping.analyze`)."""
         counts = self.ledger.counts()
         lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",
                  "  " + ", ".join(f"{k} {v}" for k, v in counts.items()),
@@ -538,24 +531,12 @@ class Project:
                          f"{map5095}")
         last = self.ledger.last_round()
         if last is not None and last.status != "done":
-            waiting = self.waiting(last.number)
-            lines.append(f"  round {last.number} is {last.status}: {len(waiting)} image(s) "
-                         f"waiting for labels in {self.round_dir(last.number)}")
+            lines.append(f"  round {last.number} is {last.status}: "
+                         f"{len(self.waiting(last.number))} image(s) waiting for labels in "
+                         f"{self.round_dir(last.number)}")
         history = self.history()
         if history.n_rounds:
-            analysis = curves.analyze(history.labeled, history.metric, n_bootstrap=50)
+            analysis = analyze(history.labeled, history.metric, n_bootstrap=50,
+                               history=history)
             lines += ["", analysis.summary()]
         return "\n".join(lines)
-
-
-def _link(source: Path, link: Path) -> None:
-    """A symlink to ``source`` (a copy where links are not allowed); replaced if stale."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.is_symlink() or link.exists():
-        if link.is_symlink() and Path(os.readlink(link)) == source.resolve():
-            return
-        link.unlink()
-    try:
-        link.symlink_to(source.resolve())
-    except OSError:
-        shutil.copyfile(source, link)

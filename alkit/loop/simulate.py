@@ -1,68 +1,64 @@
-"""Whole active-learning experiments with the simulated annotator: strategies compared on
-equal terms, several seeds each, resumable, results in JSON.
+"""Whole active-learning experiments with a simulated annotator: queries compared on equal
+terms, several seeds each, resumable, results in JSON. The benchmark and the starter both run
+through here, and every round of every cell is a round of :class:`alkit.Project`.
 
-A *cell* of the grid is one (strategy, seed): a project directory (:class:`alkit.Project`)
-whose round 0 is the seed model and whose rounds 1..R each select ``budget`` pool images with
-the strategy, label them with the :class:`alkit.oracle.Oracle` (the benchmark's hidden
-labels), retrain and evaluate on the dataset's fixed test split.
+An :class:`Experiment` is a dataset, one :class:`alkit.Recipe`, named queries (cells' names ->
+:class:`alkit.Query`), a number of rounds and the seeds. A *cell* is one (query name, seed): a
+project directory whose round 0 is the seed model and whose rounds 1..R each select with the
+query, get labels from the annotator (default: the simulated annotator over the dataset's
+hidden labels), retrain and evaluate on the dataset's fixed test split.
 
 Equal terms:
 
-* the seed model of a seed is trained once (``<out>/seed-s<seed>/``) and shared by every
-  strategy of that seed, so all of them start round 1 from the same model;
-* every round of every strategy uses the same recipe (:class:`SimulationConfig`: epochs,
-  image size, batch, warm start or not) and the same test split;
-* the seed changes the training seed and the random draws (``random_state = seed + round``).
+* the seed model is trained once per seed (``<out>/work/seed-s<seed>/``; or once for all seeds
+  with ``shared_seed_model``) and adopted as round 0 by every cell of that seed, so every query
+  starts round 1 from the same model;
+* every round of every cell uses the same recipe and the same test split;
+* a cell's seed is its :class:`alkit.RoundConfig` ``random_state``: it derives the seeds of the
+  round's selection and training (:func:`alkit.core.randomness.derive_seed`), so two queries
+  of the same seed train with the same seed;
+* cells share one scoring cache (``<out>/work/scores``): a model scores an image once.
 
 Layout of an experiment folder::
 
-    <out>/config.json                the SimulationConfig (a rerun with another one refuses)
+    <out>/config.json                the experiment (a rerun with another recipe refuses)
     <out>/machine.json               where it ran (platform, CPUs, GPU, versions)
-    <out>/cells/<strategy>-s<seed>.json   the cell's rounds, rewritten after each round
+    <out>/cells/<name>-s<seed>.json  the cell's rounds, rewritten after each round
     <out>/work/seed-s<seed>/         the shared seed project (round 0 only)
-    <out>/work/<strategy>-s<seed>/   one cell's project (ledger, runs, scores cache)
+    <out>/work/<name>-s<seed>/       one cell's project (ledger, runs)
+    <out>/work/scores/               the scoring cache of every cell
 
-Every round is committed to the ledger step by step (see :mod:`alkit.rounds`), so an
+Every round is committed to the ledger step by step (:mod:`alkit.loop.project`), so an
 interrupted experiment continues where it stopped when run again; a finished round is never
 retrained. Per round a cell records: labeled images and boxes, test mAP50, mAP50-95, per-class
 AP50 and the round's wall time (``seconds``; ``resumed`` when the round was interrupted).
 
-The report (:func:`summarize`) reads the cell files: mean and spread over seeds per strategy,
-the labels each strategy needed to reach random's final mAP50 (linear interpolation on the
-mean curve), rare-class AP50 next to random's, and the first-round gain per 100 labels.
+The report (:func:`summarize`) reads the cell files: mean and spread over seeds per query, the
+labels each needed to reach random's final mAP50 (linear interpolation on the mean curve),
+rare-class AP50 next to random's, and the first-round gain per 100 labels.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from alkit.data import datasets, samples
+from alkit.annotate.base import Annotator
+from alkit.core.curves import labels_to_reach
+from alkit.core.query import QUERIES, Query
+from alkit.data import datasets, files, samples
+from alkit.loop.config import RoundConfig
 from alkit.loop.ledger import Ledger
-from alkit.loop.project import Project, RoundConfig
-
-#: Benchmark strategy name -> (alkit.selection strategy, uncertainty measure, parameters).
-STRATEGY_SPECS: dict[str, tuple[str, str, dict]] = {
-    "random": ("random", "least_confidence_max", {}),
-    "least_confidence": ("uncertainty", "least_confidence_max", {}),
-    "mean3": ("uncertainty", "least_confidence_mean3", {}),
-    "entropy": ("uncertainty", "entropy_max", {}),
-    "margin": ("uncertainty", "margin_max", {}),
-    "coreset": ("coreset", "least_confidence_max", {}),
-    "hybrid": ("hybrid", "least_confidence_mean3", {"alpha": 0.7, "beta": 0.3}),
-    "two_stage": ("two_stage", "least_confidence_mean3", {}),
-    "rare_class": ("rare_class", "least_confidence_mean3", {}),
-    # the uncertainty is the disagreement of 3 members (measure unused): 4 trainings a round
-    "committee": ("uncertainty", "least_confidence_max", {"committee_members": 3}),
-}
+from alkit.loop.project import Project
+from alkit.model.recipe import Recipe
 
 #: The projects (ledgers, training runs, score caches) live under ``<out>/work``: large, not
 #: results; everything else under ``<out>`` is small and meant to be kept.
@@ -75,32 +71,62 @@ SCENE_KINDS = tuple(kind for kind, _ in samples.CONFIG.condition_rates)
 
 
 @dataclass(frozen=True)
-class SimulationConfig:
-    """The recipe shared by every cell of an experiment."""
+class Experiment:
+    """What every cell of an experiment shares.
+
+    Attributes:
+        dataset_yaml: the dataset (``train`` = the seed set, ``val``, ``test``, a pool with
+            hidden ``oracle_labels`` for the simulated annotator).
+        recipe: the training recipe of every round of every cell.
+        queries: cell name -> :class:`alkit.Query` (see :func:`experiment` to take them from
+            :data:`alkit.QUERIES`).
+        rounds: rounds after the seed round.
+        rare_classes: class names the report treats as rare (only the report reads them).
+        shared_seed_model: None: one seed model per seed; an int: one seed model for every
+            seed, trained with this ``random_state``.
+        pool: the pool's folder or list file, when not the yaml's ``pool``.
+    """
 
     dataset_yaml: str
+    recipe: Recipe = field(default_factory=Recipe)
+    queries: Mapping[str, Query] = field(default_factory=dict)
     rounds: int = 5
-    budget: int = 100
-    epochs: int = 30
-    imgsz: int = 128
-    batch: int = 16
-    warm_start: bool = True
-    initial_weights: str | None = None
-    workers: int = 2
-    close_mosaic: int = 10
-    rare_classes: tuple[str, ...] = field(default=())
+    rare_classes: tuple[str, ...] = ()
+    shared_seed_model: int | None = None
+    pool: str | None = None
 
-    def round_config(self, strategy: str, seed: int) -> RoundConfig:
-        """The :class:`RoundConfig` of one cell."""
-        name, measure, params = STRATEGY_SPECS[strategy]
-        params = dict(params)
-        members = params.pop("committee_members", 0)
-        return RoundConfig(strategy=name, budget=self.budget, measure=measure,
-                           committee_members=members,
-                           epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
-                           warm_start=self.warm_start, initial_weights=self.initial_weights,
-                           seed=seed, workers=self.workers, close_mosaic=self.close_mosaic,
-                           strategy_params=dict(params))
+    def __post_init__(self):
+        object.__setattr__(self, "dataset_yaml", str(self.dataset_yaml))
+        object.__setattr__(self, "queries", dict(self.queries))
+        object.__setattr__(self, "rare_classes", tuple(self.rare_classes))
+        if self.pool is not None:
+            object.__setattr__(self, "pool", str(self.pool))
+        if self.rounds < 1:
+            raise ValueError(f"an experiment needs at least 1 round, got {self.rounds}")
+
+    def round_config(self, name: str, seed: int) -> RoundConfig:
+        """The :class:`alkit.RoundConfig` of cell (``name``, ``seed``)."""
+        if name not in self.queries:
+            raise ValueError(f"unknown cell {name!r}; this experiment runs {sorted(self.queries)}")
+        return RoundConfig(self.queries[name], self.recipe, seed)
+
+    def to_dict(self) -> dict:
+        """JSON-able: what ``config.json`` holds."""
+        return {"dataset_yaml": self.dataset_yaml, "recipe": self.recipe.to_dict(),
+                "queries": {k: q.to_dict() for k, q in sorted(self.queries.items())},
+                "rounds": self.rounds, "rare_classes": list(self.rare_classes),
+                "shared_seed_model": self.shared_seed_model, "pool": self.pool}
+
+
+def experiment(dataset_yaml: str | os.PathLike, names, *, budget: float = 100,
+               budget_unit: str = "images", recipe: Recipe = Recipe(), **fields_) -> Experiment:
+    """An :class:`Experiment` whose cells are named queries of :data:`alkit.QUERIES`, each with
+    this budget; ``fields_``: the other :class:`Experiment` fields."""
+    unknown = [n for n in names if n not in QUERIES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; expected some of {sorted(QUERIES)}")
+    queries = {n: replace(QUERIES[n], budget=budget, budget_unit=budget_unit) for n in names}
+    return Experiment(str(dataset_yaml), recipe, queries, **fields_)
 
 
 def cell_name(strategy: str, seed: int) -> str:
@@ -108,38 +134,28 @@ def cell_name(strategy: str, seed: int) -> str:
     return f"{strategy}-s{seed}"
 
 
-def check_strategies(strategies) -> list[str]:
-    """The strategy names, validated against :data:`STRATEGY_SPECS`."""
-    unknown = [s for s in strategies if s not in STRATEGY_SPECS]
-    if unknown:
-        raise ValueError(f"unknown strategies {unknown}; expected some of "
-                         f"{sorted(STRATEGY_SPECS)}")
-    return list(strategies)
-
-
-def _write_json(path: Path, payload) -> None:
-    datasets.write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def _check_config(out: Path, config: SimulationConfig) -> None:
-    """Write ``config.json``; refuse to mix cells of two recipes in one folder. Neither the
-    number of rounds (more rounds extend the cells, fewer stop early) nor the rare classes
-    (they only matter to the report) are part of the recipe: the stored values are replaced
-    by a larger round count and by a non-empty rare-class list."""
+def _check_config(out: Path, exp: Experiment) -> None:
+    """Write ``config.json``; refuse to mix cells of two recipes, datasets or seed-model
+    policies in one folder, or two different queries under one cell name. The number of
+    rounds (more rounds extend the cells), new cells and the rare classes (they only matter to
+    the report) are merged into the stored file."""
     path = out / "config.json"
-    current = json.loads(json.dumps(asdict(config)))
-    if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in current if k not in ("rare_classes", "rounds")
-                         and stored.get(k) != current[k])
+    current = exp.to_dict()
+    stored = files.read_json(path)
+    if stored is not None:
+        fixed = ("dataset_yaml", "recipe", "shared_seed_model", "pool")
+        changed = sorted(k for k in fixed if stored.get(k) != current[k])
+        changed += sorted(f"queries.{k}" for k, q in current["queries"].items()
+                          if stored.get("queries", {}).get(k, q) != q)
         if changed:
-            raise ValueError(f"{path} holds another recipe (differs in {changed}); use "
+            raise ValueError(f"{path} holds another experiment (differs in {changed}); use "
                              "another output folder or delete it")
+        current["queries"] = {**stored.get("queries", {}), **current["queries"]}
         current["rounds"] = max(current["rounds"], stored.get("rounds", 0))
         current["rare_classes"] = current["rare_classes"] or stored.get("rare_classes", [])
         if current == stored:
             return
-    _write_json(path, current)
+    files.write_json(path, current, sort_keys=True)
 
 
 def machine_info() -> dict:
@@ -160,52 +176,33 @@ def machine_info() -> dict:
 # --------------------------------------------------------------------------- running
 
 
-def seed_model(out: Path, config: SimulationConfig, seed: int, *, progress: bool = True):
-    """Train (or load) the seed model of ``seed``: round 0 of ``<out>/seed-s<seed>``."""
-    directory = out / WORK / f"seed-s{seed}"
-    if not (directory / "project.db").exists():
-        shutil.rmtree(directory, ignore_errors=True)  # a crash before the ledger existed
-        Project.init(directory, config.dataset_yaml).close()
-    project = Project(directory)
-    try:
-        record = project.ledger.last_round()
-        if record is None or record.status != "done":
-            record = project.run_round(config.round_config("random", seed), progress=progress)
-        return record
-    finally:
-        project.close()
-
-
-def _open_cell(out: Path, config: SimulationConfig, strategy: str, seed: int, seed_record):
-    """The cell's project, created with the shared seed model as its round 0."""
-    directory = out / WORK / cell_name(strategy, seed)
+def _project(directory: Path, exp: Experiment, out: Path) -> Project:
+    """The project at ``directory``, created if needed (a crash before its ledger existed
+    leaves nothing worth keeping)."""
     if not (directory / "project.db").exists():
         shutil.rmtree(directory, ignore_errors=True)
-        Project.init(directory, config.dataset_yaml).close()
-    project = Project(directory)
-    ledger = project.ledger
-    last = ledger.last_round()
-    if last is None:
-        ledger.start_round(0, strategy=None, params={"shared_seed_model": True},
-                           model_before=seed_record.model_before,
-                           model_before_hash=seed_record.model_before_hash,
-                           metrics_before=None)
-    if last is None or (last.number == 0 and last.status != "done"):  # or killed in between
-        ledger.finish_round(0, model_after=seed_record.model_after,
-                            model_after_hash=seed_record.model_after_hash,
-                            metrics_after=seed_record.metrics_after)
-    return project
+        Project.init(directory, exp.dataset_yaml, pool=exp.pool,
+                     scores_dir=out / WORK / "scores").close()
+    return Project(directory)
 
 
-def _labeled_totals(project: Project) -> tuple[int, int]:
-    """(labeled images, labeled boxes) in the project's ledger."""
-    row = project.ledger.conn.execute("SELECT COUNT(*), COALESCE(SUM(n_objects), 0) "
-                                      "FROM labels").fetchone()
-    return int(row[0]), int(row[1])
+def seed_model(out: str | os.PathLike, exp: Experiment, seed: int, *,
+               progress: bool = True):
+    """Train (or load) the seed model that cells of ``seed`` start from: round 0 of
+    ``<out>/work/seed-s<seed>`` (``seed-shared`` with ``shared_seed_model``)."""
+    out = Path(out)
+    shared = exp.shared_seed_model
+    name = "seed-shared" if shared is not None else f"seed-s{seed}"
+    with _project(out / WORK / name, exp, out) as project:
+        record = project.ledger.last_round()
+        if record is None or record.status != "done":
+            config = RoundConfig(Query(budget=0), exp.recipe, seed if shared is None else shared)
+            record = project.run_round(config, progress=progress)
+        return record
 
 
 def _round_entry(project: Project, record, seconds: float | None, resumed: bool) -> dict:
-    images, boxes = _labeled_totals(project)
+    images, boxes = project.ledger.labeled_totals()
     metrics = record.metrics_after
     return {"round": record.number, "labeled_images": images, "labeled_boxes": boxes,
             "map50": metrics["map50"], "map50_95": metrics["map50_95"],
@@ -214,64 +211,67 @@ def _round_entry(project: Project, record, seconds: float | None, resumed: bool)
             "resumed": resumed}
 
 
-def run_cell(out: str | os.PathLike, config: SimulationConfig, strategy: str, seed: int, *,
-             progress: bool = True, echo=print) -> dict:
-    """Run (or continue) one cell up to ``config.rounds`` rounds; returns its JSON record."""
+def cell_path(out: str | os.PathLike, name: str, seed: int) -> Path:
+    """``<out>/cells/<name>-s<seed>.json``."""
+    return Path(out) / "cells" / f"{cell_name(name, seed)}.json"
+
+
+def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
+             annotator: Annotator | None = None, progress: bool = True, echo=print) -> dict:
+    """Run (or continue) cell (``name``, ``seed``) up to ``exp.rounds`` rounds; returns its
+    JSON record. When the annotator has not answered every pick of a round, the cell stops
+    there with ``"waiting"``: the picks still waiting for labels (run it again later)."""
     out = Path(out)
-    check_strategies([strategy])
-    _check_config(out, config)
-    seed_record = seed_model(out, config, seed, progress=progress)
-    path = out / "cells" / f"{cell_name(strategy, seed)}.json"
-    cell = (json.loads(path.read_text(encoding="utf-8")) if path.exists() else
-            {"strategy": strategy, "seed": seed, "rounds": []})
-    project = _open_cell(out, config, strategy, seed, seed_record)
-    try:
+    round_config = exp.round_config(name, seed)
+    _check_config(out, exp)
+    seed_record = seed_model(out, exp, seed, progress=progress)
+    path = cell_path(out, name, seed)
+    cell = files.read_json(path) or {"strategy": name, "seed": seed, "rounds": []}
+    cell.pop("waiting", None)
+    with _project(out / WORK / cell_name(name, seed), exp, out) as project:
+        project.adopt_seed_round(seed_record)
         if not cell["rounds"]:
             cell["rounds"].append(_round_entry(project, project.ledger.rounds()[0],
                                                seed_record.metrics_after["train_seconds"],
                                                False))
-        round_config = config.round_config(strategy, seed)
-        oracle = _oracle(config)
-        while len(cell["rounds"]) <= config.rounds:
+        while len(cell["rounds"]) <= exp.rounds:
             resumed = project.ledger.last_round().status != "done"
             started = time.perf_counter()
-            record = project.run_round(round_config, oracle=oracle, progress=progress)
+            record = project.run_round(round_config, annotator=annotator, progress=progress)
+            if record.status != "done":
+                cell["waiting"] = [q["path"] for q in project.waiting(record.number)]
+                break
             entry = _round_entry(project, record, time.perf_counter() - started, resumed)
             cell["rounds"] = [r for r in cell["rounds"] if r["round"] < record.number] + [entry]
-            _write_json(path, cell)
-            echo(f"{cell_name(strategy, seed)} round {record.number}: "
+            files.write_json(path, cell, sort_keys=True)
+            echo(f"{cell_name(name, seed)} round {record.number}: "
                  f"{entry['labeled_images']} images, mAP50 {entry['map50']:.3f} "
                  f"({entry['seconds']:.0f} s)")
-    finally:
-        project.close()
     return cell
 
 
-def _oracle(config: SimulationConfig):
-    from alkit.annotate.simulated import Oracle
-
-    return Oracle(config.dataset_yaml)
-
-
-def run_grid(out: str | os.PathLike, config: SimulationConfig, strategies, seeds, *,
-             progress: bool = True, echo=print) -> list[dict]:
-    """Run every (strategy, seed) cell, seed by seed (each seed model is trained once)."""
-    strategies = check_strategies(strategies)
+def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
+             annotator: Annotator | None = None, progress: bool = True,
+             echo=print) -> list[dict]:
+    """Run every (name, seed) cell, seed by seed (each seed model is trained once); ``names``
+    default to every query of the experiment."""
+    names = list(exp.queries) if names is None else list(names)
+    for name in names:
+        exp.round_config(name, 0)  # unknown names fail before any training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, config)
-    machine = out / "machine.json"
-    if not machine.exists():
-        _write_json(machine, machine_info())
-    return [run_cell(out, config, strategy, seed, progress=progress, echo=echo)
-            for seed in seeds for strategy in strategies]
+    _check_config(out, exp)
+    if not (out / "machine.json").exists():
+        files.write_json(out / "machine.json", machine_info(), sort_keys=True)
+    return [run_cell(out, exp, name, seed, annotator=annotator, progress=progress, echo=echo)
+            for seed in seeds for name in names]
 
 
-def reset_cell(out: str | os.PathLike, strategy: str, seed: int) -> None:
+def reset_cell(out: str | os.PathLike, name: str, seed: int) -> None:
     """Delete one cell (its project and JSON) so that the next run recomputes it."""
     out = Path(out)
-    shutil.rmtree(out / WORK / cell_name(strategy, seed), ignore_errors=True)
-    (out / "cells" / f"{cell_name(strategy, seed)}.json").unlink(missing_ok=True)
+    shutil.rmtree(out / WORK / cell_name(name, seed), ignore_errors=True)
+    cell_path(out, name, seed).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- report
@@ -280,7 +280,7 @@ def reset_cell(out: str | os.PathLike, strategy: str, seed: int) -> None:
 def load_cells(out: str | os.PathLike) -> list[dict]:
     """Every cell record under ``<out>/cells``, sorted by strategy then seed."""
     folder = Path(out) / "cells"
-    cells = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    cells = [files.read_json(p) for p in sorted(folder.glob("*.json"))]
     return sorted(cells, key=lambda c: (c["strategy"], c["seed"]))
 
 
@@ -292,27 +292,6 @@ def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> 
                  if split in spec.splits)
     total = max(int(np.sum(counts)), 1)
     return [name for name, n in zip(spec.names, counts, strict=True) if n / total < share]
-
-
-def labels_to_reach(x_R, y_R, target: float) -> float | None:
-    """The smallest x at which the piecewise-linear curve (x_R, y_R) reaches ``target``.
-
-    x must be increasing. Returns ``x[0]`` when the curve starts at or above the target,
-    ``None`` when it never reaches it; otherwise interpolates linearly inside the first
-    segment [x[i-1], x[i]] with ``y[i-1] < target <= y[i]``:
-    ``x = x[i-1] + (target - y[i-1]) * (x[i] - x[i-1]) / (y[i] - y[i-1])``.
-    """
-    x = np.asarray(x_R, dtype=np.float64)
-    y = np.asarray(y_R, dtype=np.float64)
-    if len(x) == 0:
-        return None
-    reached = np.flatnonzero(y >= target)
-    if len(reached) == 0:
-        return None
-    i = int(reached[0])
-    if i == 0:
-        return float(x[0])
-    return float(x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
 
 
 def curves(cells: list[dict], rare: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -526,9 +505,8 @@ def export_picks(out: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
                                      for q in ledger.queries(r.number)]
                      for r in ledger.rounds() if r.number >= 1 and r.status == "done"}
         folder.mkdir(exist_ok=True)
-        _write_json(folder / f"{directory.name}.json", picks)
-    return {p.stem: json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted(folder.glob("*.json"))}
+        files.write_json(folder / f"{directory.name}.json", picks, sort_keys=True)
+    return {p.stem: files.read_json(p) for p in sorted(folder.glob("*.json"))}
 
 
 def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
@@ -688,15 +666,15 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config = files.read_json(out / "config.json", {})
     if rare is None:
         rare = list(config.get("rare_classes") or ()) or rare_classes(
             dataset_yaml or config["dataset_yaml"])
     cells = load_cells(out)
     summary = summarize(cells, rare)
     summary["picks"] = pick_composition(out, dataset_yaml or config["dataset_yaml"], rare)
-    _write_json(out / "summary.json", summary)
-    datasets.write_text_atomic(out / "summary.md", format_summary(summary)
+    files.write_json(out / "summary.json", summary, sort_keys=True)
+    files.write_text_atomic(out / "summary.md", format_summary(summary)
                                + format_composition(summary["picks"]))
     plt.close(plot_curves(cells, rare, out / "learning_curves.png"))
     return summary

@@ -58,7 +58,6 @@ from alkit.data.datasets import DatasetError, decode_rgb, list_images
 from alkit.data.home import alkit_home
 
 SCORING_VERSION = 1
-TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
 _SHARD_ARRAYS = ("hashes", "heights", "widths", "n_boxes", "box_xyxy", "box_confidence",
                  "box_class", "box_class_scores", "embeddings")
 
@@ -161,7 +160,7 @@ class PoolScores:
             "max_confidence": self.max_confidence, "flagged": self.flagged(),
         }
         for measure in uncertainty.MEASURES:
-            for suffix, reduction in TABLE_REDUCTIONS:
+            for suffix, reduction in uncertainty.TABLE_REDUCTIONS:
                 columns[f"{measure}_{suffix}"] = self.image_scores(measure, reduction, n=3)
         return pd.DataFrame(columns)
 

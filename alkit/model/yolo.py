@@ -29,6 +29,7 @@ the ``PIL.Image.open`` patch in ``ultralytics.utils.patches`` and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -225,6 +226,25 @@ def load_model(model: YOLO | str | os.PathLike) -> YOLO:
 
 
 # --------------------------------------------------------------------------- training
+
+
+@contextlib.contextmanager
+def quiet():
+    """Ultralytics' per-epoch tables and progress bars off while inside (its warnings stay):
+    for callers that print one line per step instead. Its bars follow the logger's level."""
+    logger = logging.getLogger(ultralytics.utils.LOGGING_NAME)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def class_names(model: YOLO | str | os.PathLike) -> tuple[str, ...]:
+    """The class names of a model, in class-id order."""
+    names = load_model(model).names
+    return tuple(names[i] for i in sorted(names))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alkit.annotate.base import Annotator
 from alkit.core.detections import Detections
 from alkit.data.datasets import Labels, xyxy_to_xywhn
 
@@ -40,11 +41,13 @@ def detections_by_path(scores) -> dict[str, Detections]:
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image file, read from its header."""
+    """``(height, width)`` of an image file, read from its header (alkit's one order for
+    image sizes, as in :attr:`alkit.Detections.image_size`)."""
     from PIL import Image
 
     with Image.open(path) as image:
-        return image.size
+        width, height = image.size
+        return height, width
 
 
 # --------------------------------------------------------------------------- score explorer
@@ -332,14 +335,22 @@ class EditorItem:
 
 
 @dataclass
-class BoxEditorState:
+class BoxEditorState(Annotator):
     """Label a round's images one at a time, starting from the model's boxes.
 
     Build it with :meth:`from_project`. :meth:`submit` writes the YOLO label file atomically
-    and records it (source ``widget``); :meth:`skip` records a ``skip`` decision (the image
-    leaves the round, as a skip in the review grid does). Images labeled, skipped or flagged
-    before are done already: the editor resumes at the first waiting one.
+    and records it at once (source ``widget``: nothing is lost if the kernel dies);
+    :meth:`skip` records a ``skip`` decision (the image leaves the round, as a skip in the
+    review grid does). Images labeled, skipped or flagged before are done already: the editor
+    resumes at the first waiting one.
+
+    It is the loop's annotator for a round labeled in the notebook: ``project.run_round(config,
+    annotator=editor_state)`` trains once every image of the round is labeled or skipped, and
+    waits otherwise (the editor's labels are in the ledger already, so :meth:`answer` has
+    nothing left to hand over).
     """
+
+    source = "widget"
 
     project: object
     number: int
@@ -370,7 +381,7 @@ class BoxEditorState:
         items = []
         for image_id in image_ids:
             path = by_id[image_id]["path"]
-            width, height = image_size(path)
+            height, width = image_size(path)
             done = _DONE_STATES.get(by_id[image_id]["state"])
             items.append(EditorItem(image_id, path, width, height,
                                     boxes.get(path, Detections.empty()), done))
@@ -427,6 +438,18 @@ class BoxEditorState:
         self.position = self._next_waiting(self.position + 1)
         return path
 
+    def answer(self, path: str) -> Labels | None:
+        """None: submitted labels entered the labeled set when submitted."""
+        return None
+
+    def annotated_by(self, path: str) -> str | None:
+        """The editor's ``annotator`` name."""
+        return self.annotator
+
+    def describe(self) -> str:
+        """The notebook's box editor."""
+        return "the notebook's box editor"
+
     def skip(self, note: str = "skipped in the box editor") -> None:
         """Record a ``skip`` decision for the current image and move on."""
         item = self._require_current()
@@ -448,7 +471,8 @@ class EmbeddingMapState:
         embeddings_N_D: (N, D) embeddings.
         paths: N image paths.
         groups: N group names, each one of :data:`GROUPS`.
-        xy_N_2: a projection to reuse; default PCA (:func:`alkit.plots.embedding_map_2d`).
+        xy_N_2: a projection to reuse; default PCA
+            (:func:`alkit.core.selection.embedding_map_2d`).
         detections: ``{path: Detections}`` for the thumbnails of selected images (optional).
         names: the class names of those detections.
         random_state: for the projection.
@@ -461,7 +485,7 @@ class EmbeddingMapState:
     def __init__(self, embeddings_N_D, paths: Sequence[str], groups: Sequence[str], *,
                  xy_N_2=None, detections: Mapping[str, Detections] | None = None,
                  names: Sequence[str] | None = None, random_state=0):
-        from alkit.viz.plots import embedding_map_2d
+        from alkit.core.selection import embedding_map_2d
 
         embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
         if not len(embeddings) == len(paths) == len(groups):

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from alkit.core import selection
 from alkit.data import datasets
 
 
@@ -131,16 +133,6 @@ def plot_rank_agreement(table, columns: Sequence[str] | None = None, ax=None):
     return ax
 
 
-def embedding_map_2d(embeddings_N_D, *, random_state=0) -> np.ndarray:
-    """(N, 2) PCA projection of embeddings (for maps of the pool)."""
-    from sklearn.decomposition import PCA
-
-    embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
-    if len(embeddings) < 2:
-        return np.zeros((len(embeddings), 2))
-    return PCA(n_components=2, random_state=random_state).fit_transform(embeddings)
-
-
 def plot_embedding_map(embeddings_N_D, *, picks: dict | None = None, labeled=None,
                        xy_N_2=None, ax=None, title: str = "pool embeddings (PCA)"):
     """The pool in 2-D: remaining images grey, labeled black, each pick set in its colour.
@@ -149,7 +141,8 @@ def plot_embedding_map(embeddings_N_D, *, picks: dict | None = None, labeled=Non
     """
     import matplotlib.pyplot as plt
 
-    xy = embedding_map_2d(embeddings_N_D) if xy_N_2 is None else np.asarray(xy_N_2)
+    xy = (selection.embedding_map_2d(embeddings_N_D) if xy_N_2 is None
+          else np.asarray(xy_N_2))
     ax = ax or plt.subplots(figsize=(6, 5))[1]
     ax.scatter(xy[:, 0], xy[:, 1], s=6, c="lightgrey", label="remaining")
     if labeled is not None and np.asarray(labeled).size:
@@ -334,3 +327,34 @@ def _plot_class_bars(ax, ap50_by_arm: dict, baseline_per_class: dict | None, col
     ax.set_ylabel("test AP50")
     ax.set_title("AP50 per class (bars: mean, whiskers: min-max over seeds)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
+
+
+def write_sample_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike,
+                   per_condition: int = 2) -> Path:
+    """Copy a few labeled seed/test images of each condition to ``out`` (images/, labels/)
+    with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``."""
+    import shutil
+
+    from alkit.data.samples import CONFIG, read_generation_metadata
+
+    dataset_dir, out = Path(dataset_dir), Path(out)
+    rows = [r for r in read_generation_metadata(dataset_dir) if r["split"] in ("seed", "test")]
+    chosen = []
+    for condition, _ in CONFIG.condition_rates:
+        chosen += [r for r in rows if r["condition"] == condition][:per_condition]
+    for sub in ("images", "labels"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    images, boxes, ids = [], [], []
+    for row in chosen:
+        source = dataset_dir / row["image"]
+        target = out / "images" / f"{row['condition']}_{source.name}"
+        shutil.copyfile(source, target)
+        labels = datasets.read_labels(datasets.label_path_for(source), len(CONFIG.class_names))
+        datasets.write_labels(out / "labels" / f"{target.stem}.txt", labels)
+        images.append(target)
+        boxes.append(labels.xyxy(CONFIG.image_size, CONFIG.image_size))
+        ids.append(labels.class_ids)
+    figure = plot_image_grid(images, boxes=boxes, class_ids=ids, names=CONFIG.class_names,
+                                   titles=[r["condition"] for r in chosen], ncols=2 * per_condition)
+    figure.savefig(out / "overview.png", dpi=80)
+    return out

@@ -1,4 +1,4 @@
-"""Learning curves and stopping rules."""
+"""Learning-curve math and the stopping engine's analysis of whole curves."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alkit.core import curves, stopping
+from alkit.core.curves import labels_to_reach
 
 CLASSIC_N = [500, 700, 900, 1100, 1300, 1500, 1700]
 CLASSIC_M = [0.41, 0.59, 0.69, 0.75, 0.79, 0.81, 0.815]
@@ -13,7 +14,7 @@ CLASSIC_M = [0.41, 0.59, 0.69, 0.75, 0.79, 0.81, 0.815]
 
 @pytest.fixture(scope="module")
 def classic():
-    return curves.analyze(CLASSIC_N, CLASSIC_M, budget=4000, target=0.8, random_state=0)
+    return stopping.analyze(CLASSIC_N, CLASSIC_M, budget=4000, target=0.8, random_state=0)
 
 
 def test_classic_curve_gains_and_roi(classic):
@@ -63,7 +64,7 @@ def test_a_synthetic_power_law_is_recovered():
     n = np.array([200, 400, 600, 800, 1000, 1400, 1800, 2400])
     a, b, c = 0.85, 6.0, 0.6
     m = a - b * n ** (-c)
-    analysis = curves.analyze(n, m, target=0.8, random_state=0)
+    analysis = stopping.analyze(n, m, target=0.8, random_state=0)
     fit = analysis.saturation
     assert fit.family == "power"
     np.testing.assert_allclose(fit.params, (a, b, c), rtol=0.02)
@@ -74,19 +75,19 @@ def test_noisy_power_law_still_fits_with_an_honest_interval():
     rng = np.random.default_rng(3)
     n = np.arange(200, 2200, 200)
     m = 0.8 - 4.0 * n ** (-0.55) + rng.normal(0, 0.01, len(n))
-    fit = curves.analyze(n, m, budget=4000, n_bootstrap=100, random_state=0).saturation
+    fit = stopping.analyze(n, m, budget=4000, n_bootstrap=100, random_state=0).saturation
     assert fit is not None and fit.r2 > 0.8
     assert fit.metric_at_budget.low < fit.metric_at_budget.value < fit.metric_at_budget.high
 
 
 def test_too_few_rounds_are_refused_in_words():
-    one = curves.analyze([500], [0.4])
+    one = stopping.analyze([500], [0.4])
     assert one.recommendation == "not enough evidence" and len(one.gains) == 0
-    two = curves.analyze([500, 700], [0.41, 0.59])
+    two = stopping.analyze([500, 700], [0.41, 0.59])
     assert two.recommendation == "not enough evidence"
     assert "needs at least 3 rounds" in two.decay_reason
     assert "needs at least 4 rounds" in two.saturation_reason
-    empty = curves.analyze([], [])
+    empty = stopping.analyze([], [])
     assert empty.recommendation == "not enough evidence"
 
 
@@ -94,7 +95,7 @@ def test_noise_only_is_not_extrapolated():
     rng = np.random.default_rng(0)
     n = np.arange(500, 1700, 200)
     m = 0.5 + rng.normal(0, 0.03, len(n))
-    analysis = curves.analyze(n, m, budget=5000, n_bootstrap=100, random_state=0)
+    analysis = stopping.analyze(n, m, budget=5000, n_bootstrap=100, random_state=0)
     fit = analysis.saturation
     assert fit is None or not fit.evidence
     text = analysis.summary()
@@ -102,17 +103,17 @@ def test_noise_only_is_not_extrapolated():
 
 
 def test_messy_inputs_give_answers_and_warnings_not_exceptions():
-    analysis = curves.analyze([900, 500, 700, 700, 1100, 1300], [0.62, 0.41, 0.55, 0.57, np.nan,
+    analysis = stopping.analyze([900, 500, 700, 700, 1100, 1300], [0.62, 0.41, 0.55, 0.57, np.nan,
                                                                  0.60])
     assert list(analysis.labeled) == [500, 700, 900, 1300]
     assert analysis.metric[1] == pytest.approx(0.56)
     words = " ".join(analysis.warnings)
     assert "sorted" in words and "averaged" in words and "NaN" in words and "fell" in words
     assert analysis.recommendation in ("stop", "continue", "not enough evidence")
-    flat = curves.analyze([1, 2, 3, 4, 5], [0.5] * 5)
+    flat = stopping.analyze([1, 2, 3, 4, 5], [0.5] * 5)
     assert flat.recommendation == "stop"
     with pytest.raises(ValueError, match="one metric per labeled count"):
-        curves.analyze([1, 2], [0.1])
+        stopping.analyze([1, 2], [0.1])
 
 
 @settings(max_examples=40, deadline=None)
@@ -121,72 +122,47 @@ def test_messy_inputs_give_answers_and_warnings_not_exceptions():
 def test_any_history_gets_a_clear_answer(rounds):
     n = [r[0] for r in rounds]
     m = [r[1] for r in rounds]
-    analysis = curves.analyze(n, m, budget=6000, target=0.7, n_bootstrap=20)
+    analysis = stopping.analyze(n, m, budget=6000, target=0.7, n_bootstrap=20)
     assert analysis.recommendation in ("stop", "continue", "not enough evidence")
     assert analysis.reasons and all(isinstance(r, str) for r in analysis.reasons)
 
 
-def test_rules_answer_one_question_and_compose():
-    history = stopping.History(CLASSIC_N, CLASSIC_M)
-    assert stopping.GainBelow(0.005).should_stop(history)
-    assert not stopping.GainBelow(0.001).should_stop(history)
-    assert stopping.PredictedGainBelow(0.005).should_stop(history)
-    assert not stopping.MaxRounds(10).should_stop(history)
-    assert stopping.MaxRounds(7).should_stop(history)
-    assert stopping.LabelBudget(1700).should_stop(history)
-    early = stopping.History(CLASSIC_N[:3], CLASSIC_M[:3])
-    assert not stopping.DEFAULT_RULE.should_stop(early)
-    assert stopping.DEFAULT_RULE.should_stop(history)
-    both = stopping.AllOf(stopping.GainBelow(0.005), stopping.MaxRounds(10))
-    assert not both.should_stop(history)
-    assert "round limit: 7 of 10" in both.explain(history)
-    assert "needs at least 3 rounds" in stopping.PredictedGainBelow().explain(
-        stopping.History([1, 2], [0.1, 0.2]))
+def test_curves_analyze_is_the_stopping_engine():
+    assert curves.analyze is stopping.analyze and curves.CurveAnalysis is stopping.CurveAnalysis
 
 
-def _boxes(*entries):
-    xyxy = np.array([e[0] for e in entries], float).reshape(-1, 4)
-    return xyxy, np.ones(len(entries)), np.array([e[1] for e in entries], int)
+# --------------------------------------------------------------------------- labels_to_reach
 
 
-def test_prediction_agreement_is_one_for_identical_models_and_drops_with_changes():
-    a = [_boxes(([0, 0, 10, 10], 1), ([20, 20, 30, 30], 2)), _boxes(([5, 5, 15, 15], 0))]
-    assert stopping.prediction_agreement(a, a) == pytest.approx(1.0)
-    nothing = [_boxes(), _boxes()]
-    assert stopping.prediction_agreement(nothing, nothing) == 1.0
-    relabeled = [_boxes(([0, 0, 10, 10], 2), ([20, 20, 30, 30], 2)), _boxes(([5, 5, 15, 15], 0))]
-    missing = [_boxes(([0, 0, 10, 10], 1)), _boxes(([5, 5, 15, 15], 0))]
-    k_relabeled = stopping.prediction_agreement(a, relabeled)
-    k_missing = stopping.prediction_agreement(a, missing)
-    assert k_relabeled < 1 and k_missing < 1
-    with pytest.raises(ValueError, match="same stop-set images"):
-        stopping.prediction_agreement(a, a[:1])
+def test_labels_to_reach_interpolates_inside_the_first_crossing_segment():
+    x, y = [100, 200, 300, 400], [0.2, 0.4, 0.3, 0.6]
+    assert labels_to_reach(x, y, 0.3) == pytest.approx(150.0)
+    assert labels_to_reach(x, y, 0.5) == pytest.approx(366.666, rel=1e-4)
+    assert labels_to_reach(x, y, 0.1) == 100.0
+    assert labels_to_reach(x, y, 0.61) is None
+    assert labels_to_reach([], [], 0.5) is None
 
 
-def test_stabilizing_predictions_needs_a_window_of_agreement():
-    rule = stopping.StabilizingPredictions(threshold=0.9, window=2)
-    assert not rule.should_stop(stopping.History([1, 2, 3], [0.1, 0.2, 0.3], agreement=[0.95]))
-    assert rule.should_stop(stopping.History([1, 2, 3], [0.1, 0.2, 0.3], agreement=[0.92, 0.95]))
-    assert not rule.should_stop(stopping.History([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4],
-                                                 agreement=[0.95, 0.5, 0.97]))
-    assert "needs 2 agreements" in rule.explain(stopping.History([1], [0.1]))
+def test_labels_to_reach_never_leaves_the_observed_range():
+    """The falsifying example CI once drew: rounding put the count past the last one."""
+    assert labels_to_reach([10.0, 30.0], [0.0, 0.8054836142427368], 0.8054836142427368) <= 30.0
 
 
-def test_class_trends_flag_plateaus():
-    trends = {t.name: t for t in stopping.class_trends(
-        {"zero": [0.5, 0.7, 0.8, 0.85], "four": [0.1, 0.15, 0.155, 0.16], "seven": [0.2]})}
-    assert not trends["zero"].plateau and trends["four"].plateau
-    assert "collect targeted data" in trends["four"].reason
-    assert not trends["seven"].plateau and "needs 3 rounds" in trends["seven"].reason
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.floats(0, 1))
+def test_labels_to_reach_properties(ys, target):
+    xs = np.cumsum(np.arange(1, len(ys) + 1)) * 10.0
+    needed = labels_to_reach(xs, ys, target)
+    if max(ys) < target:
+        assert needed is None
+        return
+    assert xs[0] <= needed <= xs[-1]
+    first = int(np.flatnonzero(np.asarray(ys) >= target)[0])
+    assert needed <= xs[first]  # never later than the first round at or above the target
+    if first > 0:  # inside the crossing segment
+        assert needed >= xs[first - 1]
 
 
-def test_cli_stopping_prints_the_recommendation(capsys):
-    from pathlib import Path
-
-    from alkit import cli
-
-    example = Path(__file__).parents[1] / "data_samples" / "histories" / "mission_example.json"
-    assert cli.main(["stopping", str(example), "--budget", "4000", "--target", "0.8"]) == 0
-    out = capsys.readouterr().out
-    assert "recommendation: stop" in out and "   1700 +0.0050    0.0025" in out
-    assert "pinhole (rare): plateaued" in out
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6))
+def test_a_curve_reaches_its_own_final_value_no_later_than_its_last_point(ys):
+    xs = np.arange(1, len(ys) + 1) * 100.0
+    assert labels_to_reach(xs, ys, ys[-1]) <= xs[-1]

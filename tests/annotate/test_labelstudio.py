@@ -18,7 +18,7 @@ from alkit.annotate.labelstudio import LabelStudio, LabelStudioError
 from alkit.data import datasets
 from alkit.data.datasets import Labels
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 NAMES = ("zero", "one", "two", "three", "four", "seven")
 
 
@@ -139,22 +139,29 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_round_through_a_real_label_studio(server, tiny_dataset, tmp_path):
+    from alkit.annotate.labelstudio import LabelStudioAnnotator
     from alkit.annotate.simulated import Oracle
-    from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
+    from alkit.loop.config import round_config
+    from alkit.loop.project import Project
 
-    config = RoundConfig(budget=6, **TRAIN_PRESETS["tiny"])
+    config = round_config("two_stage", "tiny", budget=6, measure="entropy_max")
     project = Project.init(tmp_path / "ls-project", tiny_dataset / "dataset.yaml")
     project.run_round(config, progress=False)
-    pending = project.run_round(config, annotator="labelstudio", labelstudio=server,
-                                progress=False)
+    annotator = LabelStudioAnnotator(server)
+    pending = project.run_round(config, annotator=annotator, progress=False)
     assert (pending.number, pending.status) == (1, "annotating")
     project_id = server.project(f"alkit {project.dir.name}", NAMES)
     tasks = server.tasks(project_id)
     assert len(tasks) == 6 and server.progress(project_id).waiting == 6
     version = server.model_version(project_id)
     assert version.startswith("alkit-round1-")
+    scores = project.round_scores(1, [t["data"]["alkit_path"] for t in tasks])
+    entropy = dict(zip(scores.paths, scores.table["entropy_max"], strict=True))
     for task in tasks:
         assert [p["model_version"] for p in task["predictions"]] == [version]
+        # the per-task score is the round's own measure (annotators sort by it)
+        assert task["predictions"][0]["score"] == pytest.approx(
+            entropy[task["data"]["alkit_path"]], abs=1e-6)
     # annotate half of them as a person would, from the hidden labels
     oracle = Oracle(tiny_dataset / "dataset.yaml")
     truth = {}
@@ -165,22 +172,20 @@ def test_a_round_through_a_real_label_studio(server, tiny_dataset, tmp_path):
         path = task["data"]["alkit_path"]
         server.annotate(task["id"], labelstudio.boxes_to_results(
             truth[path].xyxy(128, 128), truth[path].class_ids, NAMES, 128, 128))
-    partial = project.run_round(config, annotator="labelstudio", labelstudio=server,
-                                progress=False)
+    partial = project.run_round(config, annotator=annotator, progress=False)
     assert partial.status == "annotating" and project.ledger.counts()["labeled"] == 27
     assert len(server.tasks(project_id)) == 6  # nothing pushed twice
     # a wrong label name stops the import before anything is written
     server.annotate(tasks[3]["id"], labelstudio.boxes_to_results(
         [[1, 1, 20, 20]], [0], ["not-a-class"], 128, 128))
     with pytest.raises(LabelStudioError, match="unknown label 'not-a-class'"):
-        project.run_round(config, annotator="labelstudio", labelstudio=server, progress=False)
+        project.run_round(config, annotator=annotator, progress=False)
     assert project.ledger.counts()["labeled"] == 27
     for task in tasks[3:]:
         path = task["data"]["alkit_path"]
         server.annotate(task["id"], labelstudio.boxes_to_results(
             truth[path].xyxy(128, 128), truth[path].class_ids, NAMES, 128, 128))
-    done = project.run_round(config, annotator="labelstudio", labelstudio=server,
-                             progress=False)
+    done = project.run_round(config, annotator=annotator, progress=False)
     assert done.status == "done" and done.n_labeled_after == 30
     for row in project.ledger.labeled():
         if row["source"] != "labelstudio":

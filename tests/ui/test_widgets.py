@@ -1,6 +1,6 @@
-"""The review states (alkit.review) and the widgets over them (alkit.widgets), driven without a
-browser: states directly, widgets through their buttons (``button.click()``) and synced traits.
-Every decision is checked in a freshly opened ledger (what a restarted kernel would see)."""
+"""The widgets (alkit.ui.widgets) over the review states, driven without a browser: through
+their buttons (``button.click()``) and synced traits. Every decision is checked in a freshly
+opened ledger (what a restarted kernel would see)."""
 
 import html
 import json
@@ -9,19 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from review_fixtures import N_PICKS, decisions_on_disk, fresh, state_on_disk
 
-from alkit.core.detections import Detections
 from alkit.data import datasets
-from alkit.data.datasets import DatasetError, Labels
-from alkit.loop.ledger import Ledger, LedgerError
-from alkit.loop.project import TRAIN_PRESETS, Project, RoundConfig
-from alkit.model.scoring import PoolScores
+from alkit.data.datasets import Labels
+from alkit.loop.config import round_config
+from alkit.loop.ledger import LedgerError
+from alkit.loop.project import Project
 from alkit.ui.review import (
     BoxEditorState,
     EmbeddingMapState,
     ReviewState,
     ScoreExplorerState,
-    bboxes_to_labels,
     detections_to_bboxes,
 )
 from alkit.ui.widgets import (
@@ -33,82 +32,7 @@ from alkit.ui.widgets import (
     ScoreExplorer,
 )
 
-N_PICKS = 8
-
-
-def fake_scores(paths, n_classes=6, *, seed=0) -> PoolScores:
-    """Scores with two boxes per image (one sure, one unsure) and random embeddings: what
-    score_pool returns, without a model."""
-    rng = np.random.default_rng(seed)
-    n = len(paths)
-    conf = np.stack([rng.uniform(0.3, 0.95, n), rng.uniform(0.26, 0.5, n)], axis=1).ravel()
-    cls = rng.integers(0, n_classes, 2 * n)
-    class_scores = np.full((2 * n, n_classes), 0.01, np.float32)
-    class_scores[np.arange(2 * n), cls] = conf
-    xyxy = np.tile(np.array([[10, 12, 50, 60], [70, 70, 126, 130]], np.float32), (n, 1))
-    return PoolScores(
-        paths=[str(p) for p in paths], hashes=np.array([f"h{i}" for i in range(n)]),
-        heights=np.full(n, 128, np.int32), widths=np.full(n, 128, np.int32),
-        box_offsets=np.arange(0, 2 * n + 1, 2, dtype=np.int64), box_xyxy=xyxy,
-        box_confidence=conf.astype(np.float32), box_class=cls.astype(np.int64),
-        box_class_scores=class_scores, embeddings=rng.normal(size=(n, 8)).astype(np.float32),
-        names=("zero", "one", "two", "three", "four", "seven")[:n_classes])
-
-
-@pytest.fixture
-def project(tiny_dataset, tmp_path):
-    """A project whose round 1 picked the first N_PICKS pool images (no model needed)."""
-    project = Project.init(tmp_path / "project", tiny_dataset / "dataset.yaml")
-    pool = project.ledger.images(split="pool")[:N_PICKS]
-    project.ledger.start_round(1, strategy="uncertainty", params={}, model_before=None,
-                               model_before_hash=None, metrics_before=None)
-    project.ledger.record_queries(1, [r["id"] for r in pool], np.linspace(0.9, 0.5, N_PICKS),
-                                  [f"uncertainty {s:.2f}" for s in np.linspace(0.9, 0.5, N_PICKS)])
-    project._stage(1)
-    yield project
-    project.close()
-
-
-@pytest.fixture
-def scores(project):
-    return fake_scores([r["path"] for r in project.ledger.images()])
-
-
-def fresh(project) -> Ledger:
-    """The project's ledger opened again from disk."""
-    return Ledger(project.dir)
-
-
-def decisions_on_disk(project) -> list[tuple[int, str]]:
-    with fresh(project) as ledger:
-        rows = ledger.conn.execute("SELECT image_id, decision FROM decisions ORDER BY id")
-        return rows.fetchall()
-
-
-def state_on_disk(project, image_id: int) -> str:
-    with fresh(project) as ledger:
-        return next(r["state"] for r in ledger.images() if r["id"] == image_id)
-
-
 # --------------------------------------------------------------------------- score explorer
-
-
-def test_score_explorer_state_counts_the_classic_rule(scores):
-    state = ScoreExplorerState(scores)
-    assert state.column == "max_confidence" and state.threshold == 0.6
-    assert state.n_flagged == int((scores.max_confidence < 0.6).sum())
-    assert state.summary().startswith(f"{state.n_flagged} of {len(scores)} images")
-    assert state.summary().endswith("flagged: max_confidence < 0.60")
-    near = state.nearest(5)
-    gaps = np.abs(state.values - 0.6)
-    assert sorted(gaps[near]) == sorted(np.sort(gaps)[:5]).copy()
-    assert list(state.values[near]) == sorted(state.values[near])
-    state.set_column("entropy_max")
-    assert state.threshold == pytest.approx(np.quantile(scores.table["entropy_max"], 0.75))
-    assert state.n_flagged == int((scores.table["entropy_max"] >= state.threshold).sum())
-    assert "n_boxes" not in state.columns and "path" not in state.columns
-    with pytest.raises(ValueError, match="unknown score column 'nope'"):
-        state.set_column("nope")
 
 
 def test_score_explorer_widget_follows_dropdown_and_slider(scores):
@@ -214,29 +138,6 @@ def test_review_grid_shows_errors_and_closes_labeled_images(project, scores):
 # --------------------------------------------------------------------------- box editor
 
 
-def test_bbox_conversion_round_trip_and_errors():
-    names = ("zero", "one")
-    detections = Detections([[10, 20, 50, 60], [-3, 100, 40, 140]], [0.9, 0.4], [1, 0])
-    bboxes = detections_to_bboxes(detections, names, 128, 128)
-    assert bboxes[0] == {"x": 10.0, "y": 20.0, "width": 40.0, "height": 40.0, "label": "one"}
-    assert bboxes[1]["x"] == 0.0 and bboxes[1]["y"] + bboxes[1]["height"] == 128.0  # clipped
-    labels = bboxes_to_labels(bboxes, names, 128, 128)
-    assert labels.class_ids.tolist() == [1, 0]
-    np.testing.assert_allclose(labels.xywhn[0], [30 / 128, 40 / 128, 40 / 128, 40 / 128])
-    backwards = bboxes_to_labels([{"x": 50, "y": 60, "width": -40, "height": -40,
-                                   "label": "one"}], names, 128, 128)
-    np.testing.assert_allclose(backwards.xywhn, labels.xywhn[:1])
-    bad = [{"x": 1, "y": 1, "width": 5, "height": 5, "label": "cat"},
-           {"x": 100, "y": 1, "width": 40, "height": 5, "label": "one"},
-           {"x": 3, "y": 3, "width": 0, "height": 5, "label": ""}]
-    with pytest.raises(ValueError) as error:
-        bboxes_to_labels(bad, names, 128, 128)
-    message = str(error.value)
-    assert "box 1: unknown class 'cat'; expected one of zero, one" in message
-    assert "box 2: (100, 1, 140, 6) lies outside the 128 x 128 image" in message
-    assert "box 3: unknown class ''" in message and "box 3: zero size" in message
-
-
 def test_box_editor_submit_skip_and_progress(project, scores):
     review = ReviewState(project, 1, scores)
     for item in review.items[:3]:
@@ -259,9 +160,7 @@ def test_box_editor_submit_skip_and_progress(project, scores):
     assert editor.progress.value == "<b>1 / 3</b>&nbsp;" and "wrote" in editor.message.value
     with fresh(project) as ledger:
         row = next(r for r in ledger.labeled() if r["image_id"] == first.image_id)
-        annotator = ledger.conn.execute("SELECT annotator FROM labels WHERE image_id = ?",
-                                        (first.image_id,)).fetchone()[0]
-    assert row["source"] == "widget" and annotator == "me"
+    assert row["source"] == "widget"
     labels = datasets.read_labels(row["label_path"], len(project.spec.names))
     assert labels.class_ids.tolist()[1] == 5
     np.testing.assert_allclose(labels.xywhn[1], [15 / 128, 21 / 128, 20 / 128, 30 / 128],
@@ -295,42 +194,7 @@ def test_box_editor_refuses_bad_boxes_and_writes_nothing(project, scores):
         assert {r["source"] for r in ledger.labeled()} == {"seed"}
 
 
-def test_store_label_validates_and_never_imports_twice(project):
-    path = project.ledger.queries(1)[0]["path"]
-    with pytest.raises(DatasetError) as error:
-        project.store_label(path, Labels([9, 0], [[0.5, 0.5, 0.1, 0.1], [1.5, 0.5, 0.1, 0.1]]),
-                            round_number=1)
-    assert "label rejected, nothing written" in str(error.value)
-    assert "object 1: class id 9 is outside the dataset's names" in str(error.value)
-    assert "object 2: coordinates must be normalized to [0, 1]" in str(error.value)
-    assert project.ledger.counts()["labeled"] == 24
-    label_file = project.store_label(path, Labels([0], [[0.5, 0.5, 0.1, 0.1]]), round_number=1)
-    assert label_file.read_text() == "0 0.500000 0.500000 0.100000 0.100000\n"
-    with pytest.raises(LedgerError, match="already labeled"):
-        project.store_label(path, Labels.empty(), round_number=1)
-    assert label_file.read_text().startswith("0 0.5")
-
-
 # --------------------------------------------------------------------------- embedding map
-
-
-def test_embedding_map_state_groups_and_selection(project, scores):
-    project.record_review(project.ledger.queries(1)[0]["image_id"], "flag", round_number=1)
-    state = EmbeddingMapState.from_project(project, 1, scores)
-    assert state.counts() == {"labeled": 24, "picked": N_PICKS - 1, "remaining": 60 - N_PICKS,
-                              "set aside": 1}
-    assert state.xy.shape == (84, 2) and state.unit.min() == 0.0 and state.unit.max() == 1.0
-    rows = state.in_rect(1.0, 1.0, 0.0, 0.0)
-    assert rows == list(range(84))
-    left = state.select_rect(0, 0, 0.5, 1)
-    assert left == np.flatnonzero(state.unit[:, 0] <= 0.5).tolist() == state.selected
-    x, y = state.unit[7]
-    assert state.nearest(x + 0.001, y) == [7] and state.nearest(5, 5) == []
-    assert state.selection_text().startswith(f"{len(left)} selected: ")
-    with pytest.raises(IndexError):
-        state.select([84])
-    with pytest.raises(ValueError, match="one path and one group per embedding row"):
-        EmbeddingMapState(np.zeros((3, 2)), ["a", "b"], ["labeled"] * 3)
 
 
 def test_embedding_map_widget_syncs_the_selection(project, scores):
@@ -358,7 +222,7 @@ def test_button_texts_are_the_documented_ones():
 @pytest.mark.slow
 def test_stage_round_then_review_with_real_scores(tiny_dataset, tmp_path):
     project = Project.init(tmp_path / "project", tiny_dataset / "dataset.yaml")
-    config = RoundConfig(budget=N_PICKS, **{**TRAIN_PRESETS["tiny"], "epochs": 1})
+    config = round_config("two_stage", "tiny", budget=N_PICKS, epochs=1)
     project.run_round(config, progress=False)
     record = project.stage_round(config, progress=False)
     assert (record.number, record.status) == (1, "staged")

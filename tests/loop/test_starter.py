@@ -11,9 +11,13 @@ from hypothesis import strategies as st
 
 from alkit import cli
 from alkit.data import datasets
-from alkit.loop import starter
-from alkit.loop.starter import ArmResult, FolderAnnotator, MissingLabelError, verdict
+from alkit.loop import simulate, starter, starter_report
+from alkit.loop.starter import MissingLabelError
+from alkit.loop.starter_report import ArmResult, verdict
+from alkit.model.recipe import recipe
 from alkit.model.scoring import PoolScores
+
+TINY = recipe("tiny", epochs=1)
 
 # --------------------------------------------------------------------------- pure parts
 
@@ -64,40 +68,13 @@ def _arm(seed, map50, ap):
 
 
 def test_summarize_arm_over_seeds():
-    summary = starter.summarize_arm([_arm(0, 0.5, {"a": 0.2, "b": 0.4}),
+    summary = starter_report.summarize_arm([_arm(0, 0.5, {"a": 0.2, "b": 0.4}),
                                      _arm(1, 0.7, {"a": 0.6})])
     assert summary.n_seeds == 2 and summary.map50_mean == pytest.approx(0.6)
     assert (summary.map50_min, summary.map50_max) == (0.5, 0.7)
     assert summary.gain_per_100_mean == pytest.approx(2.0)
     assert summary.ap50_mean == pytest.approx({"a": 0.4, "b": 0.4})
     assert summary.ap50_max["a"] == 0.6
-
-
-def test_config_presets_and_overrides():
-    assert starter.starter_config("small").budget == 200
-    assert starter.starter_config("tiny", budget=5).budget == 5
-    with pytest.raises(TypeError, match="unknown starter setting"):
-        starter.starter_config("small", epoch=3)
-    with pytest.raises(ValueError, match="budget must be >= 1"):
-        starter.starter_config("small", budget=0)
-    with pytest.raises(ValueError, match="unknown preset"):
-        starter.starter_config("huge")
-
-
-def test_folder_annotator_reads_missing_and_bad_files(tmp_path):
-    pool, labels = tmp_path / "pool", tmp_path / "labels"
-    (pool / "sub").mkdir(parents=True)
-    (labels / "sub").mkdir(parents=True)
-    (labels / "sub" / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
-    (labels / "b.txt").write_text("9 0.5 0.5 0.2 0.2\n")
-    annotator = FolderAnnotator(labels, pool, n_classes=2)
-    assert annotator.answer(pool / "sub" / "a.jpg").class_ids.tolist() == [1]
-    with pytest.raises(MissingLabelError, match=r"no label file for c\.jpg"):
-        annotator.answer(pool / "c.jpg")
-    with pytest.raises(datasets.DatasetError, match=r"b\.txt:1: class id 9"):
-        annotator.answer(pool / "b.jpg")
-    with pytest.raises(datasets.DatasetError, match="labels folder not found"):
-        FolderAnnotator(tmp_path / "nowhere", pool, 2)
 
 
 # --------------------------------------------------------------------------- input errors
@@ -125,7 +102,7 @@ def test_bad_input_fails_before_any_training(tiny_dataset, tmp_path):
     with pytest.raises(datasets.DatasetError, match="no labels for the pool"):
         starter.run_starter(_own_yaml(tiny_dataset, tmp_path / "c.yaml"), pool=pool, budget=5,
                             **run)
-    assert not (tmp_path / "out" / "seed").exists()
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
 @pytest.mark.slow
@@ -136,8 +113,8 @@ def test_weights_of_other_classes_need_fine_tuning(tiny_dataset, tmp_path):
         pytest.skip("the optional pretrained start is not installed")
     with pytest.raises(ValueError, match="its classes are not the dataset's"):
         starter.run_starter(tiny_dataset / "dataset.yaml", weights=yolo.pretrained_checkpoint(),
-                            seed_epochs=0, budget=5, out=tmp_path, progress=False,
-                            echo=lambda *_: None)
+                            recipe=recipe("tiny", seed_epochs=0), budget=5, out=tmp_path,
+                            progress=False, echo=lambda *_: None)
 
 
 # --------------------------------------------------------------------------- end to end
@@ -148,8 +125,8 @@ def tiny_run(tmp_path_factory):
     """One tiny starter run: 2 seeds, K = 10 of the 60-image pool, 1 epoch at 64 px."""
     workdir = tmp_path_factory.mktemp("starter")
     lines = []
-    report = starter.run_starter(preset="tiny", workdir=workdir, budget=10, n_seeds=2,
-                                 progress=False, echo=lines.append)
+    report = starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir, budget=10,
+                                 n_seeds=2, control=False, progress=False, echo=lines.append)
     return report, "\n".join(lines), workdir
 
 
@@ -165,12 +142,23 @@ def test_tiny_run_reports_both_arms_side_by_side(tiny_run):
     assert report.overlap == [len(set(report.picks["bottom"]) & set(report.picks[f"random-s{s}"]))
                               for s in (0, 1)]
     for line in ("alkit starter: bottom-10 vs random-10", "seed model", "bottom-10",
-                 "random-10", "difference", "test AP50", "verdict:", "5/5 retraining 4 arms"):
+                 "random-10", "difference", "test AP50", "verdict:", "5/5 4 arms"):
         assert line in text
-    saved = json.loads((out / starter.REPORT_FILE).read_text())
+    saved = json.loads((out / starter_report.REPORT_FILE).read_text())
     assert saved["verdict"] == report.verdict and len(saved["differences"]) == 2
     assert set(saved["summary"]) == {"bottom", "random"}
-    assert (out / starter.PLOT_FILE).stat().st_size > 10_000
+    assert (out / starter_report.PLOT_FILE).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_arms_are_rounds_of_projects_sharing_one_seed_model(tiny_run):
+    report, _, workdir = tiny_run
+    (experiment,) = (workdir / "starter-tiny").glob("experiment-*")
+    cells = simulate.load_cells(experiment)
+    assert {c["rounds"][0]["map50"] for c in cells} == {report.seed_test["map50"]}
+    assert sorted(p.name for p in (experiment / "work").iterdir()) == [
+        "bottom-10-s0", "bottom-10-s1", "random-10-s0", "random-10-s1", "scores", "seed-shared"]
+    assert report.picks["bottom"] == starter._picks(experiment, "bottom-10", 1)  # one ranking
 
 
 @pytest.mark.slow
@@ -189,26 +177,27 @@ def test_bottom_arm_is_the_least_confident_images(tiny_run):
 @pytest.mark.slow
 def test_a_rerun_resumes_from_the_cache(tiny_run):
     report, _, workdir = tiny_run
-    arms = sorted((workdir / "starter-tiny" / "arms").glob("random-s1-*"))
-    (arms[0] / "result.json").unlink()  # as if the run had been killed during that arm
+    (experiment,) = (workdir / "starter-tiny").glob("experiment-*")
+    simulate.reset_cell(experiment, "random-10", 1)  # as if killed before that arm finished
     lines = []
-    again = starter.run_starter(preset="tiny", workdir=workdir, budget=10, n_seeds=2,
-                                progress=False, echo=lines.append)
+    again = starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir, budget=10,
+                                n_seeds=2, control=False, progress=False, echo=lines.append)
     assert [a.cached for a in again.arms] == [True, True, True, False]
     assert [a.map50 for a in again.arms[:3]] == [a.map50 for a in report.arms[:3]]
-    assert "seed model: cached" in "\n".join(lines)
+    assert "cached; seed model" in "\n".join(lines)
 
 
 @pytest.mark.slow
 def test_command_line_and_demo_alias(tiny_run, capsys):
     _, _, workdir = tiny_run
-    args = ["--preset", "tiny", "--workdir", str(workdir), "--budget", "10", "--seeds", "2",
-            "--quiet"]
+    args = ["--samples", "tiny", "--workdir", str(workdir), "--budget", "10", "--seeds", "2",
+            "--recipe", "tiny", "--epochs", "1", "--no-control", "--quiet"]
     assert cli.main(["starter", *args]) == 0
     out = capsys.readouterr().out
     assert "bottom-10 vs random-10" in out and "(4 arms from the cache)" in out
     assert cli.build_parser().parse_args(["demo"]).func is cli._starter
     assert cli.build_parser().parse_args(["starter", "--no-control"]).control is False
+    assert cli.build_parser().parse_args(["starter", "--preset", "tiny"]).samples == "tiny"
     assert cli.main(["demo", *args[:4], "--budget", "60"]) == 1
     assert "alkit demo: error: K = 60 images per arm" in capsys.readouterr().err
 
@@ -223,7 +212,7 @@ def test_own_data_with_real_label_files(tiny_run, tiny_dataset, tmp_path):
     for path in labels.glob("*.txt"):
         path.unlink()
     run = dict(pool=pool, weights=report.seed_weights, labels=labels, out=tmp_path / "out",
-               preset="tiny", budget=5, n_seeds=1, control=True, progress=False)
+               recipe=TINY, budget=5, n_seeds=1, control=True, progress=False)
     lines = []
     with pytest.raises(MissingLabelError, match="picked pool images have no label file"):
         starter.run_starter(data, echo=lines.append, **run)
@@ -232,7 +221,7 @@ def test_own_data_with_real_label_files(tiny_run, tiny_dataset, tmp_path):
     shutil.rmtree(labels)
     shutil.copytree(tiny_dataset / "oracle" / "labels" / "pool", labels)
     mine = starter.run_starter(data, echo=lines.append, **run)
-    assert "used as is" in "\n".join(lines) and mine.config["seed_epochs"] == 0
+    assert "used as is" in "\n".join(lines) and mine.config["recipe"]["seed_epochs"] == 0
     assert mine.seed_test["map50"] == pytest.approx(report.seed_test["map50"])
     assert mine.condition_mix is None and [a.arm for a in mine.arms] == [
         "bottom", "random", "control"]

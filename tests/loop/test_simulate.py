@@ -1,52 +1,19 @@
-"""The active-learning benchmark harness: the math of the report (property tests) and a quick
-real configuration (tiny preset, 2 rounds, 1 seed) that trains, resumes and reports."""
+"""The active-learning benchmark harness: the report's numbers, and a quick real configuration
+(tiny samples and recipe, 1 round, 1 seed) that trains, resumes and reports."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from alkit.loop import simulate
-from alkit.loop.simulate import SimulationConfig, labels_to_reach
+from alkit.model.recipe import recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+TINY = recipe("tiny", epochs=1)
 
-# --------------------------------------------------------------------------- labels_to_reach
-
-
-def test_labels_to_reach_interpolates_inside_the_first_crossing_segment():
-    x, y = [100, 200, 300, 400], [0.2, 0.4, 0.3, 0.6]
-    assert labels_to_reach(x, y, 0.3) == pytest.approx(150.0)
-    assert labels_to_reach(x, y, 0.5) == pytest.approx(366.666, rel=1e-4)
-    assert labels_to_reach(x, y, 0.1) == 100.0
-    assert labels_to_reach(x, y, 0.61) is None
-    assert labels_to_reach([], [], 0.5) is None
-
-
-@given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.floats(0, 1))
-def test_labels_to_reach_properties(ys, target):
-    xs = np.cumsum(np.arange(1, len(ys) + 1)) * 10.0
-    needed = labels_to_reach(xs, ys, target)
-    if max(ys) < target:
-        assert needed is None
-        return
-    assert xs[0] <= needed <= xs[-1]
-    first = int(np.flatnonzero(np.asarray(ys) >= target)[0])
-    assert needed <= xs[first]  # never later than the first round at or above the target
-    if first > 0:  # inside the crossing segment (its start only by rounding: target ~ y[i-1])
-        assert needed >= xs[first - 1]
-
-
-@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=6))
-def test_a_curve_reaches_its_own_final_value_no_later_than_its_last_point(ys):
-    xs = np.arange(1, len(ys) + 1) * 100.0
-    assert labels_to_reach(xs, ys, ys[-1]) <= xs[-1]
-
+ROOT = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------- summarize
 
@@ -122,17 +89,26 @@ def test_pick_composition_counts_rare_boxes_hard_scenes_and_repeated_groups():
 
 
 def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_dataset):
-    with pytest.raises(ValueError, match="unknown strategies"):
-        simulate.check_strategies(["random", "magic"])
     yaml = str(tiny_dataset / "dataset.yaml")
-    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1))
-    with pytest.raises(ValueError, match="epochs"):
-        simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=2))
-    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rounds=7))  # extends
-    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rounds=2))
-    simulate._check_config(tmp_path, SimulationConfig(yaml, epochs=1, rare_classes=("four",)))
+    with pytest.raises(ValueError, match="unknown strategies"):
+        simulate.experiment(yaml, ["random", "magic"])
+    exp = simulate.experiment(yaml, ["random"], recipe=TINY)
+    with pytest.raises(ValueError, match="unknown cell 'margin'"):
+        simulate.run_grid(tmp_path, exp, ["margin"])
+    simulate._check_config(tmp_path, exp)
+    with pytest.raises(ValueError, match="recipe"):
+        simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"],
+                                                             recipe=recipe("tiny")))
+    with pytest.raises(ValueError, match=r"queries\.random"):
+        simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"], budget=5,
+                                                             recipe=TINY))
+    simulate._check_config(tmp_path, simulate.experiment(yaml, ["margin"], recipe=TINY,
+                                                         rounds=7))  # a new cell, more rounds
+    simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY,
+                                                         rounds=2, rare_classes=("four",)))
     stored = json.loads((tmp_path / "config.json").read_text())
     assert stored["rounds"] == 7 and stored["rare_classes"] == ["four"]
+    assert set(stored["queries"]) == {"random", "margin"}
 
 
 def test_rare_classes_of_the_samples(tiny_dataset):
@@ -146,11 +122,10 @@ def test_rare_classes_of_the_samples(tiny_dataset):
 def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
     """The make-test configuration: tiny preset, 1 seed, random and least confidence."""
     yaml = str(tiny_dataset / "dataset.yaml")
-    config = SimulationConfig(yaml, rounds=1, budget=8, epochs=1, imgsz=64, batch=8,
-                              workers=0, close_mosaic=0)
+    config = simulate.experiment(yaml, ["random", "least_confidence"], budget=8, recipe=TINY,
+                                 rounds=1)
     out = tmp_path / "bench"
-    simulate.run_grid(out, config, ["random", "least_confidence"], [0], progress=False,
-                      echo=lambda *_: None)
+    simulate.run_grid(out, config, seeds=[0], progress=False, echo=lambda *_: None)
     cells = simulate.load_cells(out)
     assert [(c["strategy"], len(c["rounds"])) for c in cells] == [
         ("least_confidence", 2), ("random", 2)]
@@ -167,6 +142,7 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
     random_cell = out / "cells" / "random-s0.json"
     before = json.loads(random_cell.read_text())
     simulate.run_grid(out, config, ["random"], [0], progress=False, echo=lambda *_: None)
+    assert len(list((out / "work" / "scores").iterdir())) >= 1  # one cache for every cell
     assert json.loads(random_cell.read_text()) == before  # finished rounds are not retrained
 
     # One cell recomputed on its own, through the benchmark script.
@@ -174,8 +150,7 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
     assert not random_cell.exists()
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_al.py"), "--out", str(out),
                     "--data", yaml, "--strategies", "random", "--seeds", "0", "--rounds", "1",
-                    "--budget", "8", "--epochs", "1", "--imgsz", "64", "--batch", "8",
-                    "--workers", "0", "--close-mosaic", "0", "--quiet"], check=True)
+                    "--budget", "8", "--recipe", "tiny", "--epochs", "1", "--quiet"], check=True)
     assert len(json.loads(random_cell.read_text())["rounds"]) == 2
     assert (out / "summary.md").exists() and (out / "learning_curves.png").exists()
     summary = json.loads((out / "summary.json").read_text())
@@ -196,11 +171,12 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
 def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_dataset):
     """One committee round: 3 members fine-tuned from the seed model on bootstrap resamples,
     and the picks are the pool images they disagree on most."""
+    from alkit.core.disagreement import committee_disagreement
     from alkit.loop.ledger import Ledger
-    from alkit.model import committee, scoring
+    from alkit.model import scoring
 
-    config = SimulationConfig(str(tiny_dataset / "dataset.yaml"), rounds=1, budget=6, epochs=1,
-                              imgsz=64, batch=8, workers=0, close_mosaic=0)
+    config = simulate.experiment(str(tiny_dataset / "dataset.yaml"), ["committee"], budget=6,
+                                 recipe=TINY, rounds=1)
     out = tmp_path / "bench"
     cell = simulate.run_cell(out, config, "committee", 0, progress=False, echo=lambda *_: None)
     assert cell["rounds"][1]["labeled_images"] == cell["rounds"][0]["labeled_images"] + 6
@@ -211,10 +187,10 @@ def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_datas
         assert ledger.rounds()[1].params["committee_members"] == 3
         picks = ledger.queries(1)
         pool = [r["path"] for r in ledger.images(split="pool")]
-    member_scores = [scoring.score_pool(m, pool, imgsz=64, cache_dir=project / "scores",
+    member_scores = [scoring.score_pool(m, pool, imgsz=64, cache_dir=out / "work" / "scores",
                                         progress=False) for m in members]
-    disagreement = dict(zip(member_scores[0].paths,
-                            committee.committee_disagreement(member_scores), strict=True))
+    disagreement = dict(zip(member_scores[0].paths, committee_disagreement(member_scores),
+                            strict=True))
     assert [q["score"] for q in picks] == pytest.approx([disagreement[q["path"]] for q in picks])
     unpicked = [v for p, v in disagreement.items() if p not in {q["path"] for q in picks}]
     assert min(q["score"] for q in picks) >= max(unpicked) - 1e-12

@@ -35,7 +35,7 @@ from jupyter_harness import (
     wait_visible,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "03_review.ipynb"
 README_IMAGE = REPO / "data_samples" / "examples" / "review_grid.png"
 UPDATE_SCREENSHOTS = os.environ.get("ALKIT_UPDATE_SCREENSHOTS") == "1"

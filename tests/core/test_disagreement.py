@@ -1,18 +1,22 @@
-"""Query-by-committee: disagreement on hand-built member predictions, and a real committee."""
+"""Query-by-committee disagreement and box matching, on hand-built member predictions."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from alkit.model import committee
+from alkit.core import disagreement as committee
+from alkit.core.boxes import box_iou, match_boxes
+from alkit.core.detections import Detections
 from alkit.model.scoring import PoolScores
 
 BOX = np.array([[10.0, 10, 30, 30]])
 OTHER = np.array([[60.0, 60, 90, 90]])
 
 
-def member(boxes, classes, conf=0.9):
+def member(boxes, classes, conf=0.9) -> Detections:
     boxes = np.asarray(boxes, float).reshape(-1, 4)
-    return boxes, np.full(len(boxes), conf), np.asarray(classes)
+    return Detections(boxes, np.full(len(boxes), conf), np.asarray(classes, int))
 
 
 def test_members_that_agree_score_zero():
@@ -40,7 +44,7 @@ def test_class_votes_that_split():
 def test_localization_spread():
     shifted = BOX + np.array([4, 0, 4, 0])
     members = [member(BOX, [1]), member(BOX, [1]), member(shifted, [1])]
-    iou = committee.box_iou(BOX, shifted)[0, 0]
+    iou = box_iou(BOX, shifted)[0, 0]
     expected = (1 - np.mean([1.0, iou, iou])) / 3
     assert committee.image_disagreement(members) == pytest.approx(expected)
 
@@ -92,23 +96,22 @@ def test_committee_disagreement_over_a_pool():
         committee.committee_disagreement([a, other_pool])
 
 
-def test_bootstrap_lists_are_resamples_of_the_labeled_set():
-    lists = committee.bootstrap_lists([f"{i}.jpg" for i in range(20)], 3, random_state=0)
-    assert len(lists) == 3 and all(len(x) == 20 for x in lists)
-    assert all(set(x) <= {f"{i}.jpg" for i in range(20)} for x in lists)
-    assert lists[0] != lists[1]
-    assert lists == committee.bootstrap_lists([f"{i}.jpg" for i in range(20)], 3, random_state=0)
 
 
-@pytest.mark.slow
-def test_a_real_committee_trains_scores_and_disagrees(tiny_dataset, tmp_path):
-    members = committee.train_committee(tiny_dataset / "dataset.yaml", n_members=2, epochs=1,
-                                        imgsz=64, batch=8, workers=0, runs_dir=tmp_path / "runs")
-    assert len(members) == 2 and all(m.is_file() for m in members)
-    lists = sorted((tmp_path / "runs").glob("member*_train.txt"))
-    assert [len(p.read_text().splitlines()) for p in lists] == [24, 24]
-    scored = committee.score_committee(members, tiny_dataset / "images" / "pool", imgsz=64,
-                                       conf=0.001, conf_threshold=0.001,
-                                       cache_dir=tmp_path / "cache", progress=False)
-    d = committee.committee_disagreement(scored)
-    assert d.shape == (60,) and np.all((d >= 0) & (d <= 1)) and d.max() > 0
+boxes_st = st.lists(st.tuples(st.floats(0, 50), st.floats(0, 50), st.floats(1, 30),
+                              st.floats(1, 30), st.floats(0.01, 1), st.integers(0, 2)),
+                    max_size=6)
+
+
+@given(st.lists(boxes_st, min_size=2, max_size=4))
+def test_matching_keeps_every_box_once_and_one_per_member(per_member):
+    members = [Detections([[x, y, x + w, y + h] for x, y, w, h, _, _ in boxes],
+                          [c for *_, c, _ in boxes], [k for *_, k in boxes])
+               for boxes in per_member]
+    groups = match_boxes(members)
+    seen = [pair for group in groups for pair in group]
+    assert sorted(seen) == sorted((m, b) for m, d in enumerate(members) for b in range(len(d)))
+    assert all(len({m for m, _ in group}) == len(group) for group in groups)
+    d = committee.image_disagreement(members, conf_threshold=0.0)
+    assert 0.0 <= d <= 1.0 + 1e-12
+    assert committee.image_disagreement([members[0]] * 3, conf_threshold=0.0) == 0.0

@@ -1,0 +1,146 @@
+"""The query: what a round asks the pool for (one object, one table of named queries).
+
+A :class:`Query` names a selection strategy (:data:`alkit.core.selection.STRATEGIES`), the
+uncertainty measure it reads (a column of the score table, for example
+``least_confidence_mean3``), the budget and its unit (``images``, or ``boxes``: the model's own
+predicted boxes per image, at least 1), the strategy's parameters, an optional near-duplicate
+filter (cosine similarity of embeddings), the confidence at or above which a predicted box
+counts, and, for query-by-committee, the number of members whose disagreement replaces the
+measure. :func:`run_query` runs it over a pool's scores; :data:`QUERIES` are the named queries
+of the command line and the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from alkit.core import selection
+from alkit.core.uncertainty import TABLE_MEASURES
+
+BUDGET_UNITS = ("images", "boxes")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a round selects.
+
+    Attributes:
+        strategy: one of :data:`alkit.core.selection.STRATEGIES`.
+        measure: the score-table column used as uncertainty (higher = more uncertain), one of
+            :data:`alkit.core.uncertainty.TABLE_MEASURES`.
+        budget: how much to pick per round, in ``budget_unit``.
+        budget_unit: ``"images"`` or ``"boxes"`` (the model's predicted boxes per image at
+            ``conf_threshold``, at least 1: annotators are paid per box).
+        params: the strategy's parameters (:data:`alkit.core.selection.STRATEGY_PARAMS`).
+        committee_members: > 0: query-by-committee; this many members are trained each round
+            and their disagreement replaces ``measure``.
+        dedupe_threshold: if set, picks whose embedding has cosine similarity at or above it to
+            an earlier pick or a labeled image are passed over.
+        conf_threshold: predicted boxes at or above it count in the measures and box budgets.
+    """
+
+    strategy: str = "two_stage"
+    measure: str = "least_confidence_mean3"
+    budget: float = 100
+    budget_unit: str = "images"
+    params: Mapping = field(default_factory=dict)
+    committee_members: int = 0
+    dedupe_threshold: float | None = None
+    conf_threshold: float = 0.25
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", dict(self.params))
+        if self.strategy not in selection.STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; expected one of "
+                             f"{selection.STRATEGIES}")
+        if self.measure not in TABLE_MEASURES:
+            raise ValueError(f"unknown measure {self.measure!r}; expected one of "
+                             f"{TABLE_MEASURES}")
+        if self.budget_unit not in BUDGET_UNITS:
+            raise ValueError(f"budget_unit must be one of {BUDGET_UNITS}, got "
+                             f"{self.budget_unit!r}")
+        if not self.budget >= 0:
+            raise ValueError(f"budget must be >= 0, got {self.budget}")
+        allowed = selection.STRATEGY_PARAMS[self.strategy]
+        unknown = sorted(set(self.params) - set(allowed))
+        if unknown:
+            raise ValueError(f"strategy {self.strategy!r} takes the parameters {allowed}, not "
+                             f"{unknown}")
+        if self.committee_members < 0 or self.committee_members == 1:
+            raise ValueError("committee_members must be 0 (no committee) or at least 2, got "
+                             f"{self.committee_members}")
+        if self.dedupe_threshold is not None and not 0 < self.dedupe_threshold <= 1:
+            raise ValueError(f"dedupe_threshold must lie in (0, 1], got {self.dedupe_threshold}")
+        if not 0.0 <= self.conf_threshold <= 1.0:
+            raise ValueError(f"conf_threshold must lie in [0, 1], got {self.conf_threshold}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of the fields (what the ledger records for a round)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Query:
+        """The query a :meth:`to_dict` wrote (unknown keys refused)."""
+        return _with_overrides(cls(), dict(data), "query")
+
+
+#: Named queries: the strategies of ``alkit round --strategy``, ``alkit select`` and the
+#: benchmark. Each fixes a strategy, a measure and parameters; budgets are set per use.
+QUERIES: dict[str, Query] = {
+    "random": Query("random", "least_confidence_max"),
+    "uncertainty": Query("uncertainty", "least_confidence_mean3"),
+    "least_confidence": Query("uncertainty", "least_confidence_max"),
+    "mean3": Query("uncertainty", "least_confidence_mean3"),
+    "entropy": Query("uncertainty", "entropy_max"),
+    "margin": Query("uncertainty", "margin_max"),
+    "diversity": Query("diversity", "least_confidence_max"),
+    "coreset": Query("coreset", "least_confidence_max"),
+    "hybrid": Query("hybrid", "least_confidence_mean3", params={"alpha": 0.7, "beta": 0.3}),
+    "two_stage": Query("two_stage", "least_confidence_mean3"),
+    "rare_class": Query("rare_class", "least_confidence_mean3"),
+    # the disagreement of 3 members replaces the measure: 4 trainings a round
+    "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
+}
+
+
+def query(name: str = "two_stage", **overrides) -> Query:
+    """The named query ``name`` of :data:`QUERIES` with ``overrides`` (field names) applied; a
+    ``None`` override leaves the named value (handy for optional command-line flags)."""
+    if name not in QUERIES:
+        raise ValueError(f"unknown query {name!r}; expected one of {sorted(QUERIES)}")
+    return _with_overrides(QUERIES[name], overrides, "query")
+
+
+def _with_overrides(base, overrides: dict, what: str):
+    known = {f.name for f in fields(base)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown {what} setting(s) {unknown}; expected some of {sorted(known)}")
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertainty_N=None,
+              random_state=None) -> selection.Selection:
+    """Run ``query`` over a pool's :class:`alkit.PoolScores` (scored at the query's
+    ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
+
+    Args:
+        labeled: pool rows already labeled (mask or indices): never picked, and the initial
+            centres of k-center and the anchors of the near-duplicate filter.
+        class_counts: (C,) labeled-set instance counts (the ``rare_class`` strategy).
+        uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
+            disagreement).
+    Returns:
+        the :class:`alkit.Selection`; its ``params`` hold the query and what the strategy
+        reported (for the ledger).
+    """
+    if abs(scores.conf_threshold - query.conf_threshold) > 1e-12:
+        raise ValueError(f"the scores count boxes at confidence >= {scores.conf_threshold}, the "
+                         f"query at >= {query.conf_threshold}: score with the query's threshold")
+    picked = selection.select_from_scores(
+        scores, query.strategy, query.budget, measure=query.measure, labeled=labeled,
+        budget_unit=query.budget_unit, class_counts=class_counts,
+        dedupe_threshold=query.dedupe_threshold, uncertainty_N=uncertainty_N,
+        random_state=random_state, **query.params)
+    return replace(picked, params={**query.to_dict(), **picked.params})
