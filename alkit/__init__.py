@@ -50,6 +50,7 @@ from alkit.core.stopping import (
     StoppingRule,
     Verdict,
     analyze,
+    class_trends,
     default_rule,
 )
 from alkit.data.datasets import (
@@ -61,6 +62,7 @@ from alkit.data.datasets import (
     load_rgb,
     read_dataset_yaml,
     read_labels,
+    read_split,
     write_dataset_yaml,
     write_labels,
 )
@@ -132,6 +134,7 @@ __all__ = [
     "analyze",
     "build_samples",
     "check_random_state",
+    "class_trends",
     "default_rule",
     "derive_seed",
     "ensure_samples",
@@ -143,6 +146,7 @@ __all__ = [
     "query",
     "read_dataset_yaml",
     "read_labels",
+    "read_split",
     "recipe",
     "round_config",
     "run_grid",

@@ -1,4 +1,9 @@
-"""Test-wide setup: a private alkit home and a strict offline guard.
+"""Test-wide setup: a private alkit home, a strict offline guard, and Hypothesis profiles.
+
+Hypothesis: under ``CI`` (set by ``.ci/run``) every property test runs derandomized (the same
+examples on every run, so a green commit stays green); locally it draws new examples each run,
+so developers still find new cases. Neither profile has a deadline: timing on shared machines
+is not what these tests check.
 
 Any test that opens a non-loopback connection or resolves a non-loopback name fails: the
 audit-hook guard (alkit.netguard) blocks the call and this file fails the test, even when the
@@ -19,9 +24,16 @@ os.environ["ALKIT_NETWORK_GUARD"] = "1"
 os.environ["ALKIT_NETWORK_GUARD_LOG"] = str(_SESSION_DIR / "network-violations.log")
 Path(os.environ["ALKIT_NETWORK_GUARD_LOG"]).touch()
 
+from hypothesis import settings  # noqa: E402
+
 from alkit.data import netguard  # noqa: E402
 
 netguard.install()
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _log_lines() -> list[str]:

@@ -85,7 +85,10 @@ class Annotator:
     def request(self, job: AnnotationJob) -> None:
         """Called once per round call before any :meth:`answer`, with every waiting pick:
         push tasks, pull finished work, read and validate files as a batch. Default: nothing.
-        A batch with a bad label raises and nothing of it is imported."""
+        A batch with a bad label raises and nothing of it is imported.
+
+        ``job``: the round's :class:`AnnotationJob` (its waiting items, class names, staging
+        folder and, when the round has a model, a way to get the model's boxes)."""
 
     def answer(self, path: str) -> Labels | None:
         """The labels of ``path``, or None when it is not labeled yet."""

@@ -41,7 +41,22 @@ class FolderAnnotator(Annotator):
 
     def label_path(self, path: str | os.PathLike, staged: str | None = None,
                    round_dir: Path | None = None) -> Path:
-        """Where the label file of ``path`` is expected."""
+        """Where the label file of ``path`` is expected.
+
+        Args:
+            path: the original image path; with ``labels_dir`` set, its place under
+                ``pool_root`` (or, outside it, its stem) names the ``.txt`` file.
+            staged: the image's file name in the round's ``images/`` staging folder; needed
+                (with ``round_dir``) for the round drop folder, ignored otherwise.
+            round_dir: the round's staging folder, whose ``labels/`` holds the drop files.
+
+        Returns:
+            The expected ``.txt`` path (it may not exist yet).
+
+        Raises:
+            ValueError: the round drop folder is used (no ``labels_dir``) and ``staged`` or
+                ``round_dir`` is missing.
+        """
         if self.labels_dir is None:
             if staged is None or round_dir is None:
                 raise ValueError("the round drop folder needs the staged name and round folder")

@@ -59,7 +59,20 @@ def label_config(names: Sequence[str]) -> str:
 
 
 def boxes_to_results(xyxy, class_ids, names, width: int, height: int, scores=None) -> list[dict]:
-    """Pixel boxes -> Label Studio rectangle results (percent, top-left corner)."""
+    """Pixel boxes -> Label Studio rectangle results (percent, top-left corner).
+
+    Args:
+        xyxy: (n, 4) pixel boxes (x1, y1, x2, y2) of the original image.
+        class_ids: (n,) class ids, indexes into ``names``.
+        names: the dataset's class names; a box's label is ``names[class id]``.
+        width, height: the original image's size in pixels.
+        scores: optional (n,) per-box scores (e.g. confidences), stored as each result's
+            ``score``; ``None``: no score.
+
+    Returns:
+        One ``rectanglelabels`` result dict per box, ``x``, ``y``, ``width``, ``height`` in
+        percent of the image.
+    """
     results = []
     for k, ((x1, y1, x2, y2), c) in enumerate(zip(np.asarray(xyxy).reshape(-1, 4), class_ids,
                                                   strict=True)):
@@ -102,7 +115,16 @@ def results_to_labels(results: list[dict], names: Sequence[str], *, where: str =
 
 def read_zip_safely(data: bytes, *, max_bytes: int = 2**31) -> dict[str, bytes]:
     """Members of a zip archive by name, read one by one; absolute paths, ``..`` components,
-    links and oversized archives are refused (never extracted to disk)."""
+    links and oversized archives are refused (never extracted to disk).
+
+    Args:
+        data: the archive's bytes.
+        max_bytes: the largest total uncompressed size of the members (default 2 GiB); a
+            larger archive raises :class:`LabelStudioError`.
+
+    Returns:
+        ``{member name: its bytes}`` (folders left out).
+    """
     members, total = {}, 0
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
@@ -130,6 +152,7 @@ class Progress:
 
     @property
     def waiting(self) -> int:
+        """Tasks without a finished annotation yet."""
         return self.total - self.finished
 
 
@@ -138,8 +161,18 @@ class LabelStudio:
 
     def __init__(self, url: str, token: str | None = None, *, retries: int = 4,
                  backoff: float = 0.5, timeout: float = 30.0, document_root: str = "/"):
-        """``document_root``: the server's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``, under
-        which task images are addressed (see :func:`local_files_url`)."""
+        """Connect to the server at ``url``.
+
+        Args:
+            url: the server's base URL (a trailing ``/`` is dropped).
+            token: the API token; ``None``: ``$ALKIT_LABEL_STUDIO_TOKEN`` (neither raises
+                :class:`LabelStudioError`). It never appears in a message or repr.
+            retries: how many times an unreachable server or a 5xx answer is retried.
+            backoff: seconds before the first retry, doubled after each.
+            timeout: seconds one HTTP request may take.
+            document_root: the server's ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``, under
+                which task images are addressed (see :func:`local_files_url`).
+        """
         self.url = url.rstrip("/")
         self.document_root = document_root
         self._token = token or os.environ.get("ALKIT_LABEL_STUDIO_TOKEN")
@@ -188,7 +221,10 @@ class LabelStudio:
 
     def project(self, title: str, names: Sequence[str]) -> int:
         """The id of the project named ``title``, created with :func:`label_config` if none
-        exists (an existing one with other classes is refused)."""
+        exists (an existing one with other classes is refused).
+
+        ``names``: the dataset's class names (class id = index), which the project's labeling
+        config must match."""
         config = label_config(names)
         listing = self._request("GET", "/api/projects/?page_size=1000")
         projects = listing["results"] if isinstance(listing, dict) else listing
@@ -206,7 +242,14 @@ class LabelStudio:
              ) -> None:
         """Import tasks (``{"data": ..., "predictions": [...]}``) into a project, then set the
         project's ``model_version`` to the predictions' (Label Studio accepts it only once
-        predictions of that version exist), so annotators can order tasks by uncertainty."""
+        predictions of that version exist), so annotators can order tasks by uncertainty.
+
+        Args:
+            project_id: the Label Studio project id (see :meth:`project`).
+            tasks: the tasks to import (see :func:`make_task`); empty: nothing imported.
+            model_version: the predictions' model version; ``None``: the project's is left
+                unchanged.
+        """
         if tasks:
             self._request("POST", f"/api/projects/{project_id}/import", tasks)
         if model_version is not None:
@@ -214,11 +257,11 @@ class LabelStudio:
                           {"model_version": model_version})
 
     def model_version(self, project_id: int) -> str:
-        """The project's current ``model_version``."""
+        """The current ``model_version`` of project ``project_id``."""
         return self._request("GET", f"/api/projects/{project_id}/").get("model_version", "")
 
     def tasks(self, project_id: int) -> list[dict]:
-        """Every task of a project with its annotations."""
+        """Every task of project ``project_id`` with its annotations (read page by page)."""
         tasks, page = [], 1
         while True:
             batch = self._request("GET", f"/api/tasks/?project={project_id}&page={page}"
@@ -231,19 +274,31 @@ class LabelStudio:
             page += 1
 
     def annotate(self, task_id: int, results: list[dict]) -> None:
-        """Submit an annotation to a task, as a person in the labeling UI would."""
+        """Submit an annotation to a task, as a person in the labeling UI would.
+
+        ``task_id``: the Label Studio task id; ``results``: its rectangle results (see
+        :func:`boxes_to_results`; percent of the image)."""
         self._request("POST", f"/api/tasks/{task_id}/annotations/",
                       {"result": results, "was_cancelled": False})
 
     def progress(self, project_id: int) -> Progress:
-        """How many tasks are finished."""
+        """How many tasks of project ``project_id`` are finished (a :class:`Progress`)."""
         tasks = self.tasks(project_id)
         return Progress(len(tasks), sum(1 for t in tasks if _finished(t)))
 
     def pull(self, project_id: int, names: Sequence[str]) -> dict[str, tuple[Labels, str]]:
         """Finished tasks as ``{alkit image path: (labels, annotator)}``; unfinished ones are
         left out (still waiting). Every finished task is converted before any is returned, so
-        one bad annotation stops the whole pull with its task named."""
+        one bad annotation stops the whole pull with its task named.
+
+        Args:
+            project_id: the Label Studio project id.
+            names: the dataset's class names; a box's label name gives its class id (an
+                unknown name raises :class:`LabelStudioError`).
+
+        The labels are YOLO labels (normalized center and size), from the last annotation
+        that was not cancelled; the annotator is the Label Studio user id that completed it.
+        """
         finished = {}
         for task in self.tasks(project_id):
             if not _finished(task):
@@ -263,7 +318,8 @@ def _finished(task: dict) -> bool:
 class LabelStudioAnnotator(Annotator):
     """Annotation on a Label Studio server (see the module docstring): tasks carry the model's
     boxes as predictions scored by the round's uncertainty measure; finished annotations are
-    the answers. ``title``: the Label Studio project (default: the alkit project's name)."""
+    the answers. ``client``: the :class:`LabelStudio` client of the server; ``title``: the
+    Label Studio project (default: the alkit project's name)."""
 
     source = "labelstudio"
 
@@ -300,7 +356,8 @@ class LabelStudioAnnotator(Annotator):
         return None if found is None else found[0]
 
     def annotated_by(self, path: str) -> str | None:
-        """The Label Studio user id that finished the task."""
+        """The Label Studio user id that finished the task of ``path`` (from the last pull),
+        or None."""
         found = self._finished.get(str(path))
         return None if found is None else found[1]
 
@@ -311,7 +368,22 @@ class LabelStudioAnnotator(Annotator):
 
 def make_task(path: str, image_url: str, detections, names, width: int, height: int,
               model_version: str, score: float) -> dict:
-    """One task for an image, with the model's boxes as a prediction."""
+    """One task for an image, with the model's boxes as a prediction.
+
+    Args:
+        path: the image's alkit path (kept in the task's data as ``alkit_path``).
+        image_url: the URL Label Studio loads the image from (see :func:`local_files_url`).
+        detections: the model's boxes (a :class:`alkit.core.detections.Detections`: pixel
+            ``xyxy``, ``class_id``, ``confidence``), converted by :func:`boxes_to_results`.
+        names: the dataset's class names (class id = index).
+        width, height: the original image's size in pixels.
+        model_version: names the model that made the prediction.
+        score: the image's uncertainty score, the prediction's ``score`` (annotators can sort
+            tasks by it).
+
+    Returns:
+        The task dict: ``{"data": {...}, "predictions": [one prediction]}``.
+    """
     return {
         "data": {"image": image_url, "alkit_path": str(path)},
         "predictions": [{
@@ -323,6 +395,9 @@ def make_task(path: str, image_url: str, detections, names, width: int, height: 
 
 
 def local_files_url(path: str, document_root: str = "/") -> str:
-    """The URL Label Studio serves a local file under (``LOCAL_FILES_DOCUMENT_ROOT``)."""
+    """The URL Label Studio serves a local file under (``LOCAL_FILES_DOCUMENT_ROOT``).
+
+    ``path``: the file; ``document_root``: the server's document root (default ``/``), which
+    ``path`` is made relative to."""
     relative = os.path.relpath(os.path.abspath(path), os.path.abspath(document_root))
     return "/data/local-files/?d=" + urllib.parse.quote(relative)

@@ -32,7 +32,18 @@ from alkit.data.datasets import Labels
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Annotation mistakes at given rates (see the module docstring)."""
+    """Annotation mistakes at given rates (see the module docstring).
+
+    Attributes:
+        miss_rate: probability in [0, 1] that a box is dropped (a missed object).
+        shift_rate: probability in [0, 1] that a kept box is moved and resized.
+        shift_scale: how far a shifted box moves and resizes: its center by up to this share
+            of its width / height, its sides scaled by ``1 +/- shift_scale`` (default 0.2).
+        wrong_class_rate: probability in [0, 1] that a kept box gets another class, drawn
+            uniformly.
+
+    Every rate defaults to 0 (no noise); a rate outside [0, 1] raises ``ValueError``.
+    """
 
     miss_rate: float = 0.0
     shift_rate: float = 0.0
@@ -57,8 +68,19 @@ class NoiseModel:
 
 
 def apply_noise(labels: Labels, noise: NoiseModel, n_classes: int, rng) -> Labels:
-    """One image's labels with annotation mistakes (see :class:`NoiseModel`); ``rng`` is a
-    seed or a ``numpy.random.Generator``."""
+    """One image's labels with annotation mistakes (see :class:`NoiseModel`).
+
+    Args:
+        labels: the image's true YOLO labels (normalized center and size).
+        noise: the mistakes to make and their rates.
+        n_classes: the dataset's number of classes; a wrong class is drawn among the other
+            ``n_classes - 1`` (no class change when there is only one class).
+        rng: a seed or a ``numpy.random.Generator``.
+
+    Returns:
+        New :class:`alkit.Labels` (shifted boxes clipped to the image); ``labels`` itself when
+        it is empty.
+    """
     rng = check_random_state(rng)
     if len(labels) == 0:
         return labels
@@ -91,7 +113,15 @@ def _clip_xywhn(xywhn: np.ndarray) -> np.ndarray:
 
 class Oracle(Annotator):
     """The simulated annotator: answers pool images from a benchmark's hidden labels (the
-    yaml's ``oracle_labels``), with this oracle's :class:`NoiseModel`."""
+    yaml's ``oracle_labels``), with this oracle's :class:`NoiseModel`.
+
+    Args:
+        dataset_yaml: the benchmark's dataset yaml; it needs a ``pool`` split and hidden
+            ``oracle_labels`` (else :class:`alkit.DatasetError`).
+        noise: the annotation mistakes to make; ``None``: none (exact labels).
+        random_state: seeds the noise, together with each image's file name, so the same image
+            always gets the same answer.
+    """
 
     source = "oracle"
 
@@ -106,7 +136,10 @@ class Oracle(Annotator):
         self.random_state = random_state
 
     def answer(self, image_path: str | os.PathLike) -> Labels:
-        """The labels of a pool image, with this oracle's noise."""
+        """The labels of a pool image, with this oracle's noise.
+
+        ``image_path``: a pool image; its hidden label file is read (a missing one raises
+        :class:`alkit.DatasetError`)."""
         image_path = Path(image_path)
         label_path = datasets.split_label_path(self.spec, "pool", image_path)
         if not label_path.exists():
@@ -117,7 +150,7 @@ class Oracle(Annotator):
         return apply_noise(labels, self.noise, self.spec.n_classes, np.random.default_rng(seed))
 
     def annotated_by(self, path: str) -> str:
-        """Always ``"oracle"``."""
+        """Always ``"oracle"``, whatever the image ``path``."""
         return "oracle"
 
     def describe(self) -> str:

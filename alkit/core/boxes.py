@@ -19,7 +19,15 @@ from alkit.core.detections import Detections
 
 
 def box_iou(a_A_4, b_B_4) -> np.ndarray:
-    """(A, B) IoU of pixel boxes (x1, y1, x2, y2); 0 where a union is empty."""
+    """(A, B) IoU of pixel boxes (x1, y1, x2, y2); 0 where a union is empty.
+
+    Args:
+        a_A_4: (A, 4) float boxes (x1, y1, x2, y2) in pixels; one box of shape (4,) is read
+            as (1, 4).
+        b_B_4: (B, 4) float boxes in the same form.
+    Returns:
+        (A, B) float64 matrix, entry ``[i, j]`` the IoU of ``a_A_4[i]`` and ``b_B_4[j]``.
+    """
     a = np.asarray(a_A_4, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b_B_4, dtype=np.float64).reshape(-1, 4)
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
@@ -39,6 +47,8 @@ def match_boxes(members: Sequence[Detections], *, iou_threshold: float = 0.5
 
     Args:
         members: one :class:`Detections` per model, for the same image.
+        iou_threshold: the IoU with a group's first (most confident) box at or above which a
+            box may join that group; below it for every group, the box starts a new one.
     Returns:
         groups, each a list of ``(member, box index)`` with at most one box per member.
     """

@@ -49,7 +49,15 @@ MIN_POINTS_SATURATION = 4
 
 @dataclass(frozen=True)
 class DecayFit:
-    """``g(k) = g0 * exp(-lam * k)`` fitted to the gains; ``predicted_next_gain = g(K + 1)``."""
+    """``g(k) = g0 * exp(-lam * k)`` fitted to the gains; ``predicted_next_gain = g(K + 1)``.
+
+    Attributes:
+        g0: the fitted scale (the gain the curve gives at k = 0).
+        lam: the fitted decay rate per round (positive when the gains shrink).
+        predicted_next_gain: ``g(K + 1)`` for K observed gains: the next round's predicted gain.
+        r2: coefficient of determination of the straight line through ``(k, log g_k)``
+            (measured in log space).
+    """
 
     g0: float
     lam: float
@@ -60,7 +68,15 @@ class DecayFit:
 @dataclass(frozen=True)
 class Interval:
     """A point estimate with a bootstrap interval (``low``, ``high``); ``None`` bounds mean the
-    quantity is unreachable in some resamples."""
+    quantity is unreachable in some resamples.
+
+    Attributes:
+        value: the point estimate from the fitted parameters.
+        low: the lower end of the (90%) bootstrap interval, ``None`` when no resample gives a
+            finite value.
+        high: the upper end, ``None`` when some resample gives an infinite value (for example
+            a target the curve never reaches). Without resamples both equal ``value``.
+    """
 
     value: float
     low: float | None
@@ -95,11 +111,16 @@ class SaturationFit:
     _bootstrap: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)), repr=False)
 
     def predict(self, labeled_counts) -> np.ndarray:
-        """The fitted metric at the given labeled counts."""
+        """The fitted metric at ``labeled_counts`` (a label count or an array of them), in the
+        same shape."""
         return _FAMILIES[self.family](np.asarray(labeled_counts, dtype=np.float64), *self.params)
 
     def predict_interval(self, labeled_counts, level: float = 0.9) -> tuple[np.ndarray, ...]:
-        """``(low, high)`` bootstrap band of the fitted metric at the given counts."""
+        """``(low, high)`` bootstrap band of the fitted metric at ``labeled_counts``.
+
+        ``level`` is the central coverage of the band (0.9: the 5th and 95th percentiles of the
+        bootstrap curves). Without bootstrap refits both ends are :meth:`predict`'s value.
+        """
         n = np.asarray(labeled_counts, dtype=np.float64)
         if len(self._bootstrap) == 0:
             value = self.predict(n)
@@ -111,7 +132,21 @@ class SaturationFit:
 
 @dataclass(frozen=True)
 class Knee:
-    """The knee of the learning curve (Kneedle) and the threshold stop point."""
+    """The knee of the learning curve (Kneedle) and the threshold stop point.
+
+    Rounds are 1-based positions in the cleaned history (:func:`clean_history`).
+
+    Attributes:
+        knee_labels: the labeled count at the knee (:func:`kneedle`).
+        knee_round: the knee's round.
+        stop_labels: the labeled count at the stop point, the last round whose gain was more
+            than the threshold (the first round when none was).
+        stop_round: the stop point's round.
+        labels_saved_at_knee: ``budget - knee_labels``; ``None`` without a budget.
+        labels_saved_at_stop: ``budget - stop_labels``; ``None`` without a budget.
+        saving_at_stop: ``1 - stop_labels / budget``, the share of the budget saved by stopping
+            at the stop point; ``None`` without a budget.
+    """
 
     knee_labels: float
     knee_round: int
@@ -126,7 +161,13 @@ class Knee:
 
 
 def clean_history(labeled_counts, metrics) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Sort by labeled count, drop NaN metrics, average repeated counts; list every repair."""
+    """Sort by labeled count, drop NaN metrics, average repeated counts; list every repair.
+
+    ``labeled_counts`` and ``metrics`` are (R,) sequences, the labeled count and the metric
+    after each round (same length, ``ValueError`` otherwise; a round with a non-finite count or
+    metric is dropped). Returns ``(labeled, metric, notes)``: increasing distinct counts, their
+    metrics and one sentence per repair made.
+    """
     n = np.asarray(labeled_counts, dtype=np.float64).reshape(-1)
     m = np.asarray(metrics, dtype=np.float64).reshape(-1)
     if n.shape != m.shape:
@@ -237,7 +278,22 @@ def fit_saturation(labeled, metric, *, budget=None, target=None, step=None,
     """Fit both saturating families, keep the better, bootstrap its answers.
 
     Returns ``(fit, reason)``; ``fit`` is ``None`` (with the reason) when there are fewer than
-    :data:`MIN_POINTS_SATURATION` points or no family can be fitted.
+    :data:`MIN_POINTS_SATURATION` points or no family can be fitted; ``reason`` is ``""`` with a
+    fit.
+
+    Args:
+        labeled: (R,) labeled counts, increasing and distinct (as from :func:`clean_history`).
+        metric: (R,) the metric at each count.
+        budget: a total label count at which to predict the metric (``metric_at_budget``); the
+            width of that interval also enters the evidence test. ``None``: not asked.
+        target: a metric value to reach (``labels_for_target``). ``None``: not asked.
+        step: the labels one more round adds, for ``next_round_gain``; default the last
+            round's size (``labeled[-1] - labeled[-2]``).
+        n_bootstrap: residual-bootstrap refits behind the intervals (0: point values only).
+        max_interval: the widest 90% interval (of the next-round gain and of the metric at the
+            budget) that still counts as evidence.
+        min_r2: the smallest R^2 of the fit that still counts as evidence.
+        random_state: seed (or ``numpy.random.Generator``) of the bootstrap resampling.
     """
     n = np.asarray(labeled, dtype=np.float64)
     m = np.asarray(metric, dtype=np.float64)
@@ -300,7 +356,12 @@ def _interval(value: float, samples: np.ndarray, level: float = 0.9) -> Interval
 
 
 def labels_for_metric(family: str, params, target: float) -> float:
-    """Labeled count at which the fitted curve reaches ``target`` (inf if it never does)."""
+    """Labeled count at which the fitted curve reaches ``target`` (inf if it never does).
+
+    ``family`` is ``"power"`` or ``"exponential"`` and ``params`` its fitted ``(a, b, c)``
+    (:class:`SaturationFit`). A ``target`` at or above the asymptote ``a`` gives inf; one at or
+    below ``a - b`` (where the curve starts) gives 0.0.
+    """
     a, b, c = params
     if target >= a:
         return float("inf")
@@ -333,7 +394,11 @@ def _answers(family, params, boot, last, step, budget, target) -> dict:
 
 def kneedle(labeled, metric) -> int:
     """Index of the knee of an increasing, concave curve: ``argmax(m_norm - n_norm)`` with both
-    axes min-max normalized (Satopaa et al., 2011). 0 for a flat curve."""
+    axes min-max normalized (Satopaa et al., 2011). 0 for a flat curve.
+
+    ``labeled`` is the (R,) labeled counts and ``metric`` the (R,) metric at each; fewer than 3
+    points also give 0. The result is a 0-based index into them.
+    """
     n = np.asarray(labeled, dtype=np.float64)
     m = np.asarray(metric, dtype=np.float64)
     if len(n) < 3 or n.max() <= n.min() or m.max() <= m.min():
@@ -344,7 +409,17 @@ def kneedle(labeled, metric) -> int:
 
 
 def find_knee(labeled, metric, gains, threshold: float, budget=None) -> Knee | None:
-    """Kneedle knee and the threshold stop point, with labels saved against ``budget``."""
+    """Kneedle knee and the threshold stop point, with labels saved against ``budget``.
+
+    Args:
+        labeled: (R,) cleaned labeled counts (numpy array).
+        metric: (R,) the metric at each count.
+        gains: (R - 1,) numpy array of the metric's gain per round, ``diff(metric)``.
+        threshold: a round pays when its gain is more than this.
+        budget: the total label budget for the savings; ``None`` leaves them ``None``.
+    Returns:
+        a :class:`Knee`, or ``None`` with fewer than 3 rounds.
+    """
     if len(labeled) < 3:
         return None
     k = kneedle(labeled, metric)
@@ -392,7 +467,12 @@ def labels_to_reach(x_R, y_R, target: float) -> float | None:
 def classic_rule(gains, n_rounds: int, threshold: float = 0.005, max_rounds: int = 10
                  ) -> tuple[bool, str]:
     """``(stop, reason)``: stop when the last gain is at most ``threshold`` or at
-    ``max_rounds`` rounds."""
+    ``max_rounds`` rounds.
+
+    ``gains`` is the sequence of per-round metric gains (the last one is judged; empty: no
+    verdict yet, continue) and ``n_rounds`` the number of rounds done, compared with
+    ``max_rounds``.
+    """
     if n_rounds >= max_rounds:
         return True, f"{n_rounds} rounds reached the limit of {max_rounds}"
     if len(gains) == 0:

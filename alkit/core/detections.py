@@ -64,6 +64,8 @@ class Detections:
 
     @classmethod
     def empty(cls, image_size: tuple[int, int] | None = None) -> Detections:
+        """No boxes: (0, 4) ``xyxy``, empty ``confidence`` and ``class_id``, for an image of
+        ``image_size`` (height, width), or of unknown size with ``None``."""
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), image_size)
 
     @property
@@ -107,6 +109,7 @@ class Labels:
 
     @classmethod
     def empty(cls) -> Labels:
+        """No objects: empty ``class_ids`` and (0, 4) ``xywhn`` (an image with no labels)."""
         return cls(np.zeros(0, np.int64), np.zeros((0, 4)))
 
     def xyxy(self, width: int, height: int) -> np.ndarray:
@@ -121,7 +124,11 @@ class Labels:
 
 
 def xywhn_to_xyxy(xywhn: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalized (xc, yc, w, h) (n, 4) -> pixel (x1, y1, x2, y2) (n, 4)."""
+    """Normalized (xc, yc, w, h) (n, 4) -> pixel (x1, y1, x2, y2) (n, 4).
+
+    ``xywhn`` holds (n, 4) float boxes as fractions of the image (YOLO label rows); ``width``
+    and ``height`` are the image's size in pixels that they are scaled by.
+    """
     xywhn = np.asarray(xywhn, dtype=np.float64).reshape(-1, 4)
     xc, yc = xywhn[:, 0] * width, xywhn[:, 1] * height
     half_w, half_h = xywhn[:, 2] * width / 2, xywhn[:, 3] * height / 2
@@ -129,7 +136,11 @@ def xywhn_to_xyxy(xywhn: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def xyxy_to_xywhn(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pixel (x1, y1, x2, y2) (n, 4) -> normalized (xc, yc, w, h) (n, 4)."""
+    """Pixel (x1, y1, x2, y2) (n, 4) -> normalized (xc, yc, w, h) (n, 4).
+
+    ``xyxy`` holds (n, 4) float boxes in pixels; ``width`` and ``height`` are the image's size in
+    pixels, which the result is a fraction of (no clipping to [0, 1]).
+    """
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
     return np.stack(

@@ -81,7 +81,9 @@ class Query:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Query:
-        """The query a :meth:`to_dict` wrote (unknown keys refused)."""
+        """The query a :meth:`to_dict` wrote: ``data`` maps field names to values; missing
+        fields keep the defaults, ``None`` values leave the default too, and unknown keys raise
+        ``TypeError``."""
         return _with_overrides(cls(), dict(data), "query")
 
 
@@ -126,11 +128,16 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertai
     ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
 
     Args:
+        query: the :class:`Query` to run (strategy, measure, budget, parameters).
+        scores: the pool's :class:`alkit.PoolScores`; its ``conf_threshold`` must equal the
+            query's (``ValueError`` otherwise).
         labeled: pool rows already labeled (mask or indices): never picked, and the initial
             centres of k-center and the anchors of the near-duplicate filter.
         class_counts: (C,) labeled-set instance counts (the ``rare_class`` strategy).
         uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
             disagreement).
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
+            strategy's random draws (:func:`alkit.core.randomness.check_random_state`).
     Returns:
         the :class:`alkit.Selection`; its ``params`` hold the query and what the strategy
         reported (for the ledger).

@@ -19,8 +19,9 @@ _SEED_BOUND = 2**31
 
 
 def check_random_state(random_state=None) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from ``None`` (fresh entropy), an int seed, a
-    ``SeedSequence`` or a ``Generator`` (returned as it is)."""
+    """A ``numpy.random.Generator`` from ``random_state``: ``None`` (fresh entropy), an int
+    seed, a ``SeedSequence`` or a ``Generator`` (returned as it is, so draws continue its
+    stream). Anything else raises ``TypeError``."""
     if isinstance(random_state, np.random.Generator):
         return random_state
     if random_state is not None and not isinstance(

@@ -73,7 +73,11 @@ class Selection:
         return len(self.indices)
 
     def table(self, paths: Sequence[str] | None = None):
-        """A pandas DataFrame: rank, index, (path), score, reason."""
+        """A pandas DataFrame: rank, index, (path), score, reason.
+
+        ``paths`` are the pool's image paths, indexed by pool row; given, a ``path`` column
+        holds each pick's path; ``None`` leaves the column out.
+        """
         import pandas as pd
 
         columns = {"rank": np.arange(1, len(self) + 1), "index": self.indices}
@@ -87,7 +91,12 @@ class Selection:
 
 
 def labeled_mask(labeled, n_pool: int) -> np.ndarray:
-    """(N,) bool from a mask, an index array or ``None``."""
+    """(N,) bool from a mask, an index array or ``None``.
+
+    ``labeled`` is a bool mask of shape (``n_pool``,) (copied), int row indices in
+    ``0..n_pool - 1``, or ``None`` (nothing labeled); ``n_pool`` is N, the pool size. A mask of
+    another shape or an index out of range raises ``ValueError``.
+    """
     if labeled is None:
         return np.zeros(n_pool, bool)
     labeled = np.asarray(labeled)
@@ -104,7 +113,10 @@ def labeled_mask(labeled, n_pool: int) -> np.ndarray:
 
 
 def minmax(values_N) -> np.ndarray:
-    """(N,) values scaled to [0, 1] (all equal -> all 0)."""
+    """(N,) values scaled to [0, 1] (all equal -> all 0).
+
+    ``values_N`` is any (N,) float array; NaNs are ignored when finding the range.
+    """
     values = np.asarray(values_N, dtype=np.float64)
     if values.size == 0:
         return values
@@ -114,7 +126,17 @@ def minmax(values_N) -> np.ndarray:
 
 def take_within_budget(order, budget: float, cost_N=None) -> np.ndarray:
     """The prefix of ``order`` that fits: ``budget`` images, or total ``cost`` <= ``budget``
-    (an item that does not fit is passed over for a cheaper one later in the order)."""
+    (an item that does not fit is passed over for a cheaper one later in the order).
+
+    Args:
+        order: int pool rows in rank order (best first).
+        budget: how many rows to keep (truncated to an int), or with ``cost_N`` the total cost
+            allowed; must be >= 0.
+        cost_N: (N,) cost of every pool row, indexed by row (not by position in ``order``),
+            each >= 0; ``None`` counts rows.
+    Returns:
+        the kept rows as int64, in ``order``'s order.
+    """
     order = np.asarray(order, dtype=np.int64)
     if budget < 0:
         raise ValueError(f"budget must be >= 0, got {budget}")
@@ -157,13 +179,20 @@ def _ranked(score_N, mask_N) -> np.ndarray:
 
 
 def embedding_map_2d(embeddings_N_D, *, random_state=0) -> np.ndarray:
-    """(N, 2) PCA projection of embeddings (for maps of the pool; scikit-learn's PCA)."""
+    """(N, 2) PCA projection of embeddings (for maps of the pool; scikit-learn's PCA).
+
+    ``embeddings_N_D`` is (N, D) float embeddings (fewer than 2 rows give zeros);
+    ``random_state`` (None, an int or a Generator) seeds PCA's randomized solver, the only part
+    that draws.
+    """
     from sklearn.decomposition import PCA
 
     embeddings = np.asarray(embeddings_N_D, dtype=np.float32)
     if len(embeddings) < 2:
         return np.zeros((len(embeddings), 2))
-    return PCA(n_components=2, random_state=random_state).fit_transform(embeddings)
+    seed = (random_state if isinstance(random_state, int)
+            else int(check_random_state(random_state).integers(2**31)))
+    return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
 
 
 # --------------------------------------------------------------------------- strategies
@@ -171,7 +200,19 @@ def embedding_map_2d(embeddings_N_D, *, random_state=0) -> np.ndarray:
 
 def random_selection(n_pool: int, budget: float, *, labeled=None, cost_N=None,
                      random_state=None) -> Selection:
-    """A uniform random sample of the unlabeled rows."""
+    """A uniform random sample of the unlabeled rows.
+
+    Args:
+        n_pool: N, the number of pool images.
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the shuffle.
+    Returns:
+        a :class:`Selection` with score 0 and reason ``"random"`` for every pick.
+    """
     mask = labeled_mask(labeled, n_pool)
     order = check_random_state(random_state).permutation(np.flatnonzero(~mask))
     picks = take_within_budget(order, budget, cost_N)
@@ -182,7 +223,19 @@ def random_selection(n_pool: int, budget: float, *, labeled=None, cost_N=None,
 def uncertainty_selection(uncertainty_N, budget: float, *, labeled=None, cost_N=None,
                           measure: str = "uncertainty", random_state=None) -> Selection:
     """The ``budget`` most uncertain unlabeled images (``random_state`` is unused: the ranking
-    is deterministic, ties broken by pool order)."""
+    is deterministic, ties broken by pool order).
+
+    Args:
+        uncertainty_N: (N,) float uncertainty per pool image, higher = more uncertain (no NaN).
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        measure: the uncertainty's name, used only in the reasons and ``params``.
+    Returns:
+        a :class:`Selection` whose scores are the picks' uncertainties.
+    """
     n = _check_pool(uncertainty_N)
     u = np.asarray(uncertainty_N, dtype=np.float64)
     picks = take_within_budget(_ranked(u, labeled_mask(labeled, n)), budget, cost_N)
@@ -195,6 +248,13 @@ def diversity_scores(embeddings_N_D, *, n_clusters: int = 50, random_state=None,
     """(N,) distance of each image to its MiniBatchKMeans centroid, min-max normalized to [0, 1].
 
     High = atypical for its cluster. ``n_clusters`` is capped at the number of images.
+
+    Args:
+        embeddings_N_D: (N, D) float embeddings of the pool (float32 internally).
+        n_clusters: the number of MiniBatchKMeans clusters (default 50).
+        random_state: ``None``, an int seed or a ``numpy.random.Generator``; one seed for the
+            clustering is drawn from it.
+        batch_size: MiniBatchKMeans' mini-batch size.
     """
     from sklearn.cluster import MiniBatchKMeans
 
@@ -215,7 +275,21 @@ def diversity_scores(embeddings_N_D, *, n_clusters: int = 50, random_state=None,
 
 def diversity_selection(embeddings_N_D, budget: float, *, labeled=None, cost_N=None,
                         n_clusters: int = 50, random_state=None) -> Selection:
-    """The ``budget`` unlabeled images farthest from their cluster centroid."""
+    """The ``budget`` unlabeled images farthest from their cluster centroid.
+
+    Args:
+        embeddings_N_D: (N, D) float embeddings of the pool (labeled rows included in the
+            clustering).
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        n_clusters: clusters of :func:`diversity_scores`.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the clustering.
+    Returns:
+        a :class:`Selection` whose scores are the picks' :func:`diversity_scores`.
+    """
     n = _check_pool(None, embeddings_N_D)
     d = diversity_scores(embeddings_N_D, n_clusters=n_clusters, random_state=random_state)
     picks = take_within_budget(_ranked(d, labeled_mask(labeled, n)), budget, cost_N)
@@ -253,6 +327,11 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
         labeled: pool rows already labeled (initial centers, never picked).
         labeled_embeddings: (L, D) more initial centers from outside the pool.
         candidates: rows that may be picked (default: every unlabeled row).
+        cost_N: (N,) per-row cost; with it ``n_select`` is a total cost and a candidate that no
+            longer fits is passed over.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator``; used only for the
+            first pick when there is no initial center.
+        chunk: rows per block of the distance computation.
     Returns:
         ``(indices, radii)``: picks in order and, for each, its distance to the nearest earlier
         center when picked (non-increasing: the covering radius of the candidates so far).
@@ -304,7 +383,23 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
 
 def coreset_selection(embeddings_N_D, budget: float, *, labeled=None, labeled_embeddings=None,
                       cost_N=None, random_state=None) -> Selection:
-    """:func:`k_center_greedy` as a :class:`Selection`; the score is the distance covered."""
+    """:func:`k_center_greedy` as a :class:`Selection`; the score is the distance covered.
+
+    Args:
+        embeddings_N_D: (N, D) float embeddings of the pool.
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked, and initial centers.
+        labeled_embeddings: (L, D) embeddings of labeled images outside the pool (for example
+            the seed set), more initial centers; ``None`` for none.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator``; used only for the
+            first pick when there is no center at all.
+    Returns:
+        a :class:`Selection` whose scores are each pick's distance to the nearest earlier
+        center (``inf`` for a random first pick).
+    """
     picks, radii = k_center_greedy(embeddings_N_D, budget, labeled=labeled,
                                    labeled_embeddings=labeled_embeddings, cost_N=cost_N,
                                    random_state=random_state)
@@ -316,7 +411,22 @@ def hybrid_selection(uncertainty_N, embeddings_N_D, budget: float, *, alpha: flo
                      beta: float = 0.3, n_clusters: int = 50, labeled=None, cost_N=None,
                      random_state=None) -> Selection:
     """Rank by ``alpha * minmax(uncertainty) + beta * diversity``, both normalized over the
-    same pool; each reason names the term that contributed more."""
+    same pool; each reason names the term that contributed more.
+
+    Args:
+        uncertainty_N: (N,) float uncertainty per pool image, higher = more uncertain.
+        embeddings_N_D: (N, D) float embeddings of the same images.
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        alpha, beta: the weights of the uncertainty and diversity terms (0.7 / 0.3).
+        n_clusters: clusters of :func:`diversity_scores`.
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the clustering.
+    Returns:
+        a :class:`Selection` whose scores are the combined values.
+    """
     n = _check_pool(uncertainty_N, embeddings_N_D)
     u = minmax(uncertainty_N)
     d = diversity_scores(embeddings_N_D, n_clusters=n_clusters, random_state=random_state)
@@ -335,7 +445,26 @@ def two_stage_selection(uncertainty_N, embeddings_N_D, budget: float, *, m_facto
                         cost_N=None, random_state=None) -> Selection:
     """Top ``M = m_factor * budget`` unlabeled images by uncertainty, then ``budget`` of them:
     by k-center greedy (``"kcenter"``, labeled rows as initial centers) or by KMeans into
-    ``budget`` clusters and the most uncertain image of each (``"cluster"``)."""
+    ``budget`` clusters and the most uncertain image of each (``"cluster"``).
+
+    Args:
+        uncertainty_N: (N,) float uncertainty per pool image, higher = more uncertain.
+        embeddings_N_D: (N, D) float embeddings of the same images.
+        budget: images to pick (or, with ``cost_N``, the total cost; the shortlist then holds
+            ``m_factor`` times the images the mean unlabeled cost buys).
+        m_factor: the shortlist's size as a multiple of the images picked (at least 1 row).
+        method: ``"kcenter"`` or ``"cluster"``, how the shortlist is spread.
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        labeled_embeddings: (L, D) more initial centers from outside the pool (``"kcenter"``
+            only).
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for k-center's
+            first pick or the KMeans seed.
+    Returns:
+        a :class:`Selection` whose scores are the picks' uncertainties.
+    """
     n = _check_pool(uncertainty_N, embeddings_N_D)
     u = np.asarray(uncertainty_N, dtype=np.float64)
     mask = labeled_mask(labeled, n)
@@ -377,6 +506,13 @@ def near_duplicate_filter(order, embeddings_N_D, budget: float, *, threshold: fl
     """Walk a ranking and keep images whose cosine similarity to every image kept so far (and
     to every labeled row) is below ``threshold``, until the budget is spent.
 
+    Args:
+        order: int pool rows in ranking order (labeled rows in it are skipped).
+        embeddings_N_D: (N, D) float embeddings; similarity is the cosine of two rows.
+        budget: images to keep (or, with ``cost_N``, the total cost).
+        threshold: the cosine similarity at or above which a row counts as a duplicate.
+        labeled: pool rows already labeled (mask or indices): anchors, never kept.
+        cost_N: (N,) per-row cost; a row that does not fit the remaining budget is passed over.
     Returns:
         ``(kept, dropped)``: kept rows in ranking order, and ``{dropped row: the kept or
         labeled row it duplicates}``.
@@ -410,7 +546,12 @@ def near_duplicate_filter(order, embeddings_N_D, budget: float, *, threshold: fl
 def rare_class_weights(class_counts_C, *, power: float = 0.5, max_weight: float = 10.0
                        ) -> np.ndarray:
     """(C,) ``w_c = min(max_weight, (n_max / max(n_c, 1)) ** power)``: 1 for the most frequent
-    class of the labeled set, larger for rare ones. Counts come from label files."""
+    class of the labeled set, larger for rare ones. Counts come from label files.
+
+    ``class_counts_C`` is the (C,) labeled-set instance count of each class (>= 0, non-empty;
+    ``ValueError`` otherwise); ``power`` flattens (< 1) or sharpens the ratio, and
+    ``max_weight`` caps it.
+    """
     counts = np.asarray(class_counts_C, dtype=np.float64)
     if counts.ndim != 1 or len(counts) == 0 or np.any(counts < 0):
         raise ValueError("class_counts must be a non-empty (n_classes,) array of counts >= 0")
@@ -422,7 +563,15 @@ def rare_class_boost(box_class_scores_M_C, box_confidence_M, box_offsets, class_
                      conf_threshold: float = 0.25) -> np.ndarray:
     """(N,) per image, the largest class-weighted box: ``max_b sum_c q_bc * w_c`` over boxes at
     or above ``conf_threshold`` (``q`` = renormalized class scores, so a box torn between a
-    common and a rare class counts partly rare); 1.0 for an image without such boxes."""
+    common and a rare class counts partly rare); 1.0 for an image without such boxes.
+
+    Args:
+        box_class_scores_M_C: (M, C) sigmoid class scores of all the pool's boxes, concatenated.
+        box_confidence_M: (M,) the boxes' confidences.
+        box_offsets: (N + 1,) image i owns boxes ``box_offsets[i]:box_offsets[i + 1]``.
+        class_weights_C: (C,) per-class weights, from :func:`rare_class_weights`.
+        conf_threshold: boxes below this confidence are ignored.
+    """
     from alkit.core.uncertainty import normalized_distribution, segment_reduce
 
     weights = np.asarray(class_weights_C, dtype=np.float64)
@@ -436,7 +585,21 @@ def rare_class_boost(box_class_scores_M_C, box_confidence_M, box_offsets, class_
 
 def rare_class_selection(uncertainty_N, boost_N, budget: float, *, labeled=None, cost_N=None,
                          random_state=None) -> Selection:
-    """Rank by ``uncertainty * boost`` (see :func:`rare_class_boost`)."""
+    """Rank by ``uncertainty * boost`` (see :func:`rare_class_boost`).
+
+    Args:
+        uncertainty_N: (N,) float uncertainty per pool image, higher = more uncertain.
+        boost_N: (N,) rare-class boost per image (:func:`rare_class_boost`; 1.0 for an image
+            without counted boxes).
+        budget: images to pick (or, with ``cost_N``, the total cost).
+        labeled: pool rows already labeled (bool mask of shape (N,) or int indices; ``None``:
+            none); never picked.
+        cost_N: (N,) per-image cost (for example predicted boxes); with it ``budget`` is a total
+            cost, and an image that does not fit is passed over for a cheaper one.
+        random_state: unused (the ranking is deterministic, ties broken by pool order).
+    Returns:
+        a :class:`Selection` whose scores are ``uncertainty * boost``.
+    """
     n = _check_pool(uncertainty_N)
     u = np.asarray(uncertainty_N, dtype=np.float64)
     boost = np.asarray(boost_N, dtype=np.float64)
@@ -467,6 +630,7 @@ def select_from_scores(scores, strategy: str, budget: float, *,
     Args:
         scores: the pool's scores (table, embeddings, per-box arrays).
         strategy: one of :data:`STRATEGIES`.
+        budget: images to pick, or boxes when ``budget_unit`` is ``"boxes"``.
         measure: the ``scores.table`` column used as uncertainty (higher = more uncertain),
             unless ``uncertainty_N`` is given (for example a committee disagreement).
         labeled: pool rows already labeled (mask or indices).
@@ -475,6 +639,9 @@ def select_from_scores(scores, strategy: str, budget: float, *,
         class_counts: (C,) labeled-set instance counts, for ``"rare_class"``.
         dedupe_threshold: if set, the ranking passes through :func:`near_duplicate_filter`
             (cosine similarity) before the budget is taken.
+        uncertainty_N: (N,) float uncertainty that replaces the ``measure`` column.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
+            strategy's random draws.
         params: strategy parameters (alpha, beta, n_clusters, m_factor, method, ...).
     """
     if strategy not in STRATEGIES:

@@ -86,7 +86,9 @@ class History:
     @classmethod
     def from_json(cls, path) -> History:
         """Read ``{"labeled": [...], "metric": [...], "per_class": {...}, "agreement": [...]}``
-        (the last two optional; other keys such as ``"source"`` are ignored)."""
+        (the last two optional; other keys such as ``"source"`` are ignored) from the JSON
+        file at ``path`` (a string or path). Invalid JSON or a missing key raises
+        ``ValueError``."""
         import json
         from pathlib import Path
 
@@ -103,7 +105,12 @@ class History:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A rule's answer: ``stop`` True (stop), False (continue) or None (cannot tell yet)."""
+    """A rule's answer: ``stop`` True (stop), False (continue) or None (cannot tell yet).
+
+    Attributes:
+        stop: True (stop labeling), False (continue) or None (not enough evidence).
+        reason: why, in plain words (one line per member for a combined rule).
+    """
 
     stop: bool | None
     reason: str
@@ -121,15 +128,15 @@ class StoppingRule:
     forecast = False
 
     def verdict(self, history: History) -> Verdict:
-        """Stop, continue or cannot tell, with the reason."""
+        """Stop, continue or cannot tell for ``history``, with the reason."""
         raise NotImplementedError
 
     def should_stop(self, history: History) -> bool:
-        """True when this rule says the project should stop labeling."""
+        """True when this rule says the project with ``history`` should stop labeling."""
         return self.verdict(history).stop is True
 
     def explain(self, history: History) -> str:
-        """Why the rule says what it says, in plain words."""
+        """Why the rule says what it says about ``history``, in plain words."""
         return self.verdict(history).reason
 
 
@@ -140,7 +147,8 @@ class GainBelow(StoppingRule):
     threshold: float = DEFAULT_THRESHOLD
 
     def verdict(self, history: History) -> Verdict:
-        """Stop when the last gain is at most ``threshold``; cannot tell before 2 rounds."""
+        """Stop when the last gain of ``history`` is at most ``threshold``; cannot tell before
+        2 rounds."""
         n, m, _ = history.cleaned()
         if len(n) < 2:
             return Verdict(None, "classic rule: one round so far, no gain to judge yet")
@@ -155,7 +163,7 @@ class MaxRounds(StoppingRule):
     max_rounds: int = DEFAULT_MAX_ROUNDS
 
     def verdict(self, history: History) -> Verdict:
-        """Stop at or past the round limit; nothing to say before it."""
+        """Stop when ``history`` is at or past the round limit; nothing to say before it."""
         done = history.n_rounds
         if done >= self.max_rounds:
             return Verdict(True, f"round limit: {done} rounds reached the limit of "
@@ -170,7 +178,8 @@ class LabelBudget(StoppingRule):
     budget: float
 
     def verdict(self, history: History) -> Verdict:
-        """Stop once the budget is spent; nothing to say before."""
+        """Stop once the last labeled count of ``history`` reached the budget; nothing to say
+        before."""
         used = float(history.labeled[-1]) if len(history.labeled) else 0.0
         text = f"budget: {used:.0f} of {self.budget:.0f} labels used"
         return Verdict(True if used >= self.budget else None, text)
@@ -185,7 +194,8 @@ class PredictedGainBelow(StoppingRule):
     forecast = True
 
     def verdict(self, history: History) -> Verdict:
-        """Stop when the predicted next gain is below ``threshold``."""
+        """Stop when the next gain predicted from ``history``'s gains is below ``threshold``;
+        cannot tell before 3 rounds or when the decay cannot be fitted."""
         n, m, _ = history.cleaned()
         if len(n) < curves.MIN_ROUNDS_DECAY:
             return Verdict(None, f"gain decay: the gain-decay fit needs at least "
@@ -204,7 +214,16 @@ class PredictedGainBelow(StoppingRule):
 class SaturationGainBelow(StoppingRule):
     """A saturating curve of the metric against labels says one more round (of the last
     round's size) gains less than ``threshold``, at the upper end of its 90% interval (needs 4
-    rounds and a fit that is evidence: see :func:`alkit.core.curves.fit_saturation`)."""
+    rounds and a fit that is evidence: see :func:`alkit.core.curves.fit_saturation`).
+
+    Attributes:
+        threshold: the gain per round below which one more round does not pay.
+        n_bootstrap: bootstrap refits behind the 90% intervals.
+        random_state: seed of the bootstrap (default 0, so the verdict is reproducible).
+        budget: a total label budget; the fit's interval at it also enters the evidence test.
+            ``None``: none.
+        target: a metric to reach, answered by the fit's ``labels_for_target``. ``None``: none.
+    """
 
     threshold: float = DEFAULT_THRESHOLD
     n_bootstrap: int = 200
@@ -221,8 +240,8 @@ class SaturationGainBelow(StoppingRule):
                            self.random_state)
 
     def verdict(self, history: History) -> Verdict:
-        """Stop when the fit is evidence and its next-round gain interval lies below the
-        threshold; cannot tell without such a fit."""
+        """Stop when the fit to ``history`` is evidence and its next-round gain interval lies
+        below the threshold; cannot tell without such a fit."""
         fit, why = self.fit(history)
         if fit is None:
             return Verdict(None, f"saturating fit: {why}")
@@ -251,7 +270,8 @@ class StabilizingPredictions(StoppingRule):
     window: int = 2
 
     def verdict(self, history: History) -> Verdict:
-        """Stop when the last ``window`` agreements are all at or above the threshold."""
+        """Stop when the last ``window`` agreements of ``history`` are all at or above the
+        threshold; cannot tell with fewer agreements."""
         recent = np.asarray(history.agreement, dtype=np.float64)[-self.window :]
         if len(recent) < self.window:
             return Verdict(None, f"stabilizing predictions: needs {self.window} agreements "
@@ -282,7 +302,7 @@ class AnyOf(_Combined):
     """Stop when any rule says stop (module docstring: when it says continue)."""
 
     def verdict(self, history: History) -> Verdict:
-        """Any member's stop; else a forecast's continue; else cannot tell."""
+        """Any member's stop on ``history``; else a forecast's continue; else cannot tell."""
         verdicts = self._verdicts(history)
         reason = "\n".join(v.reason for _, v in verdicts)
         if any(v.stop is True for _, v in verdicts):
@@ -296,7 +316,8 @@ class AllOf(_Combined):
     """Stop only when every rule says stop."""
 
     def verdict(self, history: History) -> Verdict:
-        """Stop when all members say stop; cannot tell while one cannot; else continue."""
+        """Stop when all members say stop on ``history``; cannot tell while one cannot; else
+        continue."""
         verdicts = [v for _, v in self._verdicts(history)]
         reason = "\n".join(v.reason for v in verdicts)
         if all(v.stop is True for v in verdicts):
@@ -307,7 +328,15 @@ class AllOf(_Combined):
 def default_rule(threshold: float = DEFAULT_THRESHOLD, max_rounds: int = DEFAULT_MAX_ROUNDS, *,
                  n_bootstrap: int = 200, random_state: int | None = 0) -> AnyOf:
     """The rule behind ``alkit status`` and :func:`analyze`: the round limit, the classic
-    rule, the gain-decay forecast and the saturating-curve forecast, under :class:`AnyOf`."""
+    rule, the gain-decay forecast and the saturating-curve forecast, under :class:`AnyOf`.
+
+    Args:
+        threshold: the gain per round below which a round does not pay (classic rule and both
+            forecasts).
+        max_rounds: the round limit (:class:`MaxRounds`).
+        n_bootstrap: bootstrap refits of the saturating fit.
+        random_state: seed of that bootstrap.
+    """
     return AnyOf(MaxRounds(max_rounds), GainBelow(threshold), PredictedGainBelow(threshold),
                  SaturationGainBelow(threshold, n_bootstrap, random_state))
 
@@ -320,7 +349,30 @@ DEFAULT_RULE = default_rule()
 
 @dataclass(frozen=True)
 class CurveAnalysis:
-    """Everything :func:`analyze` found (rounds are 1-based in the text)."""
+    """Everything :func:`analyze` found (rounds are 1-based in the text).
+
+    Attributes:
+        labeled: (R,) labeled counts after the repairs of
+            :func:`alkit.core.curves.clean_history` (sorted, distinct).
+        metric: (R,) the metric at each of them.
+        gains: (R - 1,) the metric's gain per round.
+        new_labels: (R - 1,) labels added per round.
+        roi_per_100: (R - 1,) ``100 * gains / new_labels``: gain per 100 new labels.
+        threshold: the gain per round below which a round does not pay.
+        classic_stop: the classic rule's answer (last gain at most ``threshold``, or the round
+            limit reached).
+        classic_reason: its reason.
+        decay: the gain-decay fit, or ``None`` (fewer than 3 rounds, or not fittable).
+        decay_reason: why ``decay`` is ``None``; ``""`` when there is a fit.
+        saturation: the saturating fit, or ``None`` (fewer than 4 rounds, or not fittable).
+        saturation_reason: why ``saturation`` is ``None``; ``""`` when there is a fit.
+        knee: the knee and stop point, or ``None`` (fewer than 3 rounds).
+        recommendation: ``"stop"``, ``"continue"`` or ``"not enough evidence"``: the rule's
+            verdict.
+        reasons: the rule's reasons, one per member, then the knee's sentence.
+        warnings: the repairs made to the history and anomalies (a round that lowered the
+            metric).
+    """
 
     labeled: np.ndarray
     metric: np.ndarray
@@ -412,6 +464,9 @@ def prediction_agreement(detections_a: Sequence[Detections], detections_b: Seque
     Args:
         detections_a, detections_b: one :class:`Detections` per image for each model (already
             filtered by confidence), in the same image order.
+        iou_threshold: the IoU at or above which two boxes are matched into one unit.
+    Returns:
+        kappa, at most 1 (1 when neither model finds anything or both agree exactly).
     """
     if len(detections_a) != len(detections_b):
         raise ValueError("both models must be scored on the same stop-set images")
@@ -434,7 +489,15 @@ def prediction_agreement(detections_a: Sequence[Detections], detections_b: Seque
 
 def scores_agreement(scores_a, scores_b, *, conf_threshold: float | None = None,
                      iou_threshold: float = 0.5) -> float:
-    """:func:`prediction_agreement` of two :class:`alkit.PoolScores` of the same stop set."""
+    """:func:`prediction_agreement` of two :class:`alkit.PoolScores` of the same stop set.
+
+    Args:
+        scores_a, scores_b: the two models' :class:`alkit.PoolScores`, of the same images in the
+            same order (checked by image hash; ``ValueError`` otherwise).
+        conf_threshold: boxes at or above it count; ``None`` uses each scores' own
+            ``conf_threshold``.
+        iou_threshold: the IoU at or above which two boxes are matched.
+    """
     if list(scores_a.hashes) != list(scores_b.hashes):
         raise ValueError("the two models were scored on different stop-set images")
 
@@ -449,7 +512,16 @@ def scores_agreement(scores_a, scores_b, *, conf_threshold: float | None = None,
 
 @dataclass(frozen=True)
 class ClassTrend:
-    """One class across rounds: its gains and whether it has plateaued."""
+    """One class across rounds: its gains and whether it has plateaued.
+
+    Attributes:
+        name: the class name.
+        ap: (R,) its AP50 per round, as given (NaN rounds kept).
+        gains: its gains between the rounds with a finite AP.
+        plateau: True when each of the last ``window`` gains is at most the threshold
+            (:func:`class_trends`).
+        reason: the verdict in plain words.
+    """
 
     name: str
     ap: np.ndarray
@@ -462,7 +534,12 @@ def class_trends(per_class: dict[str, Sequence[float]], *, threshold: float = 0.
                  window: int = 2) -> list[ClassTrend]:
     """Gains per class; a class has plateaued when each of its last ``window`` gains is at most
     ``threshold``. Such a class needs targeted data (more of it in the pool, a different
-    source) rather than more general rounds."""
+    source) rather than more general rounds.
+
+    ``per_class`` maps a class name to its (R,) AP50 per round (NaN rounds are skipped);
+    ``threshold`` and ``window`` as above. Returns one :class:`ClassTrend` per class, in the
+    mapping's order (no plateau with fewer than ``window + 1`` finite rounds).
+    """
     trends = []
     for name, values in per_class.items():
         ap = np.asarray(values, dtype=np.float64)

@@ -64,7 +64,10 @@ def _as_scores(scores_B_C) -> np.ndarray:
 
 
 def least_confidence(scores_B_C) -> np.ndarray:
-    """(B,) ``1 - max_c p_c``: 0 for a certain box, 1 when every class score is 0."""
+    """(B,) ``1 - max_c p_c``: 0 for a certain box, 1 when every class score is 0.
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
+    """
     scores = _as_scores(scores_B_C)
     if scores.shape[1] == 0:
         return np.ones(len(scores))
@@ -74,7 +77,8 @@ def least_confidence(scores_B_C) -> np.ndarray:
 def margin(scores_B_C) -> np.ndarray:
     """(B,) raw margin ``p_(1) - p_(2)`` between the two highest class scores.
 
-    Small means uncertain. With one class the margin is ``p_(1)`` (against nothing).
+    Small means uncertain. With one class the margin is ``p_(1)`` (against nothing); with
+    none it is 0. ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
     """
     scores = _as_scores(scores_B_C)
     if scores.shape[1] == 0:
@@ -86,12 +90,19 @@ def margin(scores_B_C) -> np.ndarray:
 
 
 def margin_uncertainty(scores_B_C) -> np.ndarray:
-    """(B,) ``1 - (p_(1) - p_(2))`` in [0, 1]: the margin turned so that high is uncertain."""
+    """(B,) ``1 - (p_(1) - p_(2))`` in [0, 1]: the margin turned so that high is uncertain.
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
+    """
     return 1.0 - margin(scores_B_C)
 
 
 def normalized_distribution(scores_B_C) -> np.ndarray:
-    """(B, C) ``q_c = p_c / sum_k p_k``; a box whose scores are all 0 becomes uniform."""
+    """(B, C) ``q_c = p_c / sum_k p_k``; a box whose scores are all 0 becomes uniform.
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes). Each row
+    of the result sums to 1.
+    """
     scores = _as_scores(scores_B_C)
     totals = scores.sum(axis=1, keepdims=True)
     uniform = np.full_like(scores, 1.0 / max(1, scores.shape[1]))
@@ -100,7 +111,10 @@ def normalized_distribution(scores_B_C) -> np.ndarray:
 
 
 def entropy(scores_B_C) -> np.ndarray:
-    """(B,) Shannon entropy (nats) of the renormalized scores ``q``: in [0, log C]."""
+    """(B,) Shannon entropy (nats) of the renormalized scores ``q``: in [0, log C].
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
+    """
     q = normalized_distribution(scores_B_C)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(q > 0, q * np.log(np.maximum(q, _EPS)), 0.0)
@@ -113,6 +127,8 @@ def binary_entropy(scores_B_C) -> np.ndarray:
     ``-(1/C) sum_c [p_c log p_c + (1 - p_c) log(1 - p_c)]``. Unlike :func:`entropy` it sees the
     absolute level of the scores: a box with p = (0.5, 0.5) is more uncertain than one with
     p = (0.05, 0.05), which renormalization would call identical.
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
     """
     p = np.clip(_as_scores(scores_B_C), _EPS, 1 - _EPS)
     if p.shape[1] == 0:
@@ -130,14 +146,22 @@ _BOX_MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def box_uncertainty(scores_B_C, measure: str = "least_confidence") -> np.ndarray:
-    """(B,) per-box uncertainty by name: one of :data:`MEASURES` (higher = more uncertain)."""
+    """(B,) per-box uncertainty by name: one of :data:`MEASURES` (higher = more uncertain).
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1]; ``measure`` is
+    ``"least_confidence"`` (default), ``"margin"`` (:func:`margin_uncertainty`),
+    ``"entropy"`` or ``"binary_entropy"``; any other name raises ``ValueError``.
+    """
     if measure not in _BOX_MEASURES:
         raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
     return _BOX_MEASURES[measure](scores_B_C)
 
 
 def measure_upper_bound(measure: str, n_classes: int) -> float:
-    """The largest value a box can get under ``measure`` (used for images without boxes)."""
+    """The largest value a box can get under ``measure`` (used for images without boxes).
+
+    ``n_classes`` is C, the number of classes; only ``"entropy"`` depends on it (``log C``).
+    """
     bounds = {"least_confidence": 1.0, "margin": 1.0,
               "entropy": float(np.log(max(1, n_classes))), "binary_entropy": float(np.log(2))}
     if measure not in bounds:
@@ -213,6 +237,15 @@ def segment_reduce(u_M, segment_M, n_segments: int, reduction: str | Callable = 
 
     ``segment_M`` gives each value's group (image) index in [0, n_segments); groups need not be
     contiguous. Vectorized for the named reductions; a callable runs once per group.
+
+    Args:
+        u_M: (M,) float values (per-box uncertainties or confidences).
+        segment_M: (M,) int group index of each value.
+        n_segments: the number of groups N (the length of the result).
+        reduction: ``"max"``, ``"mean_n"``, ``"min"``, ``"mean"``, ``"sum"`` or a callable
+            ``f(u) -> float``, as in :func:`reduce_boxes`.
+        n: how many of the largest values ``"mean_n"`` averages (>= 1).
+        empty_score: the value of a group with no entry.
     """
     u = np.asarray(u_M, dtype=np.float64).reshape(-1)
     seg = np.asarray(segment_M, dtype=np.int64).reshape(-1)
@@ -248,14 +281,22 @@ def segment_reduce(u_M, segment_M, n_segments: int, reduction: str | Callable = 
 
 
 def max_confidence(confidence_M, box_offsets) -> np.ndarray:
-    """(N,) the most confident box of each image, 0.0 for an image without boxes."""
+    """(N,) the most confident box of each image, 0.0 for an image without boxes.
+
+    ``confidence_M`` is the (M,) box confidences of all images, concatenated; ``box_offsets``
+    (N + 1,) gives image i the boxes ``box_offsets[i]:box_offsets[i + 1]``.
+    """
     offsets = np.asarray(box_offsets, dtype=np.int64)
     image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     return segment_reduce(confidence_M, image_of_box, len(offsets) - 1, "max", empty_score=0.0)
 
 
 def flag_low_confidence(max_confidence_N, threshold: float = 0.6) -> np.ndarray:
-    """(N,) bool: images whose most confident detection is below ``threshold`` (empty: True)."""
+    """(N,) bool: images whose most confident detection is below ``threshold`` (empty: True).
+
+    ``max_confidence_N`` is the (N,) per-image maximum box confidence, as from
+    :func:`max_confidence` (0.0 for an image without boxes, hence flagged).
+    """
     return np.asarray(max_confidence_N, dtype=np.float64) < threshold
 
 
@@ -269,6 +310,16 @@ def class_breakdown(
     class is c (0 where it has none). Soft: every box spreads its uncertainty over classes by
     its renormalized scores, ``sum_b q_bc * u_b`` (so a box read as "one" with a strong "seven"
     score also points at "seven").
+
+    Args:
+        scores_B_C: (B, C) sigmoid class scores of the image's boxes.
+        confidence_B: (B,) box confidences; with ``None`` every box counts.
+        measure: the per-box measure (:func:`box_uncertainty`).
+        reduction: how the hard breakdown combines a class's boxes (:func:`reduce_boxes`,
+            ``"mean_n"`` averaging 3); unused when ``soft``.
+        conf_threshold: boxes below this confidence are dropped (only with ``confidence_B``).
+        soft: spread each box over classes by its renormalized scores instead of giving it
+            all to its top class.
     """
     scores = _as_scores(scores_B_C)
     n_classes = scores.shape[1]

@@ -1,6 +1,6 @@
 """Dataset I/O: YOLO label files, dataset yaml files, image listing and loading.
 
-This module (with :mod:`alkit.validation`, which builds on it) is where alkit touches dataset
+This module (with :mod:`alkit.data.validation`, which builds on it) is where alkit touches dataset
 files. Everything else works on arrays.
 
 YOLO detection label format: one text file per image, one object per line::
@@ -40,7 +40,13 @@ SPLIT_KEYS = ("train", "val", "test", "pool")
 
 
 class DatasetError(ValueError):
-    """A dataset file is not what alkit expected. The message names the file (and line)."""
+    """A dataset file is not what alkit expected. The message names the file (and line).
+
+    Args:
+        path: the offending file (kept as ``self.path``, a :class:`~pathlib.Path`).
+        message: what is wrong with it (kept as ``self.reason``, without the location).
+        line: the 1-based line number, when the problem sits on one line; ``None`` otherwise.
+    """
 
     def __init__(self, path: str | os.PathLike, message: str, line: int | None = None):
         self.path = Path(path)
@@ -55,7 +61,17 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class LineProblem:
-    """One problem found on one line of a label file (1-based ``line``)."""
+    """One problem found on one line of a label file (1-based ``line``).
+
+    Attributes:
+        line: the 1-based line number in the label file.
+        code: a short machine-readable kind, e.g. ``"field-count"``, ``"not-a-number"``,
+            ``"class-id"``, ``"out-of-range"``, ``"empty-box"``, ``"past-edge"`` or
+            ``"duplicate-box"``.
+        message: the human-readable explanation.
+        fatal: ``True`` (default) when the line is dropped; ``False`` for a suspicious line
+            whose object is still kept (a box past the edge, a duplicate).
+    """
 
     line: int
     code: str
@@ -170,6 +186,14 @@ def _is_float(text: str) -> bool:
 def read_labels(path: str | os.PathLike, n_classes: int | None = None) -> Labels:
     """Read one YOLO label file; a missing file means no objects.
 
+    Args:
+        path: the ``.txt`` label file.
+        n_classes: the number of class names; class ids must lie in [0, n_classes).
+            ``None`` (default) skips the range check.
+
+    Returns:
+        The file's :class:`Labels` (empty when the file is missing or empty).
+
     Raises:
         DatasetError: naming the file and line of the first fatal problem.
     """
@@ -196,14 +220,15 @@ def format_labels(labels: Labels) -> str:
 
 
 def write_labels(path: str | os.PathLike, labels: Labels) -> Path:
-    """Write a YOLO label file atomically (a reader never sees half a file)."""
+    """Write ``labels`` (see :func:`format_labels`) to the label file ``path`` atomically (a
+    reader never sees half a file); parent directories are created. Returns ``path``."""
     return write_text_atomic(path, format_labels(labels))
 
 
 def label_path_for(image_path: str | os.PathLike) -> Path:
-    """The label file Ultralytics pairs with an image: the last ``images`` directory becomes
-    ``labels`` and the suffix ``.txt``; an image under no ``images`` directory has its label
-    file beside it."""
+    """The label file Ultralytics pairs with the image at ``image_path``: the last ``images``
+    directory becomes ``labels`` and the suffix ``.txt``; an image under no ``images``
+    directory has its label file beside it. The file need not exist."""
     parts = list(Path(image_path).parts)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
@@ -307,7 +332,15 @@ def dataset_yaml_text(
     names: Sequence[str], splits: dict[str, str], *, comment: str = "", **extra: str
 ) -> str:
     """The text of a dataset yaml with relative split paths (no ``path:`` key, so the yaml's
-    own directory is the root and the dataset can be moved as a whole)."""
+    own directory is the root and the dataset can be moved as a whole).
+
+    Args:
+        names: class names, index = class id; written as a ``{id: name}`` mapping.
+        splits: split name (``train``, ``val``, ``test``, ``pool``) -> image directory or list
+            file, relative to the yaml's directory.
+        comment: text written as ``#`` comment lines at the top (one per line); ``""`` for none.
+        extra: further top-level keys, e.g. ``oracle_labels="..."``; written after the splits.
+    """
     header = "".join(f"# {line}\n" for line in comment.splitlines())
     body = {**splits, **extra, "names": dict(enumerate(names))}
     return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
@@ -317,7 +350,8 @@ def write_dataset_yaml(
     path: str | os.PathLike, names: Sequence[str], splits: dict[str, str], *,
     comment: str = "", **extra: str,
 ) -> Path:
-    """Write a dataset yaml (see :func:`dataset_yaml_text`)."""
+    """Write a dataset yaml to ``path`` atomically and return ``path``; ``names``,
+    ``splits``, ``comment`` and ``extra`` are as in :func:`dataset_yaml_text`."""
     return write_text_atomic(path, dataset_yaml_text(names, splits, comment=comment, **extra))
 
 
@@ -325,15 +359,18 @@ def write_dataset_yaml(
 
 
 def is_image_name(path: str | os.PathLike) -> bool:
-    """True when the file's extension is an image format Ultralytics reads."""
+    """True when the extension of ``path`` (any case) is an image format Ultralytics reads
+    (:data:`IMG_FORMATS`); the file is not opened."""
     return Path(path).suffix.lower().lstrip(".") in IMG_FORMATS
 
 
 def list_images(source: str | os.PathLike) -> list[Path]:
-    """Images of a split: a directory (searched recursively) or a .txt list of paths.
+    """Images of a split: ``source`` is a directory (searched recursively, sorted) or a .txt
+    list of paths, one a line, relative ones taken against the list file's directory.
 
     Files with a non-image extension are not returned; :func:`list_non_images` lists them so
-    that callers can report what they skip.
+    that callers can report what they skip. Raises :class:`DatasetError` when ``source`` is
+    neither a directory nor a ``.txt`` file.
     """
     source = Path(source)
     if source.is_file() and source.suffix == ".txt":
@@ -360,7 +397,7 @@ def list_non_images(directory: str | os.PathLike) -> list[Path]:
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image to an (H, W, 3) uint8 RGB array.
+    """Decode the image file at ``path`` to an (H, W, 3) uint8 RGB array.
 
     Grayscale, palette, RGBA (alpha composited on black, as OpenCV does) and 16-bit images
     (scaled by 1/257, not clipped) are converted. Raises :class:`DatasetError` when the file
@@ -403,7 +440,8 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of the bytes of the file at ``path``, read ``chunk`` bytes (default 1 MiB)
+    at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -412,12 +450,14 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def image_label_pairs(images: Iterable[Path]) -> list[tuple[Path, Path]]:
-    """``(image, label_path)`` for each image (the label file need not exist)."""
+    """``(image, label_path)`` for each path in ``images``, the label path from
+    :func:`label_path_for` (the label file need not exist)."""
     return [(image, label_path_for(image)) for image in images]
 
 
 def split_label_path(spec: DatasetSpec, split: str, image: Path) -> Path:
-    """The label file of ``image`` in ``split``: the oracle directory for a benchmark pool."""
+    """The label file of ``image`` in ``split`` of the dataset ``spec``: under the oracle
+    directory (``spec.oracle_labels``) for a benchmark pool, else :func:`label_path_for`."""
     if split == "pool" and spec.oracle_labels is not None:
         source = spec.splits["pool"]
         return spec.oracle_labels / image.relative_to(source).with_suffix(".txt")
@@ -426,6 +466,13 @@ def split_label_path(spec: DatasetSpec, split: str, image: Path) -> Path:
 
 def read_split(spec: DatasetSpec, split: str) -> list[tuple[Path, Labels]]:
     """Every image of a split with its labels (empty Labels when it has no label file).
+
+    Args:
+        spec: the resolved dataset yaml.
+        split: a split name the yaml gives, e.g. ``"train"`` or ``"pool"``.
+
+    Returns:
+        ``(image path, Labels)`` per image, in :func:`list_images` order.
 
     Raises:
         DatasetError: for a split the yaml does not name, or a malformed label file.
@@ -438,7 +485,8 @@ def read_split(spec: DatasetSpec, split: str) -> list[tuple[Path, Labels]]:
 
 
 def class_counts(spec: DatasetSpec, split: str = "train") -> np.ndarray:
-    """(C,) labeled instances per class in a split, counted from its label files."""
+    """(C,) int64 labeled instances per class in ``split`` (default ``"train"``) of the
+    dataset ``spec``, counted from its label files; C is the number of class names."""
     counts = np.zeros(spec.n_classes, dtype=np.int64)
     for _, labels in read_split(spec, split):
         counts += np.bincount(labels.class_ids, minlength=spec.n_classes)

@@ -30,7 +30,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, data, *, sort_keys: bool = False) -> Path:
-    """Write ``data`` as indented JSON (numpy numbers as plain numbers), atomically."""
+    """Write ``data`` to ``path`` as indented JSON (numpy numbers and arrays as plain numbers
+    and lists, paths as strings), atomically, with a trailing newline; ``sort_keys`` sorts
+    mapping keys. Returns ``path``."""
     text = json.dumps(data, indent=2, sort_keys=sort_keys, default=_plain)
     return write_text_atomic(path, text + "\n")
 

@@ -32,7 +32,8 @@ class NetworkBlockedError(ConnectionRefusedError):
 
 
 def is_loopback(host) -> bool:
-    """True for loopback addresses and names; ``None`` / empty (local wildcard) counts too."""
+    """True when ``host`` (a str or bytes address or name, IPv6 brackets and ``%zone``
+    allowed) is a loopback address or name; ``None`` / empty (local wildcard) counts too."""
     if host is None:
         return True
     if isinstance(host, bytes):
@@ -60,7 +61,13 @@ def _target(event: str, args: tuple):
 
 
 def check_event(event: str, args: tuple) -> None:
-    """Raise :class:`NetworkBlockedError` if ``event`` reaches beyond loopback."""
+    """Raise :class:`NetworkBlockedError` if the audit ``event`` reaches beyond loopback.
+
+    ``args`` is the event's audit-hook argument tuple (the address is ``args[1]`` for
+    ``socket.connect`` / ``socket.sendto``, the host ``args[0]`` for name lookups). Events not
+    named ``socket.*`` and Unix-socket targets pass. A blocked attempt is also recorded in
+    :data:`violations` and the ``$ALKIT_NETWORK_GUARD_LOG`` file.
+    """
     if not event.startswith("socket."):
         return
     host = _target(event, args)

@@ -63,7 +63,24 @@ SPLITS = ("seed", "pool", "val", "test")
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """The benchmark's fixed parameters (see the module docstring)."""
+    """The benchmark's fixed parameters (see the module docstring).
+
+    Attributes:
+        class_digits: the MNIST digit drawn for each class, index = class id.
+        class_names: the class names written to the dataset yaml, index = class id.
+        rare_classes: names (from ``class_names``) of the rare classes.
+        rare_share: probability of each rare class for a labeled object (the common classes
+            share the rest equally; see :attr:`class_probabilities`).
+        distractor_digits: MNIST digits pasted unlabeled as clutter (hard negatives).
+        condition_rates: ``(condition, share of images)`` pairs; shares are normalized, and
+            each split gets exact counts by largest-remainder rounding.
+        duplicate_p: success probability of the geometric draw of a near-duplicate group's size
+            (easy scenes of the seed and pool splits).
+        max_duplicate_group: the largest near-duplicate group.
+        digit_split_fractions: ``(split, fraction)`` pairs: the share of each digit class's
+            MNIST instances given to each split.
+        image_size: side of the square images, in pixels.
+    """
 
     class_digits: tuple[int, ...] = (0, 1, 2, 3, 4, 7)
     class_names: tuple[str, ...] = ("zero", "one", "two", "three", "four", "seven")
@@ -94,7 +111,12 @@ CONFIG = GeneratorConfig()
 
 @dataclass(frozen=True)
 class SamplePreset:
-    """Image counts per split."""
+    """Image counts per split.
+
+    Attributes:
+        name: the preset's name (``tiny``, ``small`` or ``full`` in :data:`PRESETS`).
+        n_images: split (``seed``, ``pool``, ``val``, ``test``) -> number of images.
+    """
 
     name: str
     n_images: dict[str, int] = field(default_factory=dict)
@@ -130,6 +152,12 @@ def split_digit_indices(
 ) -> dict[str, dict[int, np.ndarray]]:
     """Partition digit instances between splits, per digit class.
 
+    Args:
+        labels: (N,) digit labels, as from :func:`load_mnist_digits`.
+        config: the generator; its ``digit_split_fractions`` give each split's share of every
+            digit class (the last split takes the rounding remainder).
+        random_state: seed of the shuffle; the same seed gives the same partition.
+
     Returns:
         split -> digit -> indices into ``labels``; the index sets of different splits are
         disjoint.
@@ -151,7 +179,17 @@ def split_digit_indices(
 
 @dataclass(frozen=True)
 class ObjectSpec:
-    """One digit pasted in a scene. ``class_id`` is -1 for an unlabeled clutter digit."""
+    """One digit pasted in a scene. ``class_id`` is -1 for an unlabeled clutter digit.
+
+    Attributes:
+        digit_index: index of the MNIST digit in the array of :func:`load_mnist_digits`.
+        class_id: the label's class id, or -1 for an unlabeled clutter digit.
+        height: the glyph's height in pixels (cropped to its ink, so close to this).
+        angle: rotation in degrees, counter-clockwise (rounded to 0.1).
+        x: left edge of the glyph in the image, in pixels.
+        y: top edge of the glyph in the image, in pixels.
+        ink: RGB ink color, 0-255 per channel.
+    """
 
     digit_index: int
     class_id: int
@@ -164,7 +202,26 @@ class ObjectSpec:
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """Everything needed to render one image, deterministically."""
+    """Everything needed to render one image, deterministically.
+
+    Attributes:
+        condition: the scene condition: ``easy``, ``low_contrast``, ``clutter``,
+            ``occluded``, ``small`` or ``crowded``.
+        variant: ``dark`` or ``faded`` for ``low_contrast`` scenes, ``""`` otherwise.
+        background: RGB paper color, 0-255 per channel.
+        gradient: ``(gx, gy, amplitude)`` of a linear shading ramp added to the background:
+            ``gx / 12`` and ``gy / 12`` weight the horizontal and vertical ramps (each -1 to
+            1 across the image), ``amplitude`` scales the result (0-255 units).
+        noise_sigma: standard deviation of the Gaussian pixel noise, 0-255 units.
+        blur: Gaussian blur radius in pixels, applied last; 0 for none.
+        objects: the digits pasted, labeled and clutter, in drawing order.
+        occluders: ``(x1, y1, x2, y2, rgb color)`` pixel rectangles painted over the digits.
+        strokes: ``(x1, y1, x2, y2, darkness)`` pen strokes (clutter) drawn before the
+            digits, 2 pixels wide, darkness 0-255 as blending weight.
+        noise_seed: seed of the pixel noise.
+        brightness: factor the canvas is multiplied by before the noise is added.
+        duplicate_group: id of the near-duplicate group within the split, -1 for none.
+    """
 
     condition: str
     variant: str
@@ -384,7 +441,18 @@ def scene_specs(
     split: str, n_images: int, glyphs: _Glyphs, digit_pool: dict[int, np.ndarray],
     config: GeneratorConfig = CONFIG, *, random_state: int = 0,
 ) -> list[SceneSpec]:
-    """``n_images`` scene specs for a split, conditions at exact rates, in shuffled order."""
+    """``n_images`` scene specs for a split, conditions at exact rates, in shuffled order.
+
+    Args:
+        split: one of :data:`SPLITS`; ``seed`` and ``pool`` get near-duplicate groups.
+        n_images: the number of specs to make.
+        glyphs: the cache of MNIST glyphs (alkit's internal ``_Glyphs`` over the digit images
+            of :func:`load_mnist_digits`), used to size objects when placing them.
+        digit_pool: digit -> indices of the MNIST instances this split may use (one split's
+            entry of :func:`split_digit_indices`).
+        config: the generator parameters (conditions, classes, duplicates, image size).
+        random_state: seed, combined with the split, so splits draw independently.
+    """
     rng = np.random.default_rng([random_state, SPLITS.index(split), 104729])
     maker = _SceneMaker(rng, glyphs, digit_pool, config)
     counts = _exact_counts(n_images, dict(config.condition_rates))
@@ -438,7 +506,19 @@ class RenderedScene:
 
 
 def render_scene(spec: SceneSpec, glyphs: _Glyphs, size: int = CONFIG.image_size) -> RenderedScene:
-    """Compose a scene: background, clutter strokes, digits, occluders, noise, blur."""
+    """Compose a scene: background, clutter strokes, digits, occluders, noise, blur.
+
+    Args:
+        spec: the scene to render.
+        glyphs: the cache of MNIST glyphs (alkit's internal ``_Glyphs``) the spec's
+            ``digit_index`` values refer to.
+        size: side of the square image in pixels; it must be the ``image_size`` the spec was
+            made for (default :data:`CONFIG`'s).
+
+    Returns:
+        The :class:`RenderedScene`: image, and pixel boxes and class ids of the labeled
+        objects (clutter digits get no box).
+    """
     canvas = _background(spec, size)
     if spec.strokes:
         canvas = _draw_strokes(canvas, spec.strokes)
@@ -494,7 +574,17 @@ def _draw_strokes(canvas: np.ndarray, strokes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What :func:`build_samples` wrote."""
+    """What :func:`build_samples` wrote.
+
+    Attributes:
+        out: the dataset directory.
+        dataset_yaml: its ``dataset.yaml``.
+        preset: the preset built (``tiny``, ``small`` or ``full``).
+        seed: the ``random_state`` it was built with.
+        n_images: split -> number of images written.
+        n_objects: split -> number of labeled objects written (clutter digits not counted).
+        seconds: wall-clock time of the build.
+    """
 
     out: Path
     dataset_yaml: Path
@@ -519,6 +609,7 @@ def build_samples(
         out: output directory (default ``data_samples/generated/<preset>`` under the current
             directory). An existing directory is replaced only if alkit built it.
         random_state: seed; the same seed gives byte-identical output.
+        progress: show a tqdm progress bar over the images.
     """
     import time
 
@@ -561,8 +652,8 @@ def build_samples(
 
 
 def is_built(out: str | os.PathLike, preset: str, *, random_state: int = 0) -> bool:
-    """True when ``out`` holds a complete build of ``preset`` with this seed by this
-    generator version (its marker file says so)."""
+    """True when ``out`` holds a complete build of ``preset`` with the seed ``random_state``
+    by this generator version (its marker file says so)."""
     marker = Path(out) / MARKER_FILE
     if not marker.is_file():
         return False
@@ -574,7 +665,15 @@ def is_built(out: str | os.PathLike, preset: str, *, random_state: int = 0) -> b
 def ensure_samples(preset: str = "small", out: str | os.PathLike | None = None, *,
                    random_state: int = 0, progress: bool = True) -> Path:
     """The dataset yaml of the sample benchmark in ``out``, built only when no identical
-    build is there (:func:`is_built`)."""
+    build is there (:func:`is_built`).
+
+    Args:
+        preset: ``tiny``, ``small`` (default) or ``full`` (see :data:`PRESETS`).
+        out: the dataset directory (default ``data_samples/generated/<preset>`` under the
+            current directory).
+        random_state: seed of the build.
+        progress: show a progress bar if it has to build.
+    """
     out = Path(out) if out is not None else Path("data_samples") / "generated" / preset
     if not is_built(out, preset, random_state=random_state):
         build_samples(preset, out, random_state=random_state, progress=progress)
@@ -641,7 +740,12 @@ def _write_metadata(path: Path, rows: list[dict]) -> None:
 
 
 def read_generation_metadata(dataset_dir: str | os.PathLike) -> list[dict]:
-    """The per-image generation metadata (for analysis only; no strategy may use it)."""
+    """The per-image generation metadata (for analysis only; no strategy may use it).
+
+    Reads ``generation_metadata.csv`` in ``dataset_dir`` (a built sample dataset) and returns
+    one dict per image with string values: split, image, condition, variant, duplicate_group,
+    n_objects, n_rare, n_distractors, n_occluded, min_box_px (empty where not applicable).
+    """
     with open(Path(dataset_dir) / METADATA_FILE, newline="") as f:
         return list(csv.DictReader(f))
 

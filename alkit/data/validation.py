@@ -51,7 +51,15 @@ _PIL_FORMAT_EXTENSIONS = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding. ``line`` is 1-based, or ``None`` for a whole-file problem."""
+    """One finding. ``line`` is 1-based, or ``None`` for a whole-file problem.
+
+    Attributes:
+        severity: ``"error"`` (fatal: the dataset must not be used as is) or ``"warning"``.
+        code: the kind of problem, one of the codes in the module docstring's table.
+        path: the file concerned, as a string.
+        message: the human-readable explanation.
+        line: the 1-based line in a label file, or ``None`` (default) for a whole-file problem.
+    """
 
     severity: str  # "error" (fatal) or "warning"
     code: str
@@ -70,7 +78,16 @@ class Problem:
 
 @dataclass
 class SplitSummary:
-    """Counts for one split."""
+    """Counts for one split.
+
+    Attributes:
+        n_images: image files listed in the split (unreadable ones included).
+        n_label_files: label files found for them (including ones that are not UTF-8).
+        n_objects: objects on the label lines that parsed cleanly.
+        n_images_without_labels: readable images with no label file (valid: no objects).
+        n_skipped: unreadable images and non-image files in the split's directory.
+        class_counts: class name -> number of objects, every class of the yaml present.
+    """
 
     n_images: int = 0
     n_label_files: int = 0
@@ -109,11 +126,23 @@ class ValidationReport:
         return [p for p in self.problems if not p.fatal]
 
     def add(self, severity: str, code: str, path, message: str, line: int | None = None):
-        """Record one finding (``severity`` is "error" or "warning")."""
+        """Record one finding as a :class:`Problem`.
+
+        Args:
+            severity: ``"error"`` or ``"warning"``.
+            code: the kind of problem (see the module docstring's table).
+            path: the file concerned (any path-like; stored as a string).
+            message: the human-readable explanation.
+            line: the 1-based line in a label file, ``None`` for a whole-file problem.
+        """
         self.problems.append(Problem(severity, code, str(path), message, line))
 
     def format(self, max_problems: int = 200) -> str:
-        """A human-readable report: problems (``file:line: severity[code]: message``), counts."""
+        """A human-readable report: problems (``file:line: severity[code]: message``), counts.
+
+        At most ``max_problems`` problems are listed (default 200), followed by how many more
+        there are; then one line of counts per split, the skipped files, and the verdict.
+        """
         lines = [str(p) for p in self.problems[:max_problems]]
         if len(self.problems) > max_problems:
             lines.append(f"... and {len(self.problems) - max_problems} more problems")

@@ -44,7 +44,8 @@ class RoundConfig:
             raise ValueError(f"random_state must be an int >= 0, got {self.random_state!r}")
 
     def seed_for(self, purpose: str, round_number: int) -> int:
-        """The seed of one part of one round (``"select"``, ``"train"``, ``"committee"``)."""
+        """The seed of one ``purpose`` (``"select"``, ``"train"``, ``"committee"``) of round
+        ``round_number``: ``derive_seed(random_state, purpose, round_number)``."""
         return derive_seed(self.random_state, purpose, round_number)
 
     def to_dict(self) -> dict:
@@ -54,7 +55,7 @@ class RoundConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> RoundConfig:
-        """The config a :meth:`to_dict` wrote."""
+        """The config a :meth:`to_dict` wrote (``data``: its dict, as read from JSON)."""
         return cls(Query.from_dict(data["query"]), Recipe(**data["recipe"]),
                    int(data.get("random_state", 0)))
 
@@ -65,9 +66,15 @@ _RECIPE_FIELDS = {f.name for f in fields(Recipe)}
 
 def round_config(query_name: str = "two_stage", recipe_name: str = "cpu", *,
                  random_state: int = 0, **overrides) -> RoundConfig:
-    """A :class:`RoundConfig` from a named query (:data:`alkit.QUERIES`) and a recipe preset
-    (:data:`alkit.RECIPES`); each override goes to the object that has the field (a ``None``
-    value leaves the preset's)."""
+    """A :class:`RoundConfig` from a named query and a recipe preset.
+
+    Args:
+        query_name: a name in :data:`alkit.QUERIES` (strategy, measure, parameters).
+        recipe_name: a name in :data:`alkit.RECIPES`.
+        random_state: the run's seed (see :class:`RoundConfig`).
+        overrides: fields of :class:`alkit.Query` or :class:`alkit.Recipe`; each goes to the
+            object that has it, and a ``None`` value leaves the preset's.
+    """
     unknown = sorted(set(overrides) - _QUERY_FIELDS - _RECIPE_FIELDS)
     if unknown:
         raise TypeError(f"unknown round setting(s) {unknown}; the query takes "

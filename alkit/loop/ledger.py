@@ -112,7 +112,25 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One row of ``rounds`` with its JSON fields decoded."""
+    """One row of ``rounds`` with its JSON fields decoded.
+
+    Attributes:
+        number: the round number, 0 = the seed model.
+        strategy: the selection strategy's name, or None (the seed round).
+        params: the round's parameters (decoded JSON; what the selection reported).
+        status: one of :data:`ROUND_STATUSES` (``selecting``, ``staged``, ``annotating``,
+            ``training``, ``done``).
+        model_before, model_before_hash: the weights the round started from and their hash,
+            or None.
+        model_after, model_after_hash: the weights the round trained and their hash, or None
+            until the round is done.
+        metrics_before, metrics_after: the evaluation metrics of those models (decoded JSON),
+            or None when not recorded.
+        n_labeled_before, n_labeled_after: how many images were labeled when the round
+            started / finished (None when not recorded).
+        started_at, finished_at: UTC ISO-8601 timestamps (seconds); ``finished_at`` is None
+            until the round is done.
+    """
 
     number: int
     strategy: str | None
@@ -134,6 +152,9 @@ class Ledger:
     """The SQLite ledger of one project directory (see the module docstring)."""
 
     def __init__(self, project_dir: str | os.PathLike):
+        """Open the ledger ``<project_dir>/project.db`` (a version-1 ledger is migrated to
+        version 2 in one transaction). A missing ledger or another schema version raises
+        :class:`LedgerError`."""
         self.project_dir = Path(project_dir)
         self.path = self.project_dir / LEDGER_FILE
         if not self.path.exists():
@@ -150,8 +171,19 @@ class Ledger:
     @classmethod
     def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
                names: Sequence[str], **meta: str) -> Ledger:
-        """Create a new ledger (refuses to overwrite one); ``meta``: more settings of the
-        project to keep (strings, for example ``pool`` and ``scores_dir``)."""
+        """Create a new ledger (refuses to overwrite one) and open it.
+
+        Args:
+            project_dir: the project directory (created if missing); the ledger is its
+                ``project.db``.
+            dataset_yaml: the project's dataset yaml, kept (resolved to an absolute path) in
+                the meta table.
+            names: the dataset's class names (class id = index), kept as JSON.
+            meta: more settings of the project to keep (strings, for example ``pool`` and
+                ``scores_dir``).
+
+        The schema and meta rows are written in one transaction.
+        """
         project_dir = Path(project_dir)
         project_dir.mkdir(parents=True, exist_ok=True)
         path = project_dir / LEDGER_FILE
@@ -186,11 +218,15 @@ class Ledger:
 
     @property
     def names(self) -> list[str]:
+        """The dataset's class names (class id = index), from the meta table."""
         return json.loads(self.meta()["names"])
 
     def add_images(self, items: Iterable[tuple[str, str]], *, split: str = "pool") -> int:
         """Register ``(path, hash)`` pairs as unlabeled; known paths are left alone. Returns
-        how many were new."""
+        how many were new.
+
+        ``items``: ``(image path, SHA-256 of the file)`` pairs; ``split``: the split they
+        join, ``"pool"`` (default) or ``"seed"``. One transaction."""
         rows = [(str(p), h, split, "unlabeled", _now()) for p, h in items]
         with self.conn:
             before = self.conn.total_changes
@@ -200,14 +236,18 @@ class Ledger:
             return self.conn.total_changes - before
 
     def image_state(self, image_id: int) -> str:
-        """The state of one image (:data:`IMAGE_STATES`)."""
+        """The state of one image (:data:`IMAGE_STATES`); ``image_id``: the ledger's image id
+        (an unknown one raises :class:`LedgerError`)."""
         row = self.conn.execute("SELECT state FROM images WHERE id = ?", (image_id,)).fetchone()
         if row is None:
             raise LedgerError(f"image {image_id}: not in the ledger")
         return row[0]
 
     def requeue(self, image_ids: Iterable[int]) -> None:
-        """Skipped or flagged images sent to labeling after all become queried again."""
+        """Skipped or flagged images sent to labeling after all become queried again.
+
+        ``image_ids``: the ledger's image ids; an image in any other state is left alone. One
+        transaction."""
         with self.conn:
             self.conn.executemany(
                 "UPDATE images SET state = 'queried' WHERE id = ? AND state IN "
@@ -251,7 +291,18 @@ class Ledger:
     def start_round(self, number: int, *, strategy: str | None, params: dict,
                     model_before: str | None, model_before_hash: str | None,
                     metrics_before: dict | None) -> None:
-        """Open round ``number`` (status ``selecting``)."""
+        """Open round ``number`` (status ``selecting``), in one transaction.
+
+        Args:
+            number: the round number, 0 = the seed model.
+            strategy: the selection strategy's name, or None.
+            params: the round's parameters (stored as JSON).
+            model_before: the weights the round starts from, or None.
+            model_before_hash: their hash, or None.
+            metrics_before: their evaluation metrics (stored as JSON), or None.
+
+        ``n_labeled_before`` is the number of labeled images now.
+        """
         with self.conn:
             self.conn.execute(
                 "INSERT INTO rounds (number, strategy, params, status, model_before, "
@@ -262,7 +313,8 @@ class Ledger:
                  self.counts()["labeled"], _now()))
 
     def set_round_status(self, number: int, status: str) -> None:
-        """Move a round to one of :data:`ROUND_STATUSES`."""
+        """Move round ``number`` to ``status``, one of :data:`ROUND_STATUSES` (another
+        raises :class:`LedgerError`)."""
         if status not in ROUND_STATUSES:
             raise LedgerError(f"unknown round status {status!r}")
         with self.conn:
@@ -273,7 +325,20 @@ class Ledger:
                               model_after: str, model_after_hash: str,
                               metrics_after: dict) -> None:
         """Open and close round ``number`` in one transaction: a round whose model exists
-        already (a seed model shared by several projects)."""
+        already (a seed model shared by several projects).
+
+        Args:
+            number: the round number, 0 = the seed model.
+            strategy: the selection strategy's name, or None.
+            params: the round's parameters (stored as JSON).
+            model_before, model_before_hash: the weights it started from and their hash, or
+                None.
+            model_after, model_after_hash: the existing trained weights and their hash.
+            metrics_after: their evaluation metrics (stored as JSON).
+
+        The round is recorded ``done`` with ``n_labeled_before`` and ``n_labeled_after`` both
+        the number of labeled images now; ``metrics_before`` is left empty.
+        """
         with self.conn:
             self.conn.execute(
                 "INSERT INTO rounds (number, strategy, params, status, model_before, "
@@ -286,7 +351,17 @@ class Ledger:
 
     def finish_round(self, number: int, *, model_after: str, model_after_hash: str,
                      metrics_after: dict) -> None:
-        """Record the round's trained model and metrics, and close it (status ``done``)."""
+        """Record the round's trained model and metrics, and close it (status ``done``), in
+        one transaction.
+
+        Args:
+            number: the round number.
+            model_after: the trained weights.
+            model_after_hash: their hash.
+            metrics_after: their evaluation metrics (stored as JSON).
+
+        ``n_labeled_after`` is the number of labeled images now.
+        """
         with self.conn:
             self.conn.execute(
                 "UPDATE rounds SET status = 'done', model_after = ?, model_after_hash = ?, "
@@ -315,7 +390,18 @@ class Ledger:
                        reasons: Sequence[str], *, params: dict | None = None) -> None:
         """Record a round's picks and mark them queried, in one transaction; the round
         becomes ``staged`` (``params``, when given, replace the round's parameters: what the
-        selection reported). An image already queried or labeled is refused."""
+        selection reported). An image already queried or labeled is refused.
+
+        Args:
+            number: the round number.
+            image_ids: the picks' ledger image ids, best first (rank 1, 2, ...).
+            scores: each pick's selection score.
+            reasons: why each was picked.
+            params: see above; None leaves the round's parameters as they are.
+
+        The three sequences must have the same length. A refused image (or any error) rolls
+        the whole transaction back: no pick of the call is recorded.
+        """
         with self.conn:
             if params is not None:
                 self.conn.execute("UPDATE rounds SET params = ? WHERE number = ?",
@@ -335,7 +421,9 @@ class Ledger:
             self.conn.execute("UPDATE rounds SET status = 'staged' WHERE number = ?", (number,))
 
     def queries(self, number: int) -> list[dict]:
-        """A round's picks in rank order, with their paths and whether they are labeled."""
+        """The picks of round ``number`` in rank order, with their paths and whether they are
+        labeled: dicts with ``image_id``, ``path``, ``rank``, ``score``, ``reason``,
+        ``state``."""
         rows = self.conn.execute(
             "SELECT q.image_id, i.path, q.rank, q.score, q.reason, i.state FROM queries q "
             "JOIN images i ON i.id = q.image_id WHERE q.round = ? ORDER BY q.rank", (number,))
@@ -345,7 +433,18 @@ class Ledger:
     def record_label(self, image_id: int, *, round_number: int, source: str, label_path: str,
                      label_hash: str, n_objects: int, annotator: str | None = None) -> bool:
         """Record a received label (one transaction). Returns False, changing nothing, when
-        the image already has one: importing the same label twice is a no-op."""
+        the image already has one: importing the same label twice is a no-op.
+
+        Args:
+            image_id: the ledger's image id; it becomes ``labeled``.
+            round_number: the round the label belongs to (0 = the seed labels).
+            source: the annotator that gave it (:data:`LABEL_SOURCES` or any annotator's own
+                name); an empty one raises :class:`LedgerError`.
+            label_path: where the YOLO label file was written.
+            label_hash: the hash of that file.
+            n_objects: its number of boxes.
+            annotator: who labeled it (a user name or id), when known.
+        """
         if not isinstance(source, str) or not source.strip():
             raise LedgerError(f"a label needs a source (the annotator's name), got {source!r}")
         with self.conn:
@@ -372,7 +471,16 @@ class Ledger:
     def record_decision(self, image_id: int, decision: str, *, round_number: int | None = None,
                         note: str = "") -> None:
         """A review decision (label / skip / flag), written at once. Skip and flag also set
-        the image's state so it is not picked again."""
+        the image's state so it is not picked again.
+
+        Args:
+            image_id: the ledger's image id (a labeled image keeps its state).
+            decision: ``"label"``, ``"skip"`` or ``"flag"``.
+            round_number: the round under review, or None.
+            note: the reviewer's free-text note (default empty).
+
+        The decision row and the state change are one transaction.
+        """
         with self.conn:
             self.conn.execute(
                 "INSERT INTO decisions (image_id, round, decision, note, decided_at) "

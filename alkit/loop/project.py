@@ -68,6 +68,7 @@ class Project:
         """Create the ledger and register the pool (unlabeled) and the seed split (labeled).
 
         Args:
+            directory: the project directory (created; refused when a ledger is there).
             dataset_yaml: names, ``train`` (the labeled seed set), ``val``, ``test`` and,
                 unless ``pool`` is given, ``pool`` (the unlabeled images).
             pool: the pool's image folder or list file, instead of the yaml's.
@@ -141,8 +142,14 @@ class Project:
                   annotator: Annotator | None = None, progress: bool = True) -> RoundRecord:
         """Run (or resume) the next round until it is done or waits for labels; returns its
         record (status ``done``, or ``annotating`` while labels are missing: call again once
-        they are in). ``annotator``: any :class:`alkit.Annotator` (default: the simulated
-        annotator over the dataset's hidden labels)."""
+        they are in).
+
+        Args:
+            config: the query, the recipe and the seed of every round.
+            annotator: any :class:`alkit.Annotator` (default: the simulated annotator over the
+                dataset's hidden labels).
+            progress: progress bars while scoring.
+        """
         return self._advance(config, annotator, progress, until="done")
 
     def stage_round(self, config: RoundConfig = RoundConfig(), *,
@@ -150,7 +157,7 @@ class Project:
         """Score, select and stage the next round without annotating it, so that a person can
         review the picks first (``alkit.ui.widgets.ReviewGrid``). A round already staged or
         waiting for labels is returned as it is; one killed while selecting is finished.
-        Needs a finished seed round."""
+        Needs a finished seed round. ``config`` and ``progress`` as in :meth:`run_round`."""
         last = self.ledger.last_round()
         if last is None or (last.number == 0 and last.status != "done"):
             raise LedgerError("stage_round needs a finished seed round: call run_round first")
@@ -204,8 +211,8 @@ class Project:
                              "split first")
 
     def adopt_seed_round(self, record: RoundRecord) -> RoundRecord:
-        """Make a finished round 0 of another project (same dataset and seed split) this
-        project's round 0, in one transaction: projects that start from one shared seed
+        """Make ``record``, a finished round 0 of another project (same dataset and seed
+        split), this project's round 0, in one transaction: projects that start from one shared seed
         model (a benchmark's cells, the starter's arms). A no-op once round 0 exists."""
         if record.number != 0 or record.status != "done":
             raise LedgerError("adopt_seed_round needs a finished round 0")
@@ -277,7 +284,8 @@ class Project:
         return counts
 
     def round_dir(self, number: int) -> Path:
-        """``<project>/rounds/round_NNN``: the staged images, manifest and dropped labels."""
+        """``<project>/rounds/round_NNN`` of round ``number``: the staged images, manifest and
+        dropped labels."""
         return self.dir / "rounds" / f"round_{number:03d}"
 
     @staticmethod
@@ -312,7 +320,8 @@ class Project:
 
     def annotation_job(self, number: int, config: RoundConfig = RoundConfig()) -> AnnotationJob:
         """What an annotator is given for round ``number``: its waiting picks, the class
-        names, the staging folder, and the model's boxes on request."""
+        names, the staging folder, and the model's boxes on request (scored with the recipe's
+        image size and the query's confidence threshold from ``config``)."""
         record = self._round(number)
         items = tuple(AnnotationItem(q["image_id"], q["path"], self._staged_name(q), q["rank"],
                                      q["score"], q["reason"]) for q in self.waiting(number))
@@ -332,7 +341,8 @@ class Project:
         """Ask ``annotator`` for round ``number``'s waiting picks and import its answers.
         The answers are validated as a whole first (class ids index the dataset's names,
         boxes lie inside the image): any problem raises :class:`alkit.DatasetError` naming
-        every image and imports nothing. Returns how many labels were imported."""
+        every image and imports nothing. ``config`` gives the measure and scoring settings an
+        annotator may ask for. Returns how many labels were imported."""
         job = self.annotation_job(number, config)
         if not job.items:
             return 0
@@ -364,8 +374,8 @@ class Project:
         return not self.waiting(record.number)
 
     def import_folder(self, number: int) -> int:
-        """Import label files dropped into ``round_NNN/labels/`` (the folder annotator).
-        Returns how many were imported."""
+        """Import label files dropped into round ``number``'s ``labels/`` folder (the folder
+        annotator). Returns how many were imported."""
         from alkit.annotate.folder import FolderAnnotator
 
         return self.annotate(number, FolderAnnotator())
@@ -409,7 +419,8 @@ class Project:
         """Scores (:class:`alkit.PoolScores`) of ``paths`` (default: every image of the
         project, seed and pool) by the model round ``number`` selected with, through the
         project's scoring cache: the images that round scored cost no new inference.
-        ``imgsz`` defaults to the image size that model was trained at."""
+        ``imgsz`` defaults to the image size that model was trained at; ``progress`` shows a
+        bar while images are scored."""
         from alkit.model.scoring import score_pool
 
         record = self._round(number)
@@ -436,8 +447,9 @@ class Project:
 
     def store_label(self, image: str | os.PathLike, labels: Labels, *, round_number: int,
                     source: str = "widget", annotator: str | None = None) -> Path:
-        """Add one image's label to the labeled set: the YOLO label file is written atomically
-        and recorded in the ledger at once (``source`` ``"widget"`` for the box editor).
+        """Add ``labels`` of one ``image`` to the labeled set as a label of round
+        ``round_number``: the YOLO label file is written atomically and recorded in the ledger
+        at once (``source`` ``"widget"`` for the box editor; ``annotator``: who drew it).
         Class ids must index the dataset's names and boxes lie inside the image; otherwise
         :class:`DatasetError` names every problem and nothing is written. An image that
         already has a label is refused (:class:`LedgerError`). Returns the label file."""
@@ -453,11 +465,11 @@ class Project:
 
     def record_review(self, image_id: int, decision: str, *, round_number: int,
                       note: str = "") -> None:
-        """Record a review decision (``"label"``: send to labeling, ``"skip"``: uninformative
-        or duplicate, ``"flag"``: broken or out of scope) on one of round ``round_number``'s
-        picks, written to the ledger at once. The latest decision counts: a skipped or
-        flagged image sent to labeling after all is queried again. Labeled images are
-        refused (their review is over)."""
+        """Record a review ``decision`` (``"label"``: send to labeling, ``"skip"``:
+        uninformative or duplicate, ``"flag"``: broken or out of scope) with a ``note`` on
+        ``image_id``, one of round ``round_number``'s picks, written to the ledger at once.
+        The latest decision counts: a skipped or flagged image sent to labeling after all is
+        queried again. Labeled images are refused (their review is over)."""
         if decision not in ("label", "skip", "flag"):
             raise ValueError(f"unknown decision {decision!r}; expected 'label', 'skip' or 'flag'")
         picked = {q["image_id"]: q for q in self.ledger.queries(round_number)}

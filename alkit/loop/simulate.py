@@ -120,8 +120,9 @@ class Experiment:
 
 def experiment(dataset_yaml: str | os.PathLike, names, *, budget: float = 100,
                budget_unit: str = "images", recipe: Recipe = Recipe(), **fields_) -> Experiment:
-    """An :class:`Experiment` whose cells are named queries of :data:`alkit.QUERIES`, each with
-    this budget; ``fields_``: the other :class:`Experiment` fields."""
+    """An :class:`Experiment` on ``dataset_yaml`` whose cells are the named queries ``names``
+    of :data:`alkit.QUERIES`, each with this ``budget`` in ``budget_unit``, trained with
+    ``recipe``; ``fields_``: the other :class:`Experiment` fields (rounds, rare_classes, ...)."""
     unknown = [n for n in names if n not in QUERIES]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}; expected some of {sorted(QUERIES)}")
@@ -188,8 +189,9 @@ def _project(directory: Path, exp: Experiment, out: Path) -> Project:
 
 def seed_model(out: str | os.PathLike, exp: Experiment, seed: int, *,
                progress: bool = True):
-    """Train (or load) the seed model that cells of ``seed`` start from: round 0 of
-    ``<out>/work/seed-s<seed>`` (``seed-shared`` with ``shared_seed_model``)."""
+    """Train (or load) the seed model that cells of ``seed`` of experiment ``exp`` start from:
+    round 0 of ``<out>/work/seed-s<seed>`` (``seed-shared`` with ``shared_seed_model``);
+    ``progress`` shows bars while training. Returns that round's record."""
     out = Path(out)
     shared = exp.shared_seed_model
     name = "seed-shared" if shared is not None else f"seed-s{seed}"
@@ -218,9 +220,11 @@ def cell_path(out: str | os.PathLike, name: str, seed: int) -> Path:
 
 def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
              annotator: Annotator | None = None, progress: bool = True, echo=print) -> dict:
-    """Run (or continue) cell (``name``, ``seed``) up to ``exp.rounds`` rounds; returns its
-    JSON record. When the annotator has not answered every pick of a round, the cell stops
-    there with ``"waiting"``: the picks still waiting for labels (run it again later)."""
+    """Run (or continue) cell (``name``, ``seed``) of experiment ``exp`` in the folder ``out``
+    up to ``exp.rounds`` rounds, labeled by ``annotator`` (default: the simulated one);
+    ``progress`` shows bars, ``echo`` gets one line per finished round. Returns its JSON
+    record. When the annotator has not answered every pick of a round, the cell stops there
+    with ``"waiting"``: the picks still waiting for labels (run it again later)."""
     out = Path(out)
     round_config = exp.round_config(name, seed)
     _check_config(out, exp)
@@ -253,8 +257,10 @@ def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
 def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
              annotator: Annotator | None = None, progress: bool = True,
              echo=print) -> list[dict]:
-    """Run every (name, seed) cell, seed by seed (each seed model is trained once); ``names``
-    default to every query of the experiment."""
+    """Run every (name, seed) cell of experiment ``exp`` in the folder ``out``, for every seed
+    of ``seeds``, seed by seed (each seed model is trained once); ``names`` default to every
+    query of the experiment. ``annotator``, ``progress`` and ``echo`` as in :func:`run_cell`.
+    Returns the cells' records."""
     names = list(exp.queries) if names is None else list(names)
     for name in names:
         exp.round_config(name, 0)  # unknown names fail before any training
@@ -268,7 +274,8 @@ def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
 
 
 def reset_cell(out: str | os.PathLike, name: str, seed: int) -> None:
-    """Delete one cell (its project and JSON) so that the next run recomputes it."""
+    """Delete cell (``name``, ``seed``) of the experiment in ``out`` (its project and JSON) so
+    that the next run recomputes it."""
     out = Path(out)
     shutil.rmtree(out / WORK / cell_name(name, seed), ignore_errors=True)
     cell_path(out, name, seed).unlink(missing_ok=True)
@@ -285,8 +292,8 @@ def load_cells(out: str | os.PathLike) -> list[dict]:
 
 
 def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> list[str]:
-    """Classes with less than ``share`` of the instances of the labeled splits (train, val,
-    test: what a user knows before buying labels), or none."""
+    """Classes of ``dataset_yaml`` with less than ``share`` of the instances of its labeled
+    splits (train, val, test: what a user knows before buying labels), or none."""
     spec = datasets.read_dataset_yaml(dataset_yaml)
     counts = sum(datasets.class_counts(spec, split) for split in ("train", "val", "test")
                  if split in spec.splits)
@@ -295,7 +302,8 @@ def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> 
 
 
 def curves(cells: list[dict], rare: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Per strategy, arrays of shape (S seeds, R+1 rounds): ``images``, ``boxes``, ``map50``,
+    """Per strategy of ``cells`` (records of :func:`run_cell`), arrays of shape (S seeds, R+1
+    rounds): ``images``, ``boxes``, ``map50``,
     ``map50_95``, ``rare_ap50`` (mean AP50 over the rare classes; NaN without rare classes).
     Only rounds that every seed of the strategy has finished are kept."""
     grouped: dict[str, list[dict]] = {}
@@ -337,7 +345,8 @@ def _saving(curve_images, curve_map, target: float, reference_images: float, see
 
 
 def summarize(cells: list[dict], rare: list[str]) -> dict:
-    """The report's numbers, per strategy, against ``random`` (which must be in the grid).
+    """The report's numbers for ``cells`` (records of :func:`run_cell`), per strategy, against
+    ``random`` (which must be in the grid); ``rare`` names the rare classes.
 
     For strategy s (arrays over seeds at the last round all its seeds finished):
     ``final_map50`` mean and std; ``final_rare_ap50`` (mean AP50 of the rare classes) and its
@@ -422,7 +431,8 @@ def _per_seed_savings(c: dict, ref: dict, seed_images: float) -> dict[int, float
 
 
 def format_summary(summary: dict) -> str:
-    """The summary as a Markdown table plus a line on the rare classes."""
+    """The ``summary`` (:func:`summarize`) as a Markdown table plus a line on the rare
+    classes."""
     head = ("| strategy | seeds | final mAP50 | rare AP50 | rare vs random | labels to reach "
             "random's final | saving (all labels) | saving per seed | saving in boxes | "
             "1st-round gain / 100 labels |\n|---|---|---|---|---|---|---|---|---|---|\n")
@@ -445,7 +455,8 @@ def format_summary(summary: dict) -> str:
 
 
 def format_budgets(summary: dict) -> str:
-    """A Markdown table round by round: each strategy's mean mAP50 and mean rare-class AP50
+    """A Markdown table of a ``summary`` (:func:`summarize`) round by round: each strategy's
+    mean mAP50 and mean rare-class AP50
     (with its ratio to random's at the same round) at equal labeled-image budgets."""
     rows = summary["strategies"]
     names = sorted(rows, key=lambda n: (n != "random", n))
@@ -511,7 +522,8 @@ def export_picks(out: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
 
 def pick_composition(out: str | os.PathLike, dataset_yaml: str | os.PathLike,
                      rare: list[str]) -> dict[str, dict]:
-    """What each strategy sent to the annotators, round by round, mean over its seeds.
+    """What each strategy of the experiment in ``out`` (on ``dataset_yaml``, with the ``rare``
+    classes) sent to the annotators, round by round, mean over its seeds.
 
     Per round: ``objects`` (boxes per picked image), ``rare_per_100`` (rare-class boxes per 100
     picked images) and, on the sample benchmark (``generation_metadata.csv`` beside the yaml),
@@ -587,7 +599,8 @@ def _mean_rows(runs: list[list[dict]]) -> list[dict]:
 
 
 def format_composition(composition: dict[str, list[dict]]) -> str:
-    """A Markdown table: per strategy, the picks of all rounds together and of round 1."""
+    """A Markdown table of a ``composition`` (:func:`pick_composition`): per strategy, the
+    picks of all rounds together and of round 1."""
     lines = ["| picks of | rounds | boxes / image | rare boxes / 100 images | hard scenes | "
              "already-picked near-duplicates |", "|---|---|---|---|---|---|"]
     for name, rows in sorted(composition.items(), key=lambda kv: (kv[0] == "pool", kv[0])):
@@ -629,9 +642,9 @@ def _both(all_rounds, round_1, key: str, single: bool) -> str:
 
 
 def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | None = None):
-    """Test mAP50 and rare-class AP50 against labeled images and labeled boxes: the mean over
-    seeds per strategy, with the min-max band over seeds. Returns the figure (saved when
-    ``path`` is given)."""
+    """Test mAP50 and rare-class AP50 (the ``rare`` classes) of ``cells`` against labeled
+    images and labeled boxes: the mean over seeds per strategy, with the min-max band over
+    seeds. Returns the figure (saved when ``path`` is given)."""
     import matplotlib.pyplot as plt
 
     data = curves(cells, rare)
@@ -662,7 +675,9 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
                  rare: list[str] | None = None) -> dict:
     """Summarize ``<out>/cells`` into ``summary.json``, ``summary.md`` and
     ``learning_curves.png`` under ``out`` (with what each strategy picked, from
-    :func:`pick_composition`, which also refreshes ``<out>/picks``); returns the summary."""
+    :func:`pick_composition`, which also refreshes ``<out>/picks``); returns the summary.
+    ``dataset_yaml`` and ``rare`` default to what ``config.json`` says (the rare classes: else
+    those under 5% of the labeled splits' instances)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)

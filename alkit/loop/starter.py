@@ -95,6 +95,8 @@ def run_starter(
         random_state: seed i draws its random picks and trains with ``random_state + i``;
             the shared seed model trains with ``random_state``.
         annotator: any :class:`alkit.Annotator`; overrides ``labels``.
+        progress: progress bars while scoring and training.
+        echo: where the step-by-step lines and the report go (``print``).
     """
     started = time.perf_counter()
     the_recipe = as_recipe(recipe)

@@ -51,7 +51,17 @@ class ArmResult:
 @dataclass(frozen=True)
 class ArmSummary:
     """An arm over its seeds: mean and range of mAP50, mean gain per 100 labels, and per
-    class the mean, min and max AP50."""
+    class the mean, min and max AP50.
+
+    Attributes:
+        arm: ``"bottom"``, ``"random"`` or ``"control"``.
+        n_seeds: how many seeds (results) it summarizes.
+        map50_mean, map50_min, map50_max: mean, min and max test mAP50 over the seeds.
+        gain_per_100_mean: mean of the results' ``gain_per_100``; None when any is None (the
+            control).
+        ap50_mean, ap50_min, ap50_max: per class name, the mean, min and max test AP50 over
+            the seeds (a seed that lacks the class is ignored).
+    """
 
     arm: str
     n_seeds: int
@@ -73,6 +83,29 @@ class StarterReport:
     ``overlap`` per seed the images both arms share; ``condition_mix`` (sample benchmark only,
     from the generator's metadata, analysis only) the share of each scene condition in the
     pool and in the picks.
+
+    Attributes:
+        dataset: the dataset yaml's path.
+        pool: the scored pool (a folder or the yaml's ``pool`` split).
+        n_pool: how many pool images were scored.
+        n_skipped: how many pool images the scoring skipped.
+        budget: K, the number of images each arm labels.
+        seeds: the training seeds, one run of every arm per seed.
+        config: the settings used: ``recipe`` (the training recipe as a dict), ``budget``,
+            ``n_seeds``, ``control`` (whether the control arm ran) and ``conf_threshold``.
+        start: in words, where the seed model came from.
+        seed_weights: the seed model's checkpoint path.
+        n_seed_images: how many labeled images the seed model was trained on.
+        seed_test, picks, overlap, condition_mix: see above.
+        n_empty_picks: how many bottom-K picks have no box at or above the confidence
+            threshold.
+        bottom_scores: the bottom-K picks' scores (``least_confidence_max``; higher = less
+            confident), in pick order.
+        arms: every :class:`ArmResult`, by seed then arm.
+        verdict: the plain-words verdict (see :func:`verdict`); empty until set.
+        seconds: wall time of the whole experiment, in seconds.
+        out_dir: the folder of the report, its plot and the scores.
+        scores_path: the saved pool scores (``scores.npz``).
     """
 
     dataset: str
@@ -162,6 +195,14 @@ def verdict(bottom_map50, random_map50, *, budget: int) -> str:
     agrees on the sign and the mean difference exceeds that spread; otherwise it says the
     difference is within the noise. One seed gives no spread, so no verdict beyond the number.
     This is a rule of thumb for a handful of seeds, not a significance test.
+
+    Args:
+        bottom_map50: (n_seeds,) test mAP50 of the bottom-K arm, one per seed.
+        random_map50: (n_seeds,) test mAP50 of the random-K arm, same seed order.
+        budget: K, the number of labels each arm got (named in the sentence).
+
+    Returns:
+        A sentence or a few. Arrays of different or zero length raise ``ValueError``.
     """
     bottom = np.asarray(bottom_map50, dtype=np.float64)
     rand = np.asarray(random_map50, dtype=np.float64)
@@ -208,7 +249,8 @@ def _lesson(bottom_won: bool) -> str:
 
 
 def format_report(report: StarterReport) -> str:
-    """The comparison as printed at the end of ``alkit starter`` / ``make demo``."""
+    """The comparison as printed at the end of ``alkit starter`` / ``make demo``: the lines
+    of ``report`` (a :class:`StarterReport` with its verdict set), joined by newlines."""
     k, summary = report.budget, report.summary()
     lines = ["", f"alkit starter: bottom-{k} vs random-{k}", *_setup_lines(report), "",
              f"  {'':<14} {'test mAP50':>10}  {'range over seeds':>16}  {'gain/100 labels':>15}",

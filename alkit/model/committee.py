@@ -16,7 +16,16 @@ from alkit.model.recipe import Recipe
 
 def bootstrap_lists(train_images: Sequence[str | os.PathLike], n_members: int, *,
                     random_state=None) -> list[list[str]]:
-    """``n_members`` bootstrap resamples (with replacement, same size) of the labeled images."""
+    """``n_members`` bootstrap resamples (with replacement, same size) of the labeled images.
+
+    Args:
+        train_images: the labeled image paths to resample (at least one).
+        n_members: how many resamples to draw.
+        random_state: ``None``, an int seed or a ``numpy.random.Generator``.
+
+    Returns:
+        One list of path strings per member, each as long as ``train_images``.
+    """
     rng = check_random_state(random_state)
     images = [str(p) for p in train_images]
     if not images:
@@ -32,7 +41,12 @@ def train_committee(data: str | os.PathLike, *, n_members: int = 3, weights=None
     """Train ``n_members`` detectors with ``recipe`` (as a round ``round_number`` would), each on
     a bootstrap resample of the yaml's train split (an image list file plus a dataset yaml per
     member under ``runs_dir``), with the same validation split. Member ``m`` resamples and trains
-    with seeds derived from ``(random_state, "committee", m)``. Returns the best checkpoints."""
+    with seeds derived from ``(random_state, "committee", m)``. Returns the best checkpoints.
+
+    ``data`` is the dataset yaml (its ``train`` and ``val`` splits are used); ``weights`` are
+    every member's start checkpoint or model yaml (``None``: the default start weights of
+    :func:`alkit.model.yolo.train`); ``runs_dir`` defaults to ``committee`` under
+    :func:`alkit.data.home.default_runs_dir`."""
     from alkit.model import yolo
 
     spec = datasets.read_dataset_yaml(data)
@@ -55,7 +69,12 @@ def train_committee(data: str | os.PathLike, *, n_members: int = 3, weights=None
 
 
 def score_committee(members: Sequence[str | os.PathLike], images, **score_kwargs) -> list:
-    """Score the pool with every member (:func:`alkit.score_pool`, cached per member)."""
+    """Score the pool with every member (:func:`alkit.score_pool`, cached per member).
+
+    ``members`` are the members' checkpoints (as from :func:`train_committee`), ``images`` the
+    pool (image paths, or a directory / list file), and ``score_kwargs`` any keyword argument
+    of :func:`alkit.score_pool` (``imgsz``, ``conf``, ``device``, ...). Returns one
+    :class:`~alkit.model.scoring.PoolScores` per member, in order."""
     from alkit.model.scoring import score_pool
 
     return [score_pool(member, images, **score_kwargs) for member in members]

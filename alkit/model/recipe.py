@@ -14,7 +14,7 @@ tiny        tests: 2 epochs at 64 px, batch 8, no close-mosaic, no worker proces
 cpu         the default: 30 epochs at 128 px, batch 16 (a CPU round in minutes)
 bench       the benchmark's committed runs: 15 epochs a round at 128 px
 starter     the starter experiment: the seed model 30 epochs, then 5-epoch fine-tunes
-classic     the classic recipe: 80 epochs at 640 px, batch 16 (needs a GPU)
+classic     the classic recipe: 80 epochs at 640 px, batch 16 (a GPU run: set ``device``)
 ==========  ==================================================================================
 """
 
@@ -106,7 +106,8 @@ def recipe(name: str = "cpu", **overrides) -> Recipe:
 
 
 def as_recipe(value: Recipe | str) -> Recipe:
-    """A :class:`Recipe` as it is, or the preset of that name."""
+    """``value`` as a :class:`Recipe`: a Recipe as it is, or a preset name of :data:`RECIPES`
+    (``tiny``, ``cpu``, ``bench``, ``starter``, ``classic``) looked up by :func:`recipe`."""
     return value if isinstance(value, Recipe) else recipe(value)
 
 

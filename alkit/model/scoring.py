@@ -1,9 +1,9 @@
 """Pool scoring: every image once per model, every measure, resumable; and ``PoolScores``.
 
 ``score_pool(model, images)`` runs the detector over a pool in batches and, in one forward pass
-per batch (:class:`alkit.yolo.OnePassScorer`), keeps per image: the boxes NMS kept (xyxy,
+per batch (:class:`alkit.model.yolo.OnePassScorer`), keeps per image: the boxes NMS kept (xyxy,
 confidence, class), the full class-score vector of every kept box, and a mean-pooled backbone
-embedding. Every uncertainty measure of :mod:`alkit.uncertainty` is computed from those arrays,
+embedding. Every uncertainty measure of :mod:`alkit.core.uncertainty` is computed from those arrays,
 so changing a measure, a reduction or the confidence threshold needs no new inference.
 
 **Cache and resume.** Results are keyed by (model weights hash, image content hash, scoring
@@ -67,7 +67,28 @@ _SHARD_ARRAYS = ("hashes", "heights", "widths", "n_boxes", "box_xyxy", "box_conf
 
 @dataclass(frozen=True)
 class PoolScores:
-    """Scores of a pool (see the module docstring for the arrays and their shapes)."""
+    """Scores of a pool (see the module docstring for the arrays and their shapes).
+
+    N images, M boxes in all, C classes, D embedding dimensions.
+
+    Attributes:
+        paths: (N,) image paths, in the order given (skipped images left out).
+        hashes: (N,) str SHA-256 of each image file's bytes.
+        heights: (N,) int32 original image heights in pixels.
+        widths: (N,) int32 original image widths in pixels.
+        box_offsets: (N + 1,) int64; image i owns boxes ``box_offsets[i]:box_offsets[i + 1]``.
+        box_xyxy: (M, 4) float32 pixel boxes (x1, y1, x2, y2) in the original image.
+        box_confidence: (M,) float32 box confidence (= max of the class scores).
+        box_class: (M,) int64 predicted class (= argmax of the class scores).
+        box_class_scores: (M, C) float32 sigmoid score of every class for every box.
+        embeddings: (N, D) float32 mean-pooled backbone features.
+        names: the model's class names, index = class id.
+        skipped: ``(path, reason)`` of every image not scored.
+        meta: free-form information: from :func:`score_pool`, ``model_hash``, ``settings``
+            and ``run`` (the :class:`ScoringRun` as a dict).
+        conf_threshold: boxes at or above this confidence count in measures, ``n_boxes`` and
+            :meth:`detections` (default 0.25; changeable without inference).
+    """
 
     paths: list[str]
     hashes: np.ndarray
@@ -115,7 +136,19 @@ class PoolScores:
     def image_scores(self, measure: str = "least_confidence", reduction: str | Callable = "max",
                      *, n: int = 3, conf_threshold: float | None = None,
                      empty_score: float | str = "max") -> np.ndarray:
-        """(N,) one uncertainty per image (see :func:`alkit.uncertainty.image_scores`)."""
+        """(N,) one uncertainty per image (see :func:`alkit.core.uncertainty.image_scores`).
+
+        Args:
+            measure: the per-box measure, one of ``least_confidence``, ``margin``, ``entropy``,
+                ``binary_entropy`` (higher = more uncertain).
+            reduction: how an image's box uncertainties combine: ``"max"``, ``"mean_n"``,
+                ``"min"``, ``"mean"``, ``"sum"`` or a callable ``f(u) -> float``.
+            n: how many of the largest values ``"mean_n"`` averages.
+            conf_threshold: boxes below it are ignored; ``None`` uses
+                :attr:`conf_threshold`.
+            empty_score: the score of an image without boxes; ``"max"`` is the measure's upper
+                bound (an image where nothing is found counts as most uncertain).
+        """
         return uncertainty.image_scores(
             self.box_class_scores, self.box_confidence, self.box_offsets, measure=measure,
             reduction=reduction, n=n, empty_score=empty_score,
@@ -129,7 +162,15 @@ class PoolScores:
     def class_breakdown(self, measure: str = "least_confidence", *, soft: bool = False,
                         conf_threshold: float | None = None) -> np.ndarray:
         """(N, C) per image, how much each class makes it uncertain
-        (:func:`alkit.uncertainty.class_breakdown`)."""
+        (:func:`alkit.core.uncertainty.class_breakdown`).
+
+        Args:
+            measure: the per-box measure (as in :meth:`image_scores`).
+            soft: ``False``: each box counts for its top class only (the max over a class's
+                boxes); ``True``: each box spreads its uncertainty over the classes by its
+                renormalized class scores.
+            conf_threshold: boxes below it are dropped; ``None`` uses :attr:`conf_threshold`.
+        """
         threshold = self.conf_threshold if conf_threshold is None else conf_threshold
         return np.stack([
             uncertainty.class_breakdown(self.box_class_scores[lo:hi], self.box_confidence[lo:hi],
@@ -138,7 +179,9 @@ class PoolScores:
         ]) if len(self) else np.zeros((0, self.n_classes))
 
     def detections(self, i: int, *, conf_threshold: float | None = None) -> Detections:
-        """The boxes of image ``i`` at or above the confidence threshold."""
+        """The boxes of image ``i`` (0-based index into :attr:`paths`) at or above
+        ``conf_threshold`` (``None``: the object's :attr:`conf_threshold`), as
+        :class:`~alkit.core.detections.Detections` in original-image pixels."""
         lo, hi = self.box_offsets[i], self.box_offsets[i + 1]
         threshold = self.conf_threshold if conf_threshold is None else conf_threshold
         keep = self.box_confidence[lo:hi] >= threshold
@@ -167,7 +210,8 @@ class PoolScores:
     # ---- persistence
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the scores to one ``.npz`` file (atomic; see the module docstring)."""
+        """Write the scores to the ``.npz`` file ``path`` (atomic; see the module docstring)
+        and return ``path``. Parent directories are created."""
         path = Path(path)
         meta = {**self.meta, "names": list(self.names), "conf_threshold": self.conf_threshold}
         skipped = np.array(self.skipped, dtype=str).reshape(-1, 2)
@@ -180,7 +224,11 @@ class PoolScores:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PoolScores:
-        """Read scores written by :meth:`save` (numpy only)."""
+        """Read scores that :meth:`save` wrote to ``path`` (numpy only).
+
+        Raises:
+            DatasetError: when ``path`` is missing or is not a PoolScores file.
+        """
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -199,12 +247,16 @@ class PoolScores:
 
 
 def default_cache_dir() -> Path:
-    """``<alkit home>/scores`` (:func:`alkit.home.alkit_home`)."""
+    """``<alkit home>/scores`` (:func:`alkit.data.home.alkit_home`)."""
     return alkit_home() / "scores"
 
 
 class ShardCache:
-    """Per-image records of one (model, settings) key, stored as atomic ``.npz`` shards."""
+    """Per-image records of one (model, settings) key, stored as atomic ``.npz`` shards.
+
+    ``directory`` is the key's cache folder, created if missing; nothing is read until
+    :meth:`load`. Records are keyed by image content hash.
+    """
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
@@ -333,7 +385,15 @@ def _read(path: str, need_pixels: Callable[[str], bool]) -> _Loaded:
 
 @dataclass(frozen=True)
 class ScoringRun:
-    """How a :func:`score_pool` call went: images inferred, taken from the cache, skipped."""
+    """How a :func:`score_pool` call went: images inferred, taken from the cache, skipped.
+
+    Attributes:
+        n_inferred: images run through the model in this call.
+        n_cached: images whose records were already in the cache (identical files included).
+        n_skipped: bad images not scored (listed in :attr:`PoolScores.skipped`).
+        seconds: wall-clock time of the call.
+        cache_dir: the cache folder of this model and settings.
+    """
 
     n_inferred: int
     n_cached: int
@@ -369,6 +429,7 @@ def score_pool(
             backbone block).
         conf_threshold: boxes at or above it count in measures (changeable later, no
             inference).
+        device: the torch device to infer on: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
         cache_dir: where the per-model cache lives (default :func:`default_cache_dir`).
         progress: a tqdm bar with images/s.
 

@@ -219,7 +219,8 @@ def default_start_weights() -> str:
 
 
 def load_model(model: YOLO | str | os.PathLike) -> YOLO:
-    """A YOLO object from a YOLO object (returned as is), a local file or a shipped yaml."""
+    """A YOLO object from ``model``: a YOLO object (returned as is), a local file (``.pt``
+    checkpoint or model yaml) or a shipped yaml name (checked by :func:`resolve_weights`)."""
     if isinstance(model, YOLO):
         return model
     return YOLO(resolve_weights(model))
@@ -307,7 +308,12 @@ def train(
         epochs, imgsz, batch, seed, device, workers: as in ``YOLO.train``.
         runs_dir: parent directory of the run (default :func:`default_runs_dir`).
         name: the run's directory name under ``runs_dir`` (reused if it exists).
+        verbose: Ultralytics' verbose output (off by default).
         overrides: any other ``YOLO.train`` argument (mosaic, mixup, close_mosaic, lr0, ...).
+
+    Returns:
+        The :class:`TrainResult`: run folder, best and last checkpoints, time, and the best
+        checkpoint's validation metrics.
     """
     model = load_model(weights if weights is not None else default_start_weights())
     project = Path(runs_dir) if runs_dir is not None else default_runs_dir()
@@ -336,7 +342,18 @@ def evaluate(
     device: str = "cpu",
     runs_dir: str | os.PathLike | None = None,
 ) -> EvalResult:
-    """mAP50, mAP50-95 and per-class AP50 of ``model`` on one split of a dataset yaml."""
+    """mAP50, mAP50-95 and per-class AP50 of ``model`` on one split of a dataset yaml.
+
+    Args:
+        model: a YOLO object, a ``.pt`` checkpoint or a model yaml (see :func:`load_model`).
+        data: the dataset yaml.
+        split: the split to evaluate on (``test`` by default; ``val`` ...).
+        imgsz: evaluation image size in pixels.
+        batch: images per forward pass.
+        device: the torch device: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
+        runs_dir: parent of Ultralytics' ``val-<split>`` run folder (default
+            :func:`default_runs_dir`).
+    """
     model = load_model(model)
     project = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     metrics = model.val(
@@ -373,6 +390,20 @@ def predict(
     """Detections for each image, in order, running ``batch`` images per forward pass.
 
     Ultralytics runs a whole list as one batch and ignores ``batch=``; this chunks the list.
+
+    Args:
+        model: a YOLO object, a ``.pt`` checkpoint or a model yaml (see :func:`load_model`).
+        images: image paths.
+        imgsz: inference image size in pixels.
+        batch: images per forward pass.
+        conf: NMS confidence threshold: lower-confidence boxes are dropped.
+        iou: NMS IoU threshold.
+        device: the torch device: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
+        progress: a tqdm bar over the batches.
+
+    Returns:
+        One :class:`~alkit.core.detections.Detections` per image, boxes in original-image
+        pixels.
     """
     from tqdm.auto import tqdm
 
@@ -450,7 +481,8 @@ def weights_hash(model: YOLO | str | os.PathLike) -> str:
 
 
 def default_embedding_layer(model: YOLO) -> int:
-    """Index of the last backbone block (``len(yaml['backbone']) - 1``; SPPF in YOLOv8n)."""
+    """Index of the last backbone block of the YOLO object ``model``
+    (``len(yaml['backbone']) - 1``; SPPF in YOLOv8n)."""
     return len(model.model.yaml["backbone"]) - 1
 
 
@@ -465,6 +497,17 @@ class OnePassScorer:
 
     Use as a context manager (it removes its hooks on exit). Only PyTorch (.pt / yaml)
     detection models are supported.
+
+    Args:
+        model: a YOLO object, a ``.pt`` checkpoint or a model yaml (see :func:`load_model`);
+            its task must be ``detect``.
+        imgsz: inference image size in pixels.
+        conf: NMS confidence threshold of the kept boxes.
+        iou: NMS IoU threshold.
+        max_det: the most boxes kept per image.
+        embed_layer: index of the layer whose output, mean-pooled over space, is the embedding
+            (``None``: :func:`default_embedding_layer`); the head itself is not allowed.
+        device: the torch device: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
     """
 
     def __init__(self, model: YOLO | str | os.PathLike, *, imgsz: int = 640, conf: float = 0.05,

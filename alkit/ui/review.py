@@ -1,8 +1,8 @@
 """The state behind the review widgets: plain objects that hold the data and the decisions.
 
-:mod:`alkit.widgets` draws these in JupyterLab; tests (and notebooks) drive them directly.
+:mod:`alkit.ui.widgets` draws these in JupyterLab; tests (and notebooks) drive them directly.
 Nothing here imports ipywidgets or draws anything. Every decision goes to the project's ledger
-the moment it is made (through :class:`alkit.rounds.Project`), so a kernel that dies loses
+the moment it is made (through :class:`alkit.loop.project.Project`), so a kernel that dies loses
 nothing and a state built again later resumes where the last one stopped.
 
 * :class:`ScoreExplorerState`: one uncertainty measure of a scored pool, a threshold, how many
@@ -34,15 +34,18 @@ FLAG_THRESHOLD = 0.6  # the classic rule: most confident detection below 0.6
 
 def detections_by_path(scores) -> dict[str, Detections]:
     """``{path: Detections}`` for every image of a :class:`alkit.PoolScores` (boxes at or
-    above its confidence threshold); ``{}`` for ``None``."""
+    above its confidence threshold); ``{}`` for ``None``.
+
+    ``scores``: the scored pool (pixel boxes (x1, y1, x2, y2) of the original images), or
+    None."""
     if scores is None:
         return {}
     return {path: scores.detections(i) for i, path in enumerate(scores.paths)}
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """``(height, width)`` of an image file, read from its header (alkit's one order for
-    image sizes, as in :attr:`alkit.Detections.image_size`)."""
+    """``(height, width)`` in pixels of the image file at ``path``, read from its header
+    (alkit's one order for image sizes, as in :attr:`alkit.Detections.image_size`)."""
     from PIL import Image
 
     with Image.open(path) as image:
@@ -176,10 +179,10 @@ class ReviewState:
 
     Decisions already in the ledger are loaded (a review resumes where it stopped); every
     :meth:`decide` is written at once. :meth:`finish` applies the review to the round's
-    staging (:meth:`alkit.rounds.Project.finish_review`).
+    staging (:meth:`alkit.loop.project.Project.finish_review`).
 
     Args:
-        project: the :class:`alkit.rounds.Project`.
+        project: the :class:`alkit.loop.project.Project`.
         number: the round under review.
         scores: a :class:`alkit.PoolScores` covering the picks (the model's boxes), or None.
         page_size: cards per page.
@@ -213,14 +216,23 @@ class ReviewState:
             item.state = states[item.image_id]
 
     def item(self, image_id: int) -> ReviewItem:
-        """The pick with this image id."""
+        """The pick with ledger image id ``image_id`` (another raises ``KeyError``)."""
         if image_id not in self._by_id:
             raise KeyError(f"image {image_id} is not one of round {self.number}'s picks")
         return self._by_id[image_id]
 
     def decide(self, image_id: int, decision: str, note: str = "") -> ReviewItem:
         """Record ``decision`` (one of :data:`DECISIONS`) for a pick, in the ledger at once;
-        returns the updated item."""
+        returns the updated item.
+
+        Args:
+            image_id: the pick's ledger image id (not a pick: ``KeyError``).
+            decision: ``"label"`` (send to labeling), ``"skip"`` or ``"flag"``.
+            note: the reviewer's free-text note, kept with the decision (default empty).
+
+        The project refuses an unknown decision (``ValueError``) and an image already labeled
+        (:class:`alkit.loop.ledger.LedgerError`).
+        """
         item = self.item(image_id)
         self.project.record_review(image_id, decision, round_number=self.number, note=note)
         item.decision = decision
@@ -278,7 +290,13 @@ def detections_to_bboxes(detections: Detections, names: Sequence[str], width: in
                          height: int) -> list[dict]:
     """The model's boxes in jupyter-bbox-widget's format: one dict per box with pixel ``x``,
     ``y`` (top-left), ``width``, ``height`` and the class name as ``label``; boxes clipped to
-    the ``width`` x ``height`` image."""
+    the ``width`` x ``height`` image.
+
+    Args:
+        detections: the model's boxes, pixel ``xyxy`` (x1, y1, x2, y2) with ``class_id``.
+        names: the class names; a box's ``label`` is ``names[class id]``.
+        width, height: the image's size in pixels.
+    """
     xyxy = np.clip(detections.xyxy, 0, [width, height, width, height])
     return [{"x": float(x1), "y": float(y1), "width": float(x2 - x1), "height": float(y2 - y1),
              "label": names[int(c)]}
@@ -290,7 +308,17 @@ def bboxes_to_labels(bboxes: Sequence[Mapping], names: Sequence[str], width: int
     """jupyter-bbox-widget boxes (pixel ``x``, ``y``, ``width``, ``height``, ``label``) of a
     ``width`` x ``height`` image -> YOLO :class:`Labels`. A box drawn right to left (negative
     size) is turned around. Raises ValueError naming every box with an unknown or missing
-    class, a zero size, or an edge outside the image."""
+    class, a zero size, or an edge outside the image.
+
+    Args:
+        bboxes: the widget's boxes, pixel top-left ``x``, ``y``, ``width``, ``height`` and
+            the class name as ``label``.
+        names: the class names; a box's class id is the index of its ``label``.
+        width, height: the image's size in pixels.
+
+    Returns:
+        The image's YOLO labels (normalized center and size), one per box, in order.
+    """
     problems, class_ids, xyxy = [], [], []
     for number, box in enumerate(bboxes, start=1):
         x1, y1 = float(box["x"]), float(box["y"])
@@ -319,7 +347,15 @@ _DONE_STATES = {"labeled": "labeled", "skipped": "skipped", "flagged": "flagged"
 @dataclass
 class EditorItem:
     """One image of the box editor: where it is, its size, the model's boxes, and what became
-    of it (None: waiting; ``"labeled"``, ``"skipped"`` or ``"flagged"``)."""
+    of it (None: waiting; ``"labeled"``, ``"skipped"`` or ``"flagged"``).
+
+    Attributes:
+        image_id: its id in the project's ledger.
+        path: the image path.
+        width, height: its size in pixels.
+        detections: the model's boxes on it (pixel ``xyxy``; empty without scores).
+        done: None while waiting; else ``"labeled"``, ``"skipped"`` or ``"flagged"``.
+    """
 
     image_id: int
     path: str
@@ -348,6 +384,14 @@ class BoxEditorState(Annotator):
     annotator=editor_state)`` trains once every image of the round is labeled or skipped, and
     waits otherwise (the editor's labels are in the ledger already, so :meth:`answer` has
     nothing left to hand over).
+
+    Attributes:
+        project: the :class:`alkit.loop.project.Project` the labels and decisions go to.
+        number: the round being labeled.
+        items: the images to label, as :class:`EditorItem`, in order.
+        annotator: who labels (recorded in the ledger with each label), when known.
+        position: the index in ``items`` of the current image (``len(items)`` once every image
+            is done); when built, it is set to the first waiting image whatever is passed.
     """
 
     source = "widget"
@@ -367,7 +411,19 @@ class BoxEditorState(Annotator):
         """The editor over round ``number``: the images given by ``image_ids``, or by default
         the picks ever sent to labeling in the review, in rank order (every pick when the
         round has no ``label`` decision). ``scores`` (a :class:`alkit.PoolScores`) prefills
-        the model's boxes."""
+        the model's boxes.
+
+        Args:
+            project: the :class:`alkit.loop.project.Project`.
+            number: the round.
+            scores: see above; None: no prefilled boxes.
+            image_ids: ledger image ids of the round's picks to label (another raises
+                ``ValueError``); None: as above.
+            annotator: who labels, recorded with each label; None: unknown.
+
+        Each image's size is read from its file header; images labeled, skipped or flagged
+        before start out done.
+        """
         queries = project.ledger.queries(number)
         if image_ids is None:
             sent = {d["image_id"] for d in project.review_history(number)
@@ -439,11 +495,12 @@ class BoxEditorState(Annotator):
         return path
 
     def answer(self, path: str) -> Labels | None:
-        """None: submitted labels entered the labeled set when submitted."""
+        """None, whatever ``path``: submitted labels entered the labeled set when
+        submitted."""
         return None
 
     def annotated_by(self, path: str) -> str | None:
-        """The editor's ``annotator`` name."""
+        """The editor's ``annotator`` name, the same for every ``path``."""
         return self.annotator
 
     def describe(self) -> str:
@@ -451,7 +508,9 @@ class BoxEditorState(Annotator):
         return "the notebook's box editor"
 
     def skip(self, note: str = "skipped in the box editor") -> None:
-        """Record a ``skip`` decision for the current image and move on."""
+        """Record a ``skip`` decision for the current image and move on; ``note``: the
+        reason kept with the decision in the ledger. Raises ValueError when every image is
+        done."""
         item = self._require_current()
         self.project.record_review(item.image_id, "skip", round_number=self.number, note=note)
         item.done = "skipped"
@@ -506,9 +565,16 @@ class EmbeddingMapState:
 
     @classmethod
     def from_project(cls, project, number: int, scores, *, random_state=0) -> EmbeddingMapState:
-        """The images of ``scores`` (for example :meth:`alkit.rounds.Project.round_scores`)
+        """The images of ``scores`` (for example :meth:`alkit.loop.project.Project.round_scores`)
         grouped by the ledger: labeled, picked in round ``number``, remaining (unlabeled, or
-        not in the ledger), set aside (skipped or flagged, or waiting in another round)."""
+        not in the ledger), set aside (skipped or flagged, or waiting in another round).
+
+        Args:
+            project: the :class:`alkit.loop.project.Project` whose ledger groups the images.
+            number: the round whose picks form the ``picked`` group.
+            scores: the scored pool (its ``embeddings``, ``paths``, ``names`` and boxes).
+            random_state: seeds the PCA projection.
+        """
         states = {r["path"]: r["state"] for r in project.ledger.images()}
         picked = {q["path"] for q in project.ledger.queries(number)}
         groups = [_group(states.get(p), p in picked) for p in scores.paths]
@@ -525,7 +591,8 @@ class EmbeddingMapState:
 
     def in_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
         """Rows whose ``unit`` point lies in the rectangle (corners in any order, edges
-        included)."""
+        included): ``(x0, y0)`` and ``(x1, y1)`` are opposite corners in the ``unit`` square
+        ([0, 1], y up)."""
         (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
         u = self.unit
         inside = (u[:, 0] >= xa) & (u[:, 0] <= xb) & (u[:, 1] >= ya) & (u[:, 1] <= yb)
@@ -549,7 +616,8 @@ class EmbeddingMapState:
         return rows
 
     def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
-        """Select the rows inside a rectangle of the ``unit`` square; returns them."""
+        """Select the rows inside a rectangle of the ``unit`` square; returns them.
+        ``(x0, y0)`` and ``(x1, y1)``: opposite corners, in any order (see :meth:`in_rect`)."""
         return self.select(self.in_rect(x0, y0, x1, y1))
 
     def selection_text(self) -> str:

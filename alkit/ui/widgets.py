@@ -1,4 +1,4 @@
-"""Review widgets for JupyterLab: views over the states of :mod:`alkit.review`.
+"""Review widgets for JupyterLab: views over the states of :mod:`alkit.ui.review`.
 
 Each widget is an ``ipywidgets.VBox`` holding its ``state``; every button calls the state, so
 a click is recorded in the project's ledger at once, and an error (an unknown class, a box
@@ -15,7 +15,7 @@ BoxEditor          ``alkit-box-editor``      "Submit", "Skip" (under a jupyter-b
 EmbeddingMap       ``alkit-embedding-map``   (an SVG scatter: click a point, drag a rectangle)
 =================  ======================  ==============================================
 
-Thumbnails are drawn with :func:`alkit.plots.plot_image_grid` (the model's boxes, class and
+Thumbnails are drawn with :func:`alkit.viz.plots.plot_image_grid` (the model's boxes, class and
 confidence). Everything runs offline: the scatter is a small anywidget whose JavaScript is
 inline below, and jupyter-bbox-widget ships its own.
 """
@@ -57,7 +57,17 @@ def thumbnail_png(path: str | os.PathLike, detections: Detections | None = None,
                   names=None, *, title: str | None = None, size: float = 2.4,
                   dpi: int = 80) -> bytes:
     """PNG bytes of one image with its boxes drawn and labeled ``"<class> <confidence>"``
-    (``size`` inches at ``dpi``: 192 px by default)."""
+    (``size`` inches at ``dpi``: 192 px by default).
+
+    Args:
+        path: the image file.
+        detections: the boxes to draw (pixel ``xyxy`` (x1, y1, x2, y2) of the original image,
+            ``class_id``, ``confidence``); None: no boxes.
+        names: the class names (class id = index); None: labels show the confidence only.
+        title: a title above the image; None: none.
+        size: the figure's size in inches.
+        dpi: its resolution in dots per inch.
+    """
     import matplotlib.pyplot as plt
 
     from alkit.viz.plots import plot_image_grid
@@ -109,7 +119,12 @@ def _image_widget(png: bytes, width_px: int) -> W.Image:
 
 class ScoreExplorer(W.VBox):
     """A histogram of one score column of the pool with a threshold slider, the number of
-    images the threshold flags, and a strip of the images nearest the threshold."""
+    images the threshold flags, and a strip of the images nearest the threshold.
+
+    Args:
+        state: the :class:`alkit.ui.review.ScoreExplorerState` it draws and drives.
+        thumb_px: the displayed width of each thumbnail in the strip, in pixels.
+    """
 
     def __init__(self, state: ScoreExplorerState, *, thumb_px: int = 140):
         self.state, self.thumb_px = state, thumb_px
@@ -231,7 +246,14 @@ class _Card:
 class ReviewGrid(W.VBox):
     """A round's picks as cards (thumbnail with the model's boxes, rank, score, reason), a
     page at a time, with "Send to labeling", "Skip" and "Flag" on each card, the counts of
-    each decision, and "Finish review" (the final list goes to the round's staging)."""
+    each decision, and "Finish review" (the final list goes to the round's staging).
+
+    Args:
+        state: the :class:`alkit.ui.review.ReviewState` it draws and drives (its
+            ``page_size`` is the number of cards per page).
+        columns: how many cards per row.
+        thumb_px: the displayed width of each card's thumbnail, in pixels.
+    """
 
     def __init__(self, state: ReviewState, *, columns: int = 4, thumb_px: int = 200):
         self.state = state
@@ -259,7 +281,11 @@ class ReviewGrid(W.VBox):
         self.refresh()
 
     def decide(self, image_id: int, decision: str) -> ReviewItem:
-        """Record a decision for a pick (what its button does) and update the grid."""
+        """Record a decision for a pick (what its button does) and update the grid.
+
+        ``image_id``: the pick's ledger image id; ``decision``: ``"label"``, ``"skip"`` or
+        ``"flag"`` (see :meth:`alkit.ui.review.ReviewState.decide`). Returns the updated item.
+        """
         item = self.state.decide(image_id, decision)
         self.refresh()
         return item
@@ -313,7 +339,12 @@ class BoxCanvas(BBoxWidget):
 class BoxEditor(W.VBox):
     """Label images in the notebook: a jupyter-bbox-widget prefilled with the model's boxes
     (pixel coordinates; the class picker lists the dataset's names), "Submit" (writes the YOLO
-    label file atomically and records it in the ledger), "Skip", and progress ("37 / 200")."""
+    label file atomically and records it in the ledger), "Skip", and progress ("37 / 200").
+
+    Args:
+        state: the :class:`alkit.ui.review.BoxEditorState` it draws and drives (the images,
+            their model boxes, where labels are written).
+    """
 
     def __init__(self, state: BoxEditorState):
         self.state = state
@@ -509,7 +540,13 @@ class ScatterPlot(anywidget.AnyWidget):
 
 class EmbeddingMap(W.VBox):
     """The pool's embeddings in 2-D (PCA), labeled, picked and remaining images in different
-    colours; the images of a clicked point or a dragged rectangle appear below the map."""
+    colours; the images of a clicked point or a dragged rectangle appear below the map.
+
+    Args:
+        state: the :class:`alkit.ui.review.EmbeddingMapState` it draws and drives.
+        max_thumbnails: the most thumbnails of the selection shown (the rest are counted).
+        thumb_px: the displayed width of each thumbnail, in pixels.
+    """
 
     def __init__(self, state: EmbeddingMapState, *, max_thumbnails: int = 24,
                  thumb_px: int = 120):
@@ -539,7 +576,8 @@ class EmbeddingMap(W.VBox):
         return rows
 
     def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> list[int]:
-        """Select the points inside a rectangle of the unit square (y up)."""
+        """Select the points inside a rectangle of the unit square (y up); ``(x0, y0)`` and
+        ``(x1, y1)`` are opposite corners, in any order. Returns the selected rows."""
         return self.select(self.state.in_rect(x0, y0, x1, y1))
 
     def _on_selected(self) -> None:

@@ -31,7 +31,10 @@ def plot_image_grid(
         images: image paths.
         boxes: per image, an (n, 4) array of pixel boxes (x1, y1, x2, y2).
         class_ids: per image, (n,) class ids (labels the boxes when ``names`` is given).
+        names: class names, index = class id; when given, each box is labeled with its name.
         titles: one short title per image.
+        ncols: the number of grid columns (rows follow from the number of images).
+        size: the side of one grid cell, in inches.
     Returns:
         The matplotlib figure.
     """
@@ -61,7 +64,13 @@ def plot_image_grid(
 
 
 def plot_ap_per_class(ap50_per_class: dict[str, float], *, rare: Sequence[str] = (), ax=None):
-    """AP50 per class as bars; ``rare`` classes in a second colour."""
+    """AP50 per class as bars; ``rare`` classes in a second colour.
+
+    ``ap50_per_class`` maps class name -> AP50 in [0, 1] (one bar each, in its order), e.g.
+    the ``ap50_per_class`` of :class:`alkit.model.yolo.EvalResult`; ``rare`` names the classes
+    drawn in red. ``ax`` is an optional matplotlib Axes to draw into (a new figure
+    otherwise). Returns the axes.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 3))[1]
@@ -77,7 +86,17 @@ def plot_ap_per_class(ap50_per_class: dict[str, float], *, rare: Sequence[str] =
 def plot_measure_histograms(table, columns: Sequence[str] | None = None, *, bins: int = 30,
                             ncols: int = 4, flag_threshold: float | None = 0.6):
     """Histograms of score columns of a ``PoolScores.table``; the max-confidence panel marks the
-    flag threshold. Returns the figure."""
+    flag threshold. Returns the figure.
+
+    Args:
+        table: the DataFrame of :attr:`alkit.model.scoring.PoolScores.table`.
+        columns: the columns to draw, one panel each (default: ``max_confidence`` and every
+            ``*_max`` column).
+        bins: histogram bins per panel.
+        ncols: panels per row.
+        flag_threshold: a red line on the ``max_confidence`` panel with the number of images
+            below it (flagged); ``None`` draws no line.
+    """
     import matplotlib.pyplot as plt
 
     columns = list(columns) if columns is not None else [
@@ -102,7 +121,16 @@ def plot_scored_images(scores, column: str = "least_confidence_max", *, n: int =
                        most_uncertain: bool = True, ncols: int = 6):
     """The ``n`` most (or least) uncertain images of a ``PoolScores`` by a table column, with
     the boxes that count (confidence >= its threshold) drawn and the score in each title.
-    Returns the figure."""
+    Returns the figure.
+
+    Args:
+        scores: the :class:`~alkit.model.scoring.PoolScores` of the pool.
+        column: the column of ``scores.table`` to rank by.
+        n: how many images to show.
+        most_uncertain: ``True`` shows the highest values of ``column`` (the most uncertain
+            for a measure column), ``False`` the lowest.
+        ncols: the number of grid columns.
+    """
     values = scores.table[column].to_numpy()
     order = np.argsort(-values if most_uncertain else values, kind="stable")[:n]
     detections = [scores.detections(int(i)) for i in order]
@@ -116,7 +144,12 @@ def plot_scored_images(scores, column: str = "least_confidence_max", *, n: int =
 
 
 def plot_rank_agreement(table, columns: Sequence[str] | None = None, ax=None):
-    """Spearman rank correlation between score columns as a heatmap; returns the axes."""
+    """Spearman rank correlation between score columns as a heatmap; returns the axes.
+
+    ``table`` is the DataFrame of :attr:`alkit.model.scoring.PoolScores.table`; ``columns``
+    the columns to compare (default: ``max_confidence`` and every ``*_max`` column). ``ax`` is
+    an optional matplotlib Axes to draw into (a new figure otherwise).
+    """
     import matplotlib.pyplot as plt
 
     columns = list(columns) if columns is not None else [
@@ -138,6 +171,16 @@ def plot_embedding_map(embeddings_N_D, *, picks: dict | None = None, labeled=Non
     """The pool in 2-D: remaining images grey, labeled black, each pick set in its colour.
 
     ``picks`` maps a name to pool indices; ``xy_N_2`` reuses a projection. Returns the axes.
+
+    Args:
+        embeddings_N_D: (N, D) pool embeddings (e.g. ``PoolScores.embeddings``), projected to
+            2-D by PCA (:func:`alkit.core.selection.embedding_map_2d`) unless ``xy_N_2`` is
+            given.
+        picks: pick-set name -> pool indices, each set drawn as hollow markers in its colour.
+        labeled: the labeled images, as pool indices or an (N,) bool mask, drawn black.
+        xy_N_2: an (N, 2) projection to reuse instead of computing one.
+        ax: an optional matplotlib Axes to draw into (a new figure otherwise).
+        title: the axes title.
     """
     import matplotlib.pyplot as plt
 
@@ -162,7 +205,12 @@ def plot_embedding_map(embeddings_N_D, *, picks: dict | None = None, labeled=Non
 
 
 def plot_selection_overlap(selections: dict, ax=None):
-    """Jaccard overlap between the picks of several strategies, as a heatmap; returns axes."""
+    """Jaccard overlap between the picks of several strategies, as a heatmap; returns axes.
+
+    ``selections`` maps a strategy name to its picks: an array of pool indices or an object
+    with an ``indices`` attribute (a selection result). ``ax`` is an optional matplotlib Axes
+    to draw into (a new figure otherwise).
+    """
     import matplotlib.pyplot as plt
 
     names = list(selections)
@@ -181,7 +229,12 @@ def plot_selection_overlap(selections: dict, ax=None):
 
 def plot_mix(counts, ax=None, title: str = ""):
     """Stacked bars of a DataFrame: one bar per row (strategy), one colour per column
-    (class or condition), normalized to shares. Returns the axes."""
+    (class or condition), normalized to shares. Returns the axes.
+
+    ``counts`` is a pandas DataFrame of counts (rows: strategies, columns: classes or
+    conditions); each row is divided by its sum. ``ax`` is an optional matplotlib Axes to draw
+    into (a new figure otherwise); ``title`` is the axes title (none by default).
+    """
     import matplotlib.pyplot as plt
 
     shares = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
@@ -196,9 +249,18 @@ def plot_mix(counts, ax=None, title: str = ""):
 
 def plot_learning_curve(analysis, *, budget: float | None = None, ax=None,
                         metric_name: str = "mAP50"):
-    """A :class:`alkit.curves.CurveAnalysis`: the measured points, the fitted saturating curve
-    with its 90% bootstrap band, extrapolated to ``budget``, the knee and the stop point.
-    Returns the axes."""
+    """A :class:`alkit.core.stopping.CurveAnalysis`: the measured points, the fitted saturating
+    curve with its 90% bootstrap band, extrapolated to ``budget``, the knee and the stop point.
+    Returns the axes.
+
+    Args:
+        analysis: the analysis (:func:`alkit.core.stopping.analyze`) to draw: metric against
+            labeled images; the fit, band and asymptote only when it has a saturation fit.
+        budget: the total labeling budget in images: the curve extends to it and a dashed
+            line marks it; ``None`` for neither.
+        ax: an optional matplotlib Axes to draw into (a new figure otherwise).
+        metric_name: the y-axis label.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(7, 4))[1]
@@ -229,7 +291,12 @@ def plot_learning_curve(analysis, *, budget: float | None = None, ax=None,
 
 def plot_gains(analysis, *, ax=None):
     """Gain per round and ROI per 100 new labels as bars, the threshold as a line; returns the
-    axes (ROI on a twin axis)."""
+    axes (ROI on a twin axis).
+
+    ``analysis`` is a :class:`alkit.core.stopping.CurveAnalysis` (its ``gains``,
+    ``roi_per_100`` and ``threshold``, from round 2 on). ``ax`` is an optional matplotlib Axes
+    to draw into (a new figure otherwise).
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(7, 3))[1]
@@ -253,7 +320,16 @@ def plot_gains(analysis, *, ax=None):
 
 def plot_per_class_ap(per_class: dict, labeled=None, *, trends=None, ax=None):
     """AP50 per class across rounds (x: labeled count when given, else round); plateaued
-    classes (from :func:`alkit.stopping.class_trends`) dashed. Returns the axes."""
+    classes (from :func:`alkit.core.stopping.class_trends`) dashed. Returns the axes.
+
+    Args:
+        per_class: class name -> AP50 of each round, one line per class.
+        labeled: labeled image counts of the rounds, the x values (``None``: round numbers
+            from 1).
+        trends: the :class:`~alkit.core.stopping.ClassTrend` list of ``class_trends``; classes
+            it marks as plateaued are dashed. ``None`` marks none.
+        ax: an optional matplotlib Axes to draw into (a new figure otherwise).
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
@@ -282,6 +358,10 @@ def plot_arm_comparison(map50_by_arm: dict, ap50_by_arm: dict, *, baseline: floa
     Args:
         map50_by_arm: arm name -> per-seed mAP50 values.
         ap50_by_arm: arm name -> per-seed dicts of class name -> AP50.
+        baseline: the seed model's mAP50, a dashed line on the left; ``None`` for none.
+        baseline_per_class: class name -> the seed model's AP50, black ticks on the right;
+            ``None`` for none.
+        title: the figure's title (none by default).
     Returns:
         The figure.
     """
@@ -332,7 +412,11 @@ def _plot_class_bars(ax, ap50_by_arm: dict, baseline_per_class: dict | None, col
 def write_sample_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike,
                    per_condition: int = 2) -> Path:
     """Copy a few labeled seed/test images of each condition to ``out`` (images/, labels/)
-    with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``."""
+    with an ``overview.png`` of them, boxes drawn. Used for ``data_samples/examples``.
+
+    ``dataset_dir`` is a built sample dataset (:func:`alkit.data.samples.build_samples`; its
+    generation metadata picks the images); ``per_condition`` is how many images of each
+    scene condition to copy (default 2). Returns ``out``."""
     import shutil
 
     from alkit.data.samples import CONFIG, read_generation_metadata

@@ -98,7 +98,7 @@ def test_pool_scores_table_and_measures(pool, weights, tmp_path):
         assert table["least_confidence_max"][i] == pytest.approx(expected, abs=1e-6)
     assert (table["flagged"] == (table["max_confidence"] < 0.6)).all()
     for measure in uncertainty.MEASURES:
-        assert {f"{measure}_{s}" for s, _ in scoring.TABLE_REDUCTIONS} <= set(table.columns)
+        assert {f"{measure}_{s}" for s, _ in uncertainty.TABLE_REDUCTIONS} <= set(table.columns)
     assert scores.class_breakdown().shape == (len(pool), scores.n_classes)
 
 
