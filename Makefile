@@ -64,15 +64,15 @@ test: venv labelstudio browser lint
 		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
-# `make demo`: the starter experiment (bottom-200 vs random-200) on the small sample preset;
-# its preset sizes (alkit/starter.py) keep it to about 4 minutes on a quiet 2-core CPU.
-DEMO_ARGS ?= --preset small
+# `make demo`: the starter experiment (bottom-200 vs random-200) on the small sample preset,
+# with the `starter` recipe (alkit/model/recipe.py): a few minutes on a quiet 2-core CPU.
+DEMO_ARGS ?= --samples small
 
 demo: venv
 	$(BIN)/alkit starter $(DEMO_ARGS)
 
 samples: venv
-	$(BIN)/alkit samples --preset full
+	$(BIN)/alkit samples --samples full
 
 lab: venv
 	$(BIN)/jupyter lab $(JUPYTER_OFFLINE) $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \

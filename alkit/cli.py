@@ -105,8 +105,8 @@ def _select(args) -> int:
                           random_state=args.seed)
     table = selection.table(scores.paths)
     table.to_csv(args.out, index=False)
-    print(f"{args.strategy}: picked {len(selection)} images (budget {args.budget:g} "
-          f"{args.budget_unit}); written to {args.out}")
+    print(f"{args.strategy}: picked {len(selection)} images (budget {chosen.budget:g} "
+          f"{chosen.budget_unit}); written to {args.out}")
     for row in table.head(args.show).itertuples():
         print(f"  #{row.rank:<4} {row.score:8.3f}  {row.reason:<45} {row.path}")
     return 0
@@ -191,14 +191,26 @@ def _round(args) -> int:
         committee_members=args.committee, epochs=args.epochs, seed_epochs=args.seed_epochs,
         imgsz=args.imgsz, batch=args.batch, device=args.device, initial_weights=args.weights,
         warm_start=False if args.fixed_start else None)
-    with Project(args.project) as project:
+    with Project(args.project) as project, _quiet(args.quiet):
         annotator = _annotator(args, project)
         for _ in range(args.rounds):
             record = project.run_round(config, annotator=annotator, progress=not args.quiet)
             if record.status != "done":
                 break
+    with Project(args.project) as project:
         print(project.status())
     return 0
+
+
+def _quiet(quiet: bool):
+    """Ultralytics' per-epoch output off under ``--quiet`` (its warnings stay)."""
+    from contextlib import nullcontext
+
+    if not quiet:
+        return nullcontext()
+    from alkit.model.yolo import quiet as ultralytics_quiet
+
+    return ultralytics_quiet()
 
 
 def _status(args) -> int:

@@ -20,11 +20,14 @@ import argparse
 import shlex
 import sys
 import time
+from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alkit import QUERIES, RECIPES, ensure_samples, recipe
 from alkit.loop import simulate
+from alkit.model.yolo import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = "random,least_confidence,two_stage,rare_class"
@@ -33,7 +36,8 @@ HEADLINE = "random,least_confidence,two_stage,rare_class"
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options (defaults: the headline grid on the full sample preset)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "al-full"))
+    # al-full holds the headline run made before the loop was consolidated (report-only now)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "al-full-2"))
     p.add_argument("--samples", "--preset", dest="samples", default="full",
                    help="sample preset when --data is not given")
     p.add_argument("--data", help="a dataset yaml with a labeled pool (pool + oracle_labels)")
@@ -43,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=float, default=100, help="per round, in --budget-unit")
     p.add_argument("--budget-unit", choices=("images", "boxes"), default="images")
+    p.add_argument("--dedupe", type=float, default=None,
+                   help="near-duplicate filter: pass over picks with cosine similarity >= this")
     p.add_argument("--recipe", default="bench", choices=sorted(RECIPES),
                    help="training recipe (bench: 15 epochs a round at 128 px, the committed "
                         "headline run); the flags below override its fields")
@@ -57,7 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "splits' instances)")
     p.add_argument("--reset", action="store_true", help="recompute the named cells")
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no per-epoch training tables")
     return p.parse_args(argv)
 
 
@@ -75,9 +82,13 @@ def the_experiment(args, data: str) -> simulate.Experiment:
     chosen = recipe(args.recipe, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                     device=args.device, initial_weights=args.weights,
                     warm_start=False if args.fixed_start else None)
-    return simulate.experiment(data, args.strategies.split(","), budget=args.budget,
-                               budget_unit=args.budget_unit, recipe=chosen, rounds=args.rounds,
-                               rare_classes=rare)
+    exp = simulate.experiment(data, args.strategies.split(","), budget=args.budget,
+                              budget_unit=args.budget_unit, recipe=chosen, rounds=args.rounds,
+                              rare_classes=rare)
+    if args.dedupe is None:
+        return exp
+    return replace(exp, queries={name: replace(q, dedupe_threshold=args.dedupe)
+                                 for name, q in exp.queries.items()})
 
 
 def _log(out: Path, line: str) -> None:
@@ -103,7 +114,8 @@ def main(argv=None) -> int:
             for strategy in strategies:
                 for seed in seeds:
                     simulate.reset_cell(out, strategy, seed)
-        simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
+        with quiet() if args.quiet else nullcontext():  # --quiet: no per-epoch tables either
+            simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
     summary = simulate.write_report(out)
     print(simulate.format_summary(summary))
     seconds = time.perf_counter() - started

@@ -479,8 +479,12 @@ class Ledger:
             round_number: the round under review, or None.
             note: the reviewer's free-text note (default empty).
 
-        The decision row and the state change are one transaction.
+        The decision row and the state change are one transaction. An unknown decision raises
+        :class:`LedgerError` and writes nothing.
         """
+        if decision not in ("label", "skip", "flag"):
+            raise LedgerError(f"unknown decision {decision!r}; expected 'label', 'skip' or "
+                              "'flag'")
         with self.conn:
             self.conn.execute(
                 "INSERT INTO decisions (image_id, round, decision, note, decided_at) "

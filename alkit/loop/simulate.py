@@ -64,7 +64,8 @@ from alkit.model.recipe import Recipe
 #: results; everything else under ``<out>`` is small and meant to be kept.
 WORK = "work"
 
-#: A class is "rare" when it has less than this share of the seed split's instances.
+#: A class is "rare" when it has less than this share of the labeled splits' instances
+#: (train, val and test: what a user knows before buying labels).
 RARE_SHARE = 0.05
 #: Scene kinds of the sample benchmark (its generation metadata), for the composition report.
 SCENE_KINDS = tuple(kind for kind, _ in samples.CONFIG.condition_rates)
@@ -143,6 +144,11 @@ def _check_config(out: Path, exp: Experiment) -> None:
     path = out / "config.json"
     current = exp.to_dict()
     stored = files.read_json(path)
+    if stored is not None and "recipe" not in stored:
+        raise ValueError(f"{path} holds an experiment run before the loop was consolidated "
+                         "(its config has no recipe): its results can be re-reported "
+                         "(write_report, bench_al.py --report-only) but not extended; use "
+                         "another output folder")
     if stored is not None:
         fixed = ("dataset_yaml", "recipe", "shared_seed_model", "pool")
         changed = sorted(k for k in fixed if stored.get(k) != current[k])

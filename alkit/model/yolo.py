@@ -4,7 +4,8 @@ Importing this module, before ultralytics is imported:
 
 * sets ``YOLO_OFFLINE=1`` (no online checks at import) and ``YOLO_AUTOINSTALL=false`` (no pip
   runs from inside ultralytics);
-* points ``YOLO_CONFIG_DIR`` at ``<alkit home>/ultralytics`` unless the user set it, and puts a
+* points ``YOLO_CONFIG_DIR`` at ``<alkit home>`` (Ultralytics writes into its ``Ultralytics``
+  folder there) unless the user set it, and puts a
   local font there under the names ultralytics' plotting looks for (``Arial.ttf``,
   ``Arial.Unicode.ttf``), copied from matplotlib's DejaVuSans, so nothing is downloaded;
 * drops the one-time "Creating new Ultralytics Settings" banner (it breaks notebook output

@@ -77,6 +77,9 @@ def test_decisions_are_recorded_and_keep_skipped_images_out(ledger):
     assert ledger.image_state(4) == "queried" and ledger.image_state(5) == "flagged"
     with pytest.raises(LedgerError, match="not in the ledger"):
         ledger.image_state(99)
+    with pytest.raises(LedgerError, match="unknown decision 'maybe'"):
+        ledger.record_decision(1, "maybe", round_number=1)
+    assert len(ledger.decisions(1)) == 2
 
 
 def test_a_finished_round_is_recorded_in_one_step(ledger):
