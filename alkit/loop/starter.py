@@ -307,6 +307,10 @@ def _report(where, exp, spec, pool, samples_root, seeds, budget, control, seed_r
         scores_path=str(scores.save(out / "scores.npz")))
     report.verdict = verdict([report._map50("bottom", s) for s in seeds],
                              [report._map50("random", s) for s in seeds], budget=budget)
+    if len(seeds) > 1:
+        report.verdict += (" Every arm starts from one seed model, so the spread above leaves out "
+                           "that model's own training noise: another seed model can rank the "
+                           "arms differently.")
     return report
 
 
