@@ -13,9 +13,10 @@ of the command line and the benchmark.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from alkit.core import selection
+from alkit.core.settings import replace_settings
 from alkit.core.uncertainty import TABLE_MEASURES
 
 BUDGET_UNITS = ("images", "boxes")
@@ -84,7 +85,7 @@ class Query:
         """The query a :meth:`to_dict` wrote: ``data`` maps field names to values; missing
         fields keep the defaults, ``None`` values leave the default too, and unknown keys raise
         ``TypeError``."""
-        return _with_overrides(cls(), dict(data), "query")
+        return replace_settings(cls(), dict(data), "query")
 
 
 #: Named queries: the strategies of ``alkit round --strategy``, ``alkit select`` and the
@@ -111,15 +112,7 @@ def query(name: str = "two_stage", **overrides) -> Query:
     ``None`` override leaves the named value (handy for optional command-line flags)."""
     if name not in QUERIES:
         raise ValueError(f"unknown query {name!r}; expected one of {sorted(QUERIES)}")
-    return _with_overrides(QUERIES[name], overrides, "query")
-
-
-def _with_overrides(base, overrides: dict, what: str):
-    known = {f.name for f in fields(base)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"unknown {what} setting(s) {unknown}; expected some of {sorted(known)}")
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return replace_settings(QUERIES[name], overrides, "query")
 
 
 def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertainty_N=None,

@@ -20,7 +20,9 @@ classic     the classic recipe: 80 epochs at 640 px, batch 16 (a GPU run: set ``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
+
+from alkit.core.settings import replace_settings
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,10 @@ def recipe(name: str = "cpu", **overrides) -> Recipe:
     of ``None`` in ``overrides`` leaves the preset's value (handy for optional CLI flags)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}")
-    return _with_overrides(RECIPES[name], overrides, "recipe")
+    return replace_settings(RECIPES[name], overrides, "recipe")
 
 
 def as_recipe(value: Recipe | str) -> Recipe:
     """``value`` as a :class:`Recipe`: a Recipe as it is, or a preset name of :data:`RECIPES`
     (``tiny``, ``cpu``, ``bench``, ``starter``, ``classic``) looked up by :func:`recipe`."""
     return value if isinstance(value, Recipe) else recipe(value)
-
-
-def _with_overrides(base, overrides: dict, what: str):
-    known = {f.name for f in fields(base)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"unknown {what} setting(s) {unknown}; expected some of {sorted(known)}")
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
