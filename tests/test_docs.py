@@ -146,8 +146,8 @@ def test_every_documented_command_exists(where, words):
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, f"{where}: {out.stderr[-500:]}"
         _check_script_flags(where, script, args)
-    elif program in ("python", "python3") and "-m" not in words:
-        pytest.skip("a Python one-liner; its imports are checked with the python blocks")
+    elif program.startswith("python") and "-c" in words:
+        _check_python(where, words[words.index("-c") + 1])
 
 
 def _check_script_flags(where: str, script: str, args: list[str]) -> None:
@@ -170,6 +170,11 @@ def _python_blocks():
 @pytest.mark.parametrize(("where", "code"), _python_blocks(),
                          ids=[w for w, _ in _python_blocks()])
 def test_every_documented_python_import_resolves(where, code):
+    _check_python(where, code)
+
+
+def _check_python(where: str, code: str) -> None:
+    """Every ``from alkit... import name`` and ``alkit.<name>`` in ``code`` exists."""
     tree = ast.parse(code)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("alkit"):
