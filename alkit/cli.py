@@ -197,7 +197,6 @@ def _round(args) -> int:
             record = project.run_round(config, annotator=annotator, progress=not args.quiet)
             if record.status != "done":
                 break
-    with Project(args.project) as project:
         print(project.status())
     return 0
 
