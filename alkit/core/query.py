@@ -2,8 +2,10 @@
 
 A :class:`Query` names a selection strategy (:data:`alkit.core.selection.STRATEGIES`), the
 uncertainty measure it reads (a column of the score table, for example
-``least_confidence_mean3``), the budget and its unit (``images``, or ``boxes``: the model's own
-predicted boxes per image, at least 1), the strategy's parameters, an optional near-duplicate
+``least_confidence_mean3`` or ``candidate_entropy``), the budget and its unit (``images``;
+``boxes``: the model's own predicted boxes per image, at least 1; or ``cost``: seconds of
+annotation by the query's cost model, :mod:`alkit.core.cost`), the strategy's parameters, an
+optional near-duplicate
 filter (cosine similarity of embeddings), the confidence at or above which a predicted box
 counts, and, for query-by-committee, the number of members whose disagreement replaces the
 measure. :func:`run_query` runs it over a pool's scores; :data:`QUERIES` are the named queries
@@ -16,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from alkit.core import selection
+from alkit.core.cost import SECONDS_PER_BOX, SECONDS_PER_IMAGE, CostModel
 from alkit.core.settings import replace_settings
 from alkit.core.uncertainty import TABLE_MEASURES
 
-BUDGET_UNITS = ("images", "boxes")
+BUDGET_UNITS = selection.BUDGET_UNITS
 
 
 @dataclass(frozen=True)
@@ -31,14 +34,17 @@ class Query:
         measure: the score-table column used as uncertainty (higher = more uncertain), one of
             :data:`alkit.core.uncertainty.TABLE_MEASURES`.
         budget: how much to pick per round, in ``budget_unit``.
-        budget_unit: ``"images"`` or ``"boxes"`` (the model's predicted boxes per image at
-            ``conf_threshold``, at least 1: annotators are paid per box).
+        budget_unit: ``"images"``, ``"boxes"`` (the model's predicted boxes per image at
+            ``conf_threshold``, at least 1: annotators are paid per box) or ``"cost"``
+            (seconds: ``seconds_per_image + seconds_per_box * expected boxes``).
         params: the strategy's parameters (:data:`alkit.core.selection.STRATEGY_PARAMS`).
         committee_members: > 0: query-by-committee; this many members are trained each round
             and their disagreement replaces ``measure``.
         dedupe_threshold: if set, picks whose embedding has cosine similarity at or above it to
             an earlier pick or a labeled image are passed over.
         conf_threshold: predicted boxes at or above it count in the measures and box budgets.
+        seconds_per_image: annotation seconds per image of the cost model.
+        seconds_per_box: annotation seconds per box of the cost model.
     """
 
     strategy: str = "two_stage"
@@ -49,6 +55,8 @@ class Query:
     committee_members: int = 0
     dedupe_threshold: float | None = None
     conf_threshold: float = 0.25
+    seconds_per_image: float = SECONDS_PER_IMAGE
+    seconds_per_box: float = SECONDS_PER_BOX
 
     def __post_init__(self):
         object.__setattr__(self, "params", dict(self.params))
@@ -75,6 +83,23 @@ class Query:
             raise ValueError(f"dedupe_threshold must lie in (0, 1], got {self.dedupe_threshold}")
         if not 0.0 <= self.conf_threshold <= 1.0:
             raise ValueError(f"conf_threshold must lie in [0, 1], got {self.conf_threshold}")
+        CostModel(self.seconds_per_image, self.seconds_per_box)  # checks the seconds
+        self._check_candidate_strategy()
+
+    def _check_candidate_strategy(self) -> None:
+        if self.strategy not in ("calibrated", "typiclust", "auto"):
+            return
+        if self.strategy != "typiclust" and not self.measure.startswith("candidate_"):
+            raise ValueError(f"strategy {self.strategy!r} reads a candidate measure "
+                             f"(candidate_entropy, ...), not {self.measure!r}")
+        if self.dedupe_threshold is not None or self.committee_members:
+            raise ValueError(f"strategy {self.strategy!r} spreads its picks itself: it takes "
+                             "no dedupe_threshold and no committee")
+
+    @property
+    def cost_model(self) -> CostModel:
+        """The :class:`alkit.core.cost.CostModel` of this query's seconds."""
+        return CostModel(self.seconds_per_image, self.seconds_per_box)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of the fields (what the ledger records for a round)."""
@@ -102,6 +127,14 @@ QUERIES: dict[str, Query] = {
     "hybrid": Query("hybrid", "least_confidence_mean3", params={"alpha": 0.7, "beta": 0.3}),
     "two_stage": Query("two_stage", "least_confidence_mean3"),
     "rare_class": Query("rare_class", "least_confidence_mean3"),
+    # candidate-level: every candidate down to confidence 0.05, weighted by its confidence
+    "candidate": Query("uncertainty", "candidate_entropy"),
+    # PPAL-style: difficulty-calibrated candidate entropy per second of expected annotation
+    # cost, a 4x shortlist spread by k-center from the labeled set
+    "calibrated": Query("calibrated", "candidate_entropy"),
+    "typiclust": Query("typiclust", "candidate_entropy"),
+    # TypiClust while the model's class quality is below 0.4, calibrated from then on
+    "auto": Query("auto", "candidate_entropy"),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
 }
@@ -115,8 +148,8 @@ def query(name: str = "two_stage", **overrides) -> Query:
     return replace_settings(QUERIES[name], overrides, "query")
 
 
-def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertainty_N=None,
-              random_state=None) -> selection.Selection:
+def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_quality=None,
+              uncertainty_N=None, random_state=None) -> selection.Selection:
     """Run ``query`` over a pool's :class:`alkit.PoolScores` (scored at the query's
     ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
 
@@ -127,6 +160,8 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertai
         labeled: pool rows already labeled (mask or indices): never picked, and the initial
             centres of k-center and the anchors of the near-duplicate filter.
         class_counts: (C,) labeled-set instance counts (the ``rare_class`` strategy).
+        class_quality: (C,) the model's class quality on labeled images
+            (:func:`alkit.core.difficulty.class_quality`; ``calibrated`` and ``auto``).
         uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
             disagreement).
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
@@ -140,7 +175,7 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, uncertai
                          f"query at >= {query.conf_threshold}: score with the query's threshold")
     picked = selection.select_from_scores(
         scores, query.strategy, query.budget, measure=query.measure, labeled=labeled,
-        budget_unit=query.budget_unit, class_counts=class_counts,
-        dedupe_threshold=query.dedupe_threshold, uncertainty_N=uncertainty_N,
-        random_state=random_state, **query.params)
+        budget_unit=query.budget_unit, class_counts=class_counts, class_quality=class_quality,
+        cost_model=query.cost_model, dedupe_threshold=query.dedupe_threshold,
+        uncertainty_N=uncertainty_N, random_state=random_state, **query.params)
     return replace(picked, params={**query.to_dict(), **picked.params})

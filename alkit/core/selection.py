@@ -611,20 +611,26 @@ def rare_class_selection(uncertainty_N, boost_N, budget: float, *, labeled=None,
 
 
 STRATEGIES = ("random", "uncertainty", "diversity", "coreset", "hybrid", "two_stage",
-              "rare_class")
+              "rare_class", "calibrated", "typiclust", "auto")
+#: Strategies that read candidate-level measures (a query's measure ``candidate_<measure>``).
+CANDIDATE_STRATEGIES = ("calibrated", "auto")
+BUDGET_UNITS = ("images", "boxes", "cost")
+_CALIBRATED = ("m_factor", "diversity", "weight_alpha", "weight_upper", "cost_aware")
+_TYPICLUST = ("n_neighbors", "min_cluster_size")
 #: The parameters each strategy takes through :func:`select_from_scores` (``**params``).
 STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "random": (), "uncertainty": (), "coreset": (), "diversity": ("n_clusters",),
     "hybrid": ("alpha", "beta", "n_clusters"), "two_stage": ("m_factor", "method"),
-    "rare_class": ("power", "max_weight"),
+    "rare_class": ("power", "max_weight"), "calibrated": _CALIBRATED, "typiclust": _TYPICLUST,
+    "auto": ("threshold", *_CALIBRATED, *_TYPICLUST),
 }
 
 
 def select_from_scores(scores, strategy: str, budget: float, *,
                        measure: str = "least_confidence_mean3", labeled=None,
-                       budget_unit: str = "images", class_counts=None,
-                       dedupe_threshold: float | None = None, uncertainty_N=None,
-                       random_state=None, **params) -> Selection:
+                       budget_unit: str = "images", class_counts=None, class_quality=None,
+                       cost_model=None, dedupe_threshold: float | None = None,
+                       uncertainty_N=None, random_state=None, **params) -> Selection:
     """Run a strategy over a :class:`alkit.PoolScores`.
 
     Args:
@@ -634,9 +640,16 @@ def select_from_scores(scores, strategy: str, budget: float, *,
         measure: the ``scores.table`` column used as uncertainty (higher = more uncertain),
             unless ``uncertainty_N`` is given (for example a committee disagreement).
         labeled: pool rows already labeled (mask or indices).
-        budget_unit: ``"images"`` or ``"boxes"`` (predicted boxes at the scores' threshold,
-            at least 1 per image).
+        budget_unit: ``"images"``, ``"boxes"`` (predicted boxes at the scores' threshold,
+            at least 1 per image) or ``"cost"`` (seconds of annotation by ``cost_model`` for
+            the expected boxes, :mod:`alkit.core.cost`).
         class_counts: (C,) labeled-set instance counts, for ``"rare_class"``.
+        class_quality: (C,) the model's class quality on labeled images
+            (:func:`alkit.core.difficulty.class_quality`), for ``"calibrated"`` (weights;
+            without it every class weighs 1) and ``"auto"`` (the switch; without it
+            ``auto`` runs TypiClust).
+        cost_model: the :class:`alkit.core.cost.CostModel` of ``"cost"`` budgets and
+            cost-aware ranking (default: the documented defaults).
         dedupe_threshold: if set, the ranking passes through :func:`near_duplicate_filter`
             (cosine similarity) before the budget is taken.
         uncertainty_N: (N,) float uncertainty that replaces the ``measure`` column.
@@ -644,15 +657,28 @@ def select_from_scores(scores, strategy: str, budget: float, *,
             strategy's random draws.
         params: strategy parameters (alpha, beta, n_clusters, m_factor, method, ...).
     """
+    from alkit.core.cost import CostModel
+
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
-    if budget_unit not in ("images", "boxes"):
-        raise ValueError(f"budget_unit must be 'images' or 'boxes', got {budget_unit!r}")
+    if budget_unit not in BUDGET_UNITS:
+        raise ValueError(f"budget_unit must be one of {BUDGET_UNITS}, got {budget_unit!r}")
+    if not len(scores):
+        raise ValueError("the pool is empty: no scored image to select from")
     u = (np.asarray(uncertainty_N, dtype=np.float64) if uncertainty_N is not None
          else scores.table[measure].to_numpy(dtype=np.float64))
-    cost = np.maximum(scores.n_boxes, 1) if budget_unit == "boxes" else None
+    cost_model = cost_model or CostModel()
+    cost = {"images": None, "boxes": lambda: np.maximum(scores.n_boxes, 1),
+            "cost": lambda: cost_model.cost(scores.expected_boxes)}[budget_unit]
+    cost = cost() if cost else None
     mask = labeled_mask(labeled, len(scores))
+    _check_budget_buys_an_image(budget, budget_unit, cost, mask)
     common = {"labeled": mask, "random_state": random_state}
+    if strategy in ("calibrated", "typiclust", "auto"):
+        from alkit.core.strategies import run_new_strategy
+
+        return run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model,
+                                class_quality, random_state, params)
     if dedupe_threshold is not None:
         wide = _run_strategy(strategy, scores, u, len(scores), mask, None, class_counts,
                              common, params)
@@ -669,6 +695,18 @@ def select_from_scores(scores, strategy: str, budget: float, *,
                                          "dedupe_threshold": dedupe_threshold,
                                          "n_dropped_duplicates": len(dropped)})
     return _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params)
+
+
+def _check_budget_buys_an_image(budget, unit, cost, mask) -> None:
+    """A positive budget smaller than the cheapest unlabeled image would silently pick
+    nothing: say so instead."""
+    if cost is None or budget <= 0 or mask.all():
+        return
+    cheapest = float(np.min(cost[~mask]))
+    if cheapest > budget:
+        raise ValueError(f"a budget of {budget:g} {unit} buys no image: the cheapest unlabeled "
+                         f"image costs {cheapest:.3g} {unit}"
+                         + (" (1 box at least)" if unit == "boxes" else ""))
 
 
 def _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params):

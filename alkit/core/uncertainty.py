@@ -37,6 +37,19 @@ measure is its complement.)
 
 Only boxes with confidence >= ``conf_threshold`` count. An image with no such box gets
 ``empty_score`` (default ``"max"``: the measure's upper bound, i.e. maximally uncertain).
+
+**Candidate-level uncertainty** (:func:`candidate_scores`, table columns ``candidate_<measure>``)
+looks below that threshold: every candidate the scorer kept (confidence down to 0.05, from the
+same forward pass) counts, weighted by how likely it is to be an object,
+
+    U(image) = sum_b p_b * u_b * w_b,     p_b = max_c p_bc (the box confidence),
+
+with ``w_b = sum_c q_bc * w_c`` an optional per-class weight (1 without; see
+:mod:`alkit.core.difficulty`). An image with three half-seen objects (p = 0.3 each) outranks an
+empty one (no candidate: U = 0) and one with a single sure object (p = 0.95: u small); for
+least confidence ``p * (1 - p)`` peaks at p = 0.5. This is the sum-over-detections form of
+PPAL's difficulty-calibrated uncertainty (Yang et al., CVPR 2024) with each detection weighted
+by its confidence, so low-score clutter counts little.
 """
 
 from __future__ import annotations
@@ -50,8 +63,13 @@ MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy")
 REDUCTIONS = ("max", "mean_n", "min", "mean", "sum")
 #: The per-image columns of a score table (:attr:`alkit.PoolScores.table`): suffix, reduction.
 TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
-#: Every ``<measure>_<suffix>`` column name: the values a query's ``measure`` may take.
-TABLE_MEASURES = tuple(f"{m}_{suffix}" for m in MEASURES for suffix, _ in TABLE_REDUCTIONS)
+#: The lowest candidate confidence the candidate-level measures read (the scorer keeps 0.05).
+MIN_CANDIDATE_CONFIDENCE = 0.05
+#: Candidate-level columns of a score table: ``candidate_<measure>`` (:func:`candidate_scores`).
+CANDIDATE_MEASURES = tuple(f"candidate_{m}" for m in MEASURES)
+#: Every score-table measure column: the values a query's ``measure`` may take.
+TABLE_MEASURES = (*(f"{m}_{suffix}" for m in MEASURES for suffix, _ in TABLE_REDUCTIONS),
+                  *CANDIDATE_MEASURES)
 
 
 def _as_scores(scores_B_C) -> np.ndarray:
@@ -332,3 +350,37 @@ def class_breakdown(
     top = scores.argmax(axis=1) if len(scores) else np.zeros(0, int)
     return np.array([reduce_boxes(u[top == c], reduction, empty_score=0.0)
                      for c in range(n_classes)])
+
+
+def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "entropy",
+                     min_confidence: float = MIN_CANDIDATE_CONFIDENCE, class_weights_C=None
+                     ) -> np.ndarray:
+    """(N,) candidate-level uncertainty ``U = sum_b p_b * u_b * w_b`` (module docstring).
+
+    Args:
+        scores_M_C: (M, C) sigmoid class scores of all candidates, concatenated.
+        confidence_M: (M,) candidate confidences ``p_b``.
+        box_offsets: (N + 1,) image i owns candidates ``box_offsets[i]:box_offsets[i + 1]``.
+        measure: the per-box measure ``u_b`` (:data:`MEASURES`).
+        min_confidence: candidates below it are ignored.
+        class_weights_C: (C,) per-class weights ``w_c`` (``None``: all 1); a box's weight is
+            ``sum_c q_bc * w_c`` with ``q`` its renormalized class scores.
+    Returns:
+        float64 scores, 0.0 for an image without candidates.
+    """
+    scores = _as_scores(scores_M_C)
+    confidence = np.asarray(confidence_M, dtype=np.float64).reshape(-1)
+    offsets = np.asarray(box_offsets, dtype=np.int64)
+    if len(confidence) != len(scores) or offsets[-1] != len(scores):
+        raise ValueError(f"expected {offsets[-1]} candidates (box_offsets[-1]) in both scores "
+                         f"{scores.shape} and confidence {confidence.shape}")
+    keep = confidence >= min_confidence
+    per_box = confidence[keep] * box_uncertainty(scores[keep], measure)
+    if class_weights_C is not None:
+        weights = np.asarray(class_weights_C, dtype=np.float64).reshape(-1)
+        if len(weights) != scores.shape[1]:
+            raise ValueError(f"class_weights has {len(weights)} entries for "
+                             f"{scores.shape[1]} classes")
+        per_box = per_box * (normalized_distribution(scores[keep]) @ weights)
+    image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
+    return np.bincount(image_of_box, weights=per_box, minlength=len(offsets) - 1)

@@ -192,9 +192,10 @@ class PoolScores:
     @cached_property
     def table(self):
         """A pandas DataFrame, one row per image: path, hash, height, width, n_boxes,
-        max_confidence, flagged, and every measure as ``<measure>_<reduction>`` with reductions
-        max (weakest link), mean3 (mean of the 3 most uncertain), mean and sum. Higher =
-        more uncertain in every measure column."""
+        max_confidence, flagged, every measure as ``<measure>_<reduction>`` with reductions
+        max (weakest link), mean3 (mean of the 3 most uncertain), mean and sum, the
+        candidate-level ``candidate_<measure>`` (:meth:`candidate_scores`) and
+        ``expected_boxes``. Higher = more uncertain in every measure column."""
         import pandas as pd
 
         columns = {
@@ -205,7 +206,52 @@ class PoolScores:
         for measure in uncertainty.MEASURES:
             for suffix, reduction in uncertainty.TABLE_REDUCTIONS:
                 columns[f"{measure}_{suffix}"] = self.image_scores(measure, reduction, n=3)
+        for measure in uncertainty.MEASURES:
+            columns[f"candidate_{measure}"] = self.candidate_scores(measure)
+        columns["expected_boxes"] = self.expected_boxes
         return pd.DataFrame(columns)
+
+    def candidate_scores(self, measure: str = "entropy", *, class_weights=None) -> np.ndarray:
+        """(N,) candidate-level uncertainty ``sum_b p_b * u_b * w_b`` over every stored
+        candidate (confidence down to 0.05; :func:`alkit.core.uncertainty.candidate_scores`).
+
+        Args:
+            measure: the per-box measure (one of :data:`alkit.core.uncertainty.MEASURES`).
+            class_weights: (C,) per-class weights (``None``: 1 for every class).
+        """
+        return uncertainty.candidate_scores(self.box_class_scores, self.box_confidence,
+                                            self.box_offsets, measure=measure,
+                                            class_weights_C=class_weights)
+
+    def class_quality(self, labels_by_path) -> tuple[np.ndarray, np.ndarray]:
+        """``(quality_C, count_C)``: how well the model finds and names each class on the
+        scored images that have ground truth (:func:`alkit.core.difficulty.class_quality`,
+        every stored candidate counts).
+
+        Args:
+            labels_by_path: image path (as in :attr:`paths`) -> its ground-truth
+                :class:`~alkit.core.detections.Labels`; scored images it lacks are left out.
+        """
+        from alkit.core.difficulty import class_quality
+
+        def rows():
+            for i, path in enumerate(self.paths):
+                labels = labels_by_path.get(path)
+                if labels is None:
+                    continue
+                lo, hi = self.box_offsets[i], self.box_offsets[i + 1]
+                yield (labels.xyxy(int(self.widths[i]), int(self.heights[i])),
+                       labels.class_ids, self.box_xyxy[lo:hi], self.box_class_scores[lo:hi])
+
+        return class_quality(rows(), self.n_classes)
+
+    @cached_property
+    def expected_boxes(self) -> np.ndarray:
+        """(N,) expected objects per image, the sum of its candidates' confidences
+        (:func:`alkit.core.cost.expected_boxes`)."""
+        from alkit.core.cost import expected_boxes
+
+        return expected_boxes(self.box_confidence, self.box_offsets)
 
     # ---- persistence
 

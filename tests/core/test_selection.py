@@ -211,12 +211,17 @@ def _fake_scores(n=30, seed=0):
 @pytest.mark.parametrize("strategy", sel.STRATEGIES)
 def test_select_from_scores_runs_every_strategy(strategy):
     scores = _fake_scores()
+    measure = ("candidate_entropy" if strategy in sel.CANDIDATE_STRATEGIES
+               else "least_confidence_mean3")
     s = sel.select_from_scores(scores, strategy, 5, labeled=[0, 1], class_counts=[50, 5, 1],
-                               random_state=0)
+                               measure=measure, random_state=0)
     assert len(s) <= 5 and not {0, 1} & set(s.indices.tolist())
-    boxes = sel.select_from_scores(scores, strategy, 6, budget_unit="boxes",
+    boxes = sel.select_from_scores(scores, strategy, 6, budget_unit="boxes", measure=measure,
                                    class_counts=[50, 5, 1], random_state=0)
     assert np.maximum(scores.n_boxes, 1)[boxes.indices].sum() <= 6
+    seconds = sel.select_from_scores(scores, strategy, 200, budget_unit="cost", measure=measure,
+                                     class_counts=[50, 5, 1], random_state=0)
+    assert (4 + 25.5 * scores.expected_boxes)[seconds.indices].sum() <= 200
 
 
 def test_select_with_dedupe_and_a_committee_term():

@@ -1,0 +1,83 @@
+"""Running ``calibrated``, ``typiclust`` and ``auto`` over a pool's scores.
+
+:func:`alkit.core.selection.select_from_scores` hands these three strategies here: they read
+more of the scores than one table column (every candidate with its class scores, the expected
+boxes, the embeddings) and the model's class quality on labeled images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alkit.core.calibrated import AUTO_QUALITY_THRESHOLD, auto_choice, calibrated_selection
+from alkit.core.difficulty import WEIGHT_ALPHA, WEIGHT_UPPER, difficulty_weights
+from alkit.core.selection import Selection
+from alkit.core.typicality import typiclust_selection
+
+
+def base_measure(measure: str) -> str:
+    """The per-box measure of a candidate column: ``candidate_entropy`` -> ``entropy``."""
+    if not measure.startswith("candidate_"):
+        raise ValueError(f"calibrated and auto read a candidate measure (candidate_entropy, "
+                         f"candidate_least_confidence, ...), not {measure!r}")
+    return measure.removeprefix("candidate_")
+
+
+def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
+                           weight_alpha: float = WEIGHT_ALPHA,
+                           weight_upper: float = WEIGHT_UPPER) -> tuple[np.ndarray, np.ndarray]:
+    """``(uncertainty_N, weights_C)``: candidate-level ``measure`` of every image of
+    ``scores`` (:class:`alkit.PoolScores`) with PPAL's difficulty weights from
+    ``class_quality`` (C,) (all weights 1 when it is ``None``).
+
+    Args:
+        scores: the pool's scores.
+        measure: a ``candidate_<measure>`` column name.
+        class_quality: (C,) class qualities, or ``None``.
+        weight_alpha: ``a`` of :func:`alkit.core.difficulty.difficulty_weights`.
+        weight_upper: ``u`` of :func:`alkit.core.difficulty.difficulty_weights`.
+    """
+    weights = (np.ones(scores.n_classes) if class_quality is None else
+               difficulty_weights(class_quality, alpha=weight_alpha, upper=weight_upper))
+    if len(weights) != scores.n_classes:
+        raise ValueError(f"class_quality has {len(weights)} classes, the scores "
+                         f"{scores.n_classes}")
+    return scores.candidate_scores(base_measure(measure), class_weights=weights), weights
+
+
+def run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model, class_quality,
+                     random_state, params) -> Selection:
+    """Run ``calibrated``, ``typiclust`` or ``auto`` (the arguments as in
+    :func:`alkit.core.selection.select_from_scores`; ``mask`` the labeled rows, ``cost`` the
+    per-image budget cost or ``None``, ``params`` the strategy's parameters)."""
+    params = dict(params)
+    typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
+                        if k in params}
+    threshold = params.pop("threshold", AUTO_QUALITY_THRESHOLD)
+    quality = None if class_quality is None else np.asarray(class_quality, dtype=np.float64)
+    extra = {}
+    if strategy == "auto":
+        strategy, mean_quality = auto_choice(quality, threshold=threshold)
+        extra = {"auto": strategy, "model_quality": mean_quality, "threshold": threshold}
+    if strategy == "typiclust":
+        picked = typiclust_selection(scores.embeddings, budget, labeled=mask, cost_N=cost,
+                                     random_state=random_state, **typiclust_params)
+    else:
+        picked = _calibrated(scores, measure, budget, mask, cost, cost_model, quality,
+                             random_state, params)
+    if quality is not None:
+        extra["class_quality"] = [round(float(q), 4) for q in quality]
+    return Selection(picked.indices, picked.scores, picked.reasons, picked.strategy,
+                     {**picked.params, **extra})
+
+
+def _calibrated(scores, measure, budget, mask, cost, cost_model, quality, random_state, params):
+    u, weights = calibrated_uncertainty(
+        scores, measure, quality, weight_alpha=params.pop("weight_alpha", WEIGHT_ALPHA),
+        weight_upper=params.pop("weight_upper", WEIGHT_UPPER))
+    cost_aware = params.pop("cost_aware", True)
+    expected = cost_model.cost(scores.expected_boxes) if cost_aware else None
+    picked = calibrated_selection(u, scores.embeddings, budget, labeled=mask, cost_N=cost,
+                                  expected_cost_N=expected, random_state=random_state, **params)
+    picked.params["class_weights"] = [round(float(w), 4) for w in weights]
+    return picked

@@ -1,0 +1,123 @@
+"""Candidate-level uncertainty, calibrated selection and auto, through select_from_scores."""
+
+import numpy as np
+import pytest
+
+from alkit.core.calibrated import auto_choice, calibrated_selection, shortlist
+from alkit.core.query import Query, query, run_query
+from alkit.core.selection import select_from_scores
+from alkit.core.uncertainty import candidate_scores
+from alkit.model.scoring import PoolScores
+
+N_CLASSES = 3
+
+
+def pool(per_image, *, seed=0):
+    """PoolScores from per-image lists of (confidence, class) candidates, random embeddings."""
+    conf = np.array([c for image in per_image for c, _ in image], dtype=np.float32)
+    cls = np.array([k for image in per_image for _, k in image], dtype=np.int64)
+    class_scores = np.full((len(conf), N_CLASSES), 0.01, np.float32)
+    class_scores[np.arange(len(conf)), cls] = conf
+    n = len(per_image)
+    return PoolScores(
+        paths=[f"{i}.jpg" for i in range(n)], hashes=np.array([str(i) for i in range(n)]),
+        heights=np.full(n, 100), widths=np.full(n, 100),
+        box_offsets=np.concatenate([[0], np.cumsum([len(i) for i in per_image])]),
+        box_xyxy=np.tile([10, 10, 50, 50], (len(conf), 1)).astype(np.float32),
+        box_confidence=conf, box_class=cls, box_class_scores=class_scores,
+        embeddings=np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32),
+        names=("a", "b", "c"))
+
+
+def test_half_seen_objects_outrank_an_empty_image_and_a_sure_one():
+    scores = pool([[(0.3, 0), (0.3, 1), (0.3, 2)], [], [(0.95, 0)], [(0.04, 0)]])
+    u = scores.candidate_scores("least_confidence")
+    assert u[0] == pytest.approx(3 * 0.3 * 0.7, rel=1e-5)
+    assert u[0] > u[2] > u[1] == u[3] == 0.0
+    assert "candidate_entropy" in scores.table and "expected_boxes" in scores.table
+
+
+def test_class_weights_scale_the_boxes_of_their_class():
+    scores = pool([[(0.5, 0)], [(0.5, 1)]])
+    plain = scores.candidate_scores("least_confidence")
+    weighted = scores.candidate_scores("least_confidence", class_weights=[1.0, 2.0, 1.0])
+    assert plain[0] == pytest.approx(plain[1])
+    assert weighted[1] / weighted[0] == pytest.approx(2.0, rel=0.05)
+    with pytest.raises(ValueError, match="3 classes"):
+        candidate_scores(np.ones((1, 3)), [0.5], [0, 1], class_weights_C=[1, 2])
+
+
+def test_shortlist_counts_images_or_cost():
+    rank = np.array([5.0, 4, 3, 2, 1])
+    assert shortlist(rank, 1, m_factor=2).tolist() == [0, 1]
+    assert shortlist(rank, 1, labeled=[0], m_factor=2).tolist() == [1, 2]
+    assert shortlist(rank, 10, cost_N=np.full(5, 7.0), m_factor=2).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="m_factor"):
+        shortlist(rank, 1, m_factor=0.5)
+
+
+def test_cost_aware_ranking_prefers_information_per_second():
+    u = np.array([10.0, 6.0, 1.0])
+    seconds = np.array([100.0, 30.0, 30.0])
+    plain = calibrated_selection(u, np.eye(3), 1, diversity=False)
+    per_second = calibrated_selection(u, np.eye(3), 1, expected_cost_N=seconds, diversity=False)
+    assert plain.indices.tolist() == [0] and per_second.indices.tolist() == [1]
+
+
+def test_calibrated_spreads_the_shortlist_away_from_the_labeled_set():
+    emb = np.array([[0, 0], [0.1, 0], [5, 5], [0, 0.1], [9, 9]], dtype=float)
+    u = np.array([0.0, 9, 8, 7, 1])
+    picked = calibrated_selection(u, emb, 2, labeled=[0], m_factor=1.5)
+    assert sorted(picked.indices.tolist()) == [1, 2]  # shortlist 1,2,3; 3 is next to 1 and 0
+
+
+def test_auto_switches_on_measured_quality():
+    assert auto_choice(None) == ("typiclust", None)
+    assert auto_choice([0.1, 0.2]) == ("typiclust", pytest.approx(0.15))
+    assert auto_choice([0.5, 0.7], threshold=0.4)[0] == "calibrated"
+
+
+def test_strategies_through_a_query():
+    scores = pool([[(0.3 + 0.01 * i, i % 3)] for i in range(40)])
+    labeled = np.zeros(40, bool)
+    labeled[:3] = True
+    for name in ("candidate", "calibrated", "typiclust", "auto"):
+        picked = run_query(query(name, budget=5), scores, labeled=labeled,
+                           class_quality=[0.9, 0.1, 0.0], random_state=0)
+        assert len(picked.indices) == 5 and not labeled[picked.indices].any(), name
+    auto = run_query(query("auto", budget=5), scores, class_quality=[0.9, 0.8, 0.7],
+                     random_state=0)
+    assert auto.params["auto"] == "calibrated"
+    assert auto.params["model_quality"] == pytest.approx(0.8)
+    assert auto.params["class_weights"][0] < auto.params["class_weights"][2]
+
+
+def test_budget_in_cost():
+    scores = pool([[(0.9, 0)] * k for k in (0, 1, 2, 3)] * 5)
+    picked = run_query(query("calibrated", budget=100, budget_unit="cost"), scores,
+                       random_state=0)
+    seconds = 4 + 25.5 * scores.expected_boxes
+    assert 0 < seconds[picked.indices].sum() <= 100
+    random = run_query(query("random", budget=100, budget_unit="cost"), scores, random_state=0)
+    assert seconds[random.indices].sum() <= 100
+
+
+def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
+    no_boxes = pool([[] for _ in range(10)])
+    for name in ("calibrated", "auto", "typiclust", "candidate"):
+        picked = run_query(query(name, budget=3), no_boxes, random_state=0)
+        assert len(picked.indices) == 3, name  # no candidate anywhere: still a full budget
+    small = pool([[(0.5, 0)]] * 3)
+    assert len(run_query(query("calibrated", budget=10), small, random_state=0).indices) == 3
+    assert len(run_query(query("typiclust", budget=10), small, random_state=0).indices) == 3
+    with pytest.raises(ValueError, match=r"budget of 0.5 boxes buys no image: the cheapest "
+                       r"unlabeled image costs 1 boxes \(1 box at least\)"):
+        run_query(query("calibrated", budget=0.5, budget_unit="boxes"), small, random_state=0)
+    with pytest.raises(ValueError, match="budget of 10 cost buys no image"):
+        run_query(query("random", budget=10, budget_unit="cost"), small, random_state=0)
+    with pytest.raises(ValueError, match="pool is empty"):
+        select_from_scores(pool([]), "calibrated", 3, measure="candidate_entropy")
+    with pytest.raises(ValueError, match="candidate measure"):
+        Query("calibrated", "least_confidence_max")
+    with pytest.raises(ValueError, match="spreads its picks itself"):
+        Query("auto", "candidate_entropy", dedupe_threshold=0.9)

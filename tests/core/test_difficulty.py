@@ -1,0 +1,64 @@
+"""Class quality (PPAL's score ** 0.6 * IoU ** 0.4) and the difficulty weights."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alkit.core.difficulty import box_quality, class_quality, difficulty_weights
+
+BOX = [10, 10, 50, 50]
+
+
+def scores(*rows):
+    return np.array(rows, dtype=float)
+
+
+def test_a_perfect_candidate_has_quality_one_and_a_missed_box_zero():
+    q = box_quality([BOX, [60, 60, 90, 90]], [0, 1], [BOX], scores([1.0, 0.0]))
+    assert q == pytest.approx([1.0, 0.0])
+
+
+def test_quality_reads_the_score_of_the_ground_truth_class_even_when_another_wins():
+    # the candidate says class 0 (0.8) but gives the true class 1 a score of 0.2
+    q = box_quality([BOX], [1], [BOX], scores([0.8, 0.2]))
+    assert q == pytest.approx([0.2 ** 0.6])
+
+
+def test_quality_takes_the_best_candidate():
+    half = [10, 10, 50, 30]  # IoU 0.5 with BOX
+    q = box_quality([BOX], [0], [half, BOX], scores([0.9, 0], [0.5, 0]))
+    assert q == pytest.approx([max(0.9 ** 0.6 * 0.5 ** 0.4, 0.5 ** 0.6)])
+
+
+def test_no_candidate_and_no_ground_truth():
+    assert box_quality([BOX], [0], np.zeros((0, 4)), np.zeros((0, 2))).tolist() == [0.0]
+    assert box_quality(np.zeros((0, 4)), [], [BOX], scores([1, 0])).tolist() == []
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 2\)"):
+        box_quality([BOX], [2], [BOX], scores([1, 0]))
+
+
+def test_class_quality_averages_per_class_and_unseen_classes_get_zero():
+    images = [([BOX], [0], [BOX], scores([1, 0, 0])),
+              ([BOX, [60, 60, 90, 90]], [0, 1], [BOX], scores([0.25, 0, 0]))]
+    quality, count = class_quality(images, 3)
+    assert count.tolist() == [2, 1, 0]
+    assert quality == pytest.approx([(1 + 0.25 ** 0.6) / 2, 0.0, 0.0])
+
+
+def test_weights_follow_ppal():
+    w = difficulty_weights([1.0, 0.0, 0.5], alpha=0.3, upper=0.2)
+    b = np.exp(1 / 0.3) - 1
+    assert w == pytest.approx([1.0, 1.2, 1 + 0.3 * 0.2 * np.log(b * 0.5 + 1)])
+    with pytest.raises(ValueError, match="non-empty"):
+        difficulty_weights([])
+    with pytest.raises(ValueError, match="alpha > 0"):
+        difficulty_weights([0.5], alpha=0)
+
+
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=8), st.floats(0.05, 5), st.floats(0, 5))
+def test_weights_are_bounded_and_fall_as_quality_rises(quality, alpha, upper):
+    w = difficulty_weights(quality, alpha=alpha, upper=upper)
+    assert np.all(w >= 1 - 1e-9) and np.all(w <= 1 + upper + 1e-9)
+    order = np.argsort(quality)
+    assert np.all(np.diff(w[order]) <= 1e-9)
