@@ -10,7 +10,7 @@ def blobs(sizes, *, spread=0.05, seed=0):
     """Well separated gaussian blobs on the unit sphere in 8 dimensions."""
     rng = np.random.default_rng(seed)
     centres = np.eye(8)[: len(sizes)]
-    x = np.concatenate([c + spread * rng.normal(size=(n, 8)) 
+    x = np.concatenate([c + spread * rng.normal(size=(n, 8))
                         for c, n in zip(centres, sizes, strict=True)])
     return x, np.repeat(np.arange(len(sizes)), sizes)
 
