@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alkit import QUERIES, RECIPES, ensure_samples, recipe
+from alkit.core.cost import SECONDS_PER_BOX, SECONDS_PER_IMAGE, CostModel
+from alkit.core.query import BUDGET_UNITS
 from alkit.loop import simulate
 from alkit.model.yolo import quiet
 
@@ -46,7 +48,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=float, default=100, help="per round, in --budget-unit")
-    p.add_argument("--budget-unit", choices=("images", "boxes"), default="images")
+    p.add_argument("--budget-unit", choices=BUDGET_UNITS, default="images",
+                   help="images, boxes (predicted), or cost (seconds by the cost model)")
+    p.add_argument("--seconds-per-image", type=float, default=SECONDS_PER_IMAGE,
+                   help="cost model: annotation seconds per image (also in the report)")
+    p.add_argument("--seconds-per-box", type=float, default=SECONDS_PER_BOX,
+                   help="cost model: annotation seconds per box (also in the report)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="cells run at once, each in its own process (seed models first); "
+                        "set ALKIT_TORCH_THREADS to share the cores")
     p.add_argument("--dedupe", type=float, default=None,
                    help="near-duplicate filter: pass over picks with cosine similarity >= this")
     p.add_argument("--recipe", default="bench", choices=sorted(RECIPES),
@@ -63,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "splits' instances)")
     p.add_argument("--reset", action="store_true", help="recompute the named cells")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--seed-models-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars and no per-epoch training tables")
     return p.parse_args(argv)
@@ -85,9 +97,10 @@ def the_experiment(args, data: str) -> simulate.Experiment:
     exp = simulate.experiment(data, args.strategies.split(","), budget=args.budget,
                               budget_unit=args.budget_unit, recipe=chosen, rounds=args.rounds,
                               rare_classes=rare)
-    if args.dedupe is None:
-        return exp
-    return replace(exp, queries={name: replace(q, dedupe_threshold=args.dedupe)
+    seconds = {"seconds_per_image": args.seconds_per_image,
+               "seconds_per_box": args.seconds_per_box}
+    dedupe = {} if args.dedupe is None else {"dedupe_threshold": args.dedupe}
+    return replace(exp, queries={name: replace(q, **seconds, **dedupe)
                                  for name, q in exp.queries.items()})
 
 
@@ -96,6 +109,45 @@ def _log(out: Path, line: str) -> None:
     "started" line; the rounds it finished are in the cell files with their wall times)."""
     with open(out / "commands.txt", "a", encoding="utf-8") as log:
         log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {line}\n")
+
+
+def _without(argv: list[str], *flags: str) -> list[str]:
+    """``argv`` without the options ``flags`` and their values (``--x v`` or ``--x=v``)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in flags:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return kept
+
+
+def run_in_processes(argv: list[str], strategies: list[str], seeds: list[int], jobs: int) -> None:
+    """Run the grid with ``jobs`` cells at once: first one seed model per seed (in parallel),
+    then every (strategy, seed) cell, each as this script with ``--strategies S --seeds K``
+    and ``--jobs 1`` in its own process. A failed cell is reported, the others go on."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = [sys.executable, str(Path(__file__).resolve()),
+            *_without(argv, "--strategies", "--seeds", "--jobs", "--reset"), "--no-report"]
+
+    def run(strategy: str, seed: int, *extra: str) -> tuple[str, int]:
+        command = [*base, "--strategies", strategy, "--seeds", str(seed), *extra]
+        return f"{strategy}-s{seed}", subprocess.run(command, check=False).returncode
+
+    with ThreadPoolExecutor(jobs) as workers:
+        # seed models first: every strategy of a seed starts from the same one
+        failed = [name for name, rc in workers.map(
+            lambda s: run(strategies[0], s, "--seed-models-only"), seeds) if rc]
+        cells = [(strategy, seed) for seed in seeds for strategy in strategies]
+        failed += [name for name, rc in workers.map(lambda c: run(*c), cells) if rc]
+    if failed:
+        print(f"cells that failed (run the command again to continue them): {failed}")
 
 
 def main(argv=None) -> int:
@@ -114,9 +166,23 @@ def main(argv=None) -> int:
             for strategy in strategies:
                 for seed in seeds:
                     simulate.reset_cell(out, strategy, seed)
-        with quiet() if args.quiet else nullcontext():  # --quiet: no per-epoch tables either
-            simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
-    summary = simulate.write_report(out)
+        simulate.check_config(out, config)
+        if args.seed_models_only:
+            with quiet() if args.quiet else nullcontext():
+                for seed in seeds:
+                    simulate.seed_model(out, config, seed, progress=not args.quiet)
+            return 0
+        if args.jobs > 1:
+            run_in_processes(argv if argv is not None else sys.argv[1:], strategies, seeds,
+                             args.jobs)
+        else:
+            with quiet() if args.quiet else nullcontext():  # --quiet: no per-epoch tables
+                simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
+    if args.no_report:
+        _log(out, f"finished  {command}  ({time.perf_counter() - started:.0f} s)")
+        return 0
+    summary = simulate.write_report(
+        out, cost_model=CostModel(args.seconds_per_image, args.seconds_per_box))
     print(simulate.format_summary(summary))
     seconds = time.perf_counter() - started
     _log(out, f"finished  {command}  ({seconds:.0f} s)")

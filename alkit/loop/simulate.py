@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from alkit.annotate.base import Annotator
+from alkit.core.cost import CostModel
 from alkit.core.curves import labels_to_reach
 from alkit.core.query import QUERIES, Query
 from alkit.data import datasets, files, samples
@@ -136,8 +137,9 @@ def cell_name(strategy: str, seed: int) -> str:
     return f"{strategy}-s{seed}"
 
 
-def _check_config(out: Path, exp: Experiment) -> None:
-    """Write ``config.json``; refuse to mix cells of two recipes, datasets or seed-model
+def check_config(out: Path, exp: Experiment) -> None:
+    """Write ``<out>/config.json`` for experiment ``exp`` (before cells run in parallel, so
+    that they do not race to write it); refuse to mix cells of two recipes, datasets or seed-model
     policies in one folder, or two different queries under one cell name. The number of
     rounds (more rounds extend the cells), new cells and the rare classes (they only matter to
     the report) are merged into the stored file."""
@@ -212,7 +214,10 @@ def seed_model(out: str | os.PathLike, exp: Experiment, seed: int, *,
 def _round_entry(project: Project, record, seconds: float | None, resumed: bool) -> dict:
     images, boxes = project.ledger.labeled_totals()
     metrics = record.metrics_after
+    chosen = {k: record.params[k] for k in ("auto", "model_quality", "class_weights")
+              if k in (record.params or {})}
     return {"round": record.number, "labeled_images": images, "labeled_boxes": boxes,
+            "selection": chosen,
             "map50": metrics["map50"], "map50_95": metrics["map50_95"],
             "ap50_per_class": metrics["ap50_per_class"],
             "train_seconds": metrics.get("train_seconds"), "seconds": seconds,
@@ -233,7 +238,7 @@ def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
     with ``"waiting"``: the picks still waiting for labels (run it again later)."""
     out = Path(out)
     round_config = exp.round_config(name, seed)
-    _check_config(out, exp)
+    check_config(out, exp)
     seed_record = seed_model(out, exp, seed, progress=progress)
     path = cell_path(out, name, seed)
     cell = files.read_json(path) or {"strategy": name, "seed": seed, "rounds": []}
@@ -272,7 +277,7 @@ def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
         exp.round_config(name, 0)  # unknown names fail before any training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, exp)
+    check_config(out, exp)
     if not (out / "machine.json").exists():
         files.write_json(out / "machine.json", machine_info(), sort_keys=True)
     return [run_cell(out, exp, name, seed, annotator=annotator, progress=progress, echo=echo)
@@ -350,9 +355,11 @@ def _saving(curve_images, curve_map, target: float, reference_images: float, see
             1.0 - (needed - seed_images) / max(reference_images - seed_images, 1e-9))
 
 
-def summarize(cells: list[dict], rare: list[str]) -> dict:
+def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None = None) -> dict:
     """The report's numbers for ``cells`` (records of :func:`run_cell`), per strategy, against
-    ``random`` (which must be in the grid); ``rare`` names the rare classes.
+    ``random`` (which must be in the grid); ``rare`` names the rare classes; ``cost_model``
+    prices the labeled images and their real boxes (:mod:`alkit.core.cost`; ``None``: the
+    documented defaults).
 
     For strategy s (arrays over seeds at the last round all its seeds finished):
     ``final_map50`` mean and std; ``final_rare_ap50`` (mean AP50 of the rare classes) and its
@@ -360,7 +367,11 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
     reaches random's final mean mAP50 (None when it never does), ``saving`` = 1 - that /
     random's final labeled images, ``saving_after_seed`` the same counting only labels bought
     after the seed set; ``boxes_to_reach_random`` and ``box_saving`` the same in labeled boxes
-    (what drawing costs: uncertain images tend to hold more objects); ``saving_per_seed``:
+    (what drawing costs: uncertain images tend to hold more objects); ``cost_to_reach_random``
+    and ``cost_saving`` the same in annotation seconds (``cost_model`` over the labeled images
+    and boxes); ``labels_to_reach_random_rare`` and ``rare_saving``: labeled images at which
+    the mean rare-class AP50 curve reaches random's final one, and 1 - that / random's
+    images; ``first_gain_ratio``: the mean first-round gain over random's; ``saving_per_seed``:
     the saving computed seed by seed against the same seed's random run (for the spread);
     ``first_gain_per_100``: (mAP50 after round 1 - seed mAP50) / labels bought in round 1 * 100,
     mean and std over seeds; ``per_round``: see :func:`_per_round`.
@@ -373,13 +384,23 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
     ref_map = float(np.mean(ref["map50"][:, -1]))
     ref_rare = float(np.mean(ref["rare_ap50"][:, -1]))
     ref_boxes = float(np.mean(ref["boxes"][:, -1]))
+    cost_model = cost_model or CostModel()
+    ref_cost = cost_model.total(ref_images, ref_boxes)
     seed_images = float(np.mean(ref["images"][:, 0]))
+    ref_gain = float(np.mean(_first_gains(ref))) if ref["images"].shape[1] > 1 else None
     rows = {}
     for strategy, c in data.items():
         mean_images = c["images"].mean(axis=0)
-        needed, saving, saving_after_seed = _saving(mean_images, c["map50"].mean(axis=0),
-                                                    ref_map, ref_images, seed_images)
-        boxes_needed = labels_to_reach(c["boxes"].mean(axis=0), c["map50"].mean(axis=0), ref_map)
+        mean_map = c["map50"].mean(axis=0)
+        needed, saving, saving_after_seed = _saving(mean_images, mean_map, ref_map, ref_images,
+                                                    seed_images)
+        boxes_needed = labels_to_reach(c["boxes"].mean(axis=0), mean_map, ref_map)
+        cost_curve = cost_model.seconds_per_image * c["images"].mean(axis=0) + (
+            cost_model.seconds_per_box * c["boxes"].mean(axis=0))
+        cost_needed = labels_to_reach(cost_curve, mean_map, ref_map)
+        rare_needed = (labels_to_reach(mean_images, c["rare_ap50"].mean(axis=0), ref_rare)
+                       if ref_rare > 0 else None)
+        gains = _first_gains(c) if c["images"].shape[1] > 1 else None
         rows[strategy] = {
             "seeds": c["seeds"].tolist(), "rounds": int(c["images"].shape[1] - 1),
             "final_images": float(mean_images[-1]),
@@ -393,6 +414,13 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
             "saving_after_seed": saving_after_seed,
             "boxes_to_reach_random": boxes_needed,
             "box_saving": None if boxes_needed is None else 1.0 - boxes_needed / ref_boxes,
+            "final_cost": float(cost_curve[-1]),
+            "cost_to_reach_random": cost_needed,
+            "cost_saving": None if cost_needed is None else 1.0 - cost_needed / ref_cost,
+            "labels_to_reach_random_rare": rare_needed,
+            "rare_saving": None if rare_needed is None else 1.0 - rare_needed / ref_images,
+            "first_gain_ratio": (float(np.mean(gains)) / ref_gain
+                                 if gains is not None and ref_gain else None),
             "saving_per_seed": _per_seed_savings(c, ref, seed_images),
             "first_gain_per_100": (_mean_std(_first_gains(c)) if c["images"].shape[1] > 1
                                    else None),
@@ -401,6 +429,8 @@ def summarize(cells: list[dict], rare: list[str]) -> dict:
         }
     return {"rare_classes": rare, "random_final_map50": ref_map,
             "random_final_images": ref_images, "random_final_rare_ap50": ref_rare,
+            "random_final_boxes": ref_boxes, "random_final_cost": ref_cost,
+            "cost_model": cost_model.describe(),
             "seed_images": seed_images, "strategies": rows}
 
 
@@ -441,7 +471,8 @@ def format_summary(summary: dict) -> str:
     classes."""
     head = ("| strategy | seeds | final mAP50 | rare AP50 | rare vs random | labels to reach "
             "random's final | saving (all labels) | saving per seed | saving in boxes | "
-            "1st-round gain / 100 labels |\n|---|---|---|---|---|---|---|---|---|---|\n")
+            "saving in cost | rare-AP saving | 1st-round gain / 100 labels | vs random |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for name, row in sorted(summary["strategies"].items(),
                             key=lambda kv: -kv[1]["final_map50"][0]):
@@ -452,11 +483,15 @@ def format_summary(summary: dict) -> str:
             f"| {name} | {len(row['seeds'])} | {_pm(row['final_map50'])} | "
             f"{_pm(row['final_rare_ap50'])} | {_num(row['rare_ratio_vs_random'], 'x')} | "
             f"{_num(row['labels_to_reach_random'], '', 0)} | {_num(row['saving'], '%')} | "
-            f"{per_seed} | {_num(row['box_saving'], '%')} | {_pm(gain, 4) if gain else '-'} |")
+            f"{per_seed} | {_num(row['box_saving'], '%')} | "
+            f"{_num(row.get('cost_saving'), '%')} | {_num(row.get('rare_saving'), '%')} | "
+            f"{_pm(gain, 4) if gain else '-'} | {_num(row.get('first_gain_ratio'), 'x')} |")
     rare = ", ".join(summary["rare_classes"]) or "none"
     return (head + "\n".join(lines) + f"\n\nRandom's final mAP50: "
             f"{summary['random_final_map50']:.3f} at {summary['random_final_images']:.0f} "
-            f"labeled images (seed set {summary['seed_images']:.0f}). Rare classes: {rare}.\n"
+            f"labeled images (seed set {summary['seed_images']:.0f}). Rare classes: {rare}. "
+            f"Cost: {summary.get('cost_model', CostModel().describe())} over the labeled "
+            "images and their real boxes.\n"
             + format_budgets(summary))
 
 
@@ -678,12 +713,13 @@ def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | No
 
 
 def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None = None,
-                 rare: list[str] | None = None) -> dict:
+                 rare: list[str] | None = None, cost_model: CostModel | None = None) -> dict:
     """Summarize ``<out>/cells`` into ``summary.json``, ``summary.md`` and
     ``learning_curves.png`` under ``out`` (with what each strategy picked, from
     :func:`pick_composition`, which also refreshes ``<out>/picks``); returns the summary.
     ``dataset_yaml`` and ``rare`` default to what ``config.json`` says (the rare classes: else
-    those under 5% of the labeled splits' instances)."""
+    those under 5% of the labeled splits' instances); ``cost_model`` prices the labels
+    (:func:`summarize`)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
@@ -692,7 +728,7 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
         rare = list(config.get("rare_classes") or ()) or rare_classes(
             dataset_yaml or config["dataset_yaml"])
     cells = load_cells(out)
-    summary = summarize(cells, rare)
+    summary = summarize(cells, rare, cost_model)
     summary["picks"] = pick_composition(out, dataset_yaml or config["dataset_yaml"], rare)
     files.write_json(out / "summary.json", summary, sort_keys=True)
     files.write_text_atomic(out / "summary.md", format_summary(summary)

@@ -95,16 +95,16 @@ def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_datase
     exp = simulate.experiment(yaml, ["random"], recipe=TINY)
     with pytest.raises(ValueError, match="unknown cell 'margin'"):
         simulate.run_grid(tmp_path, exp, ["margin"])
-    simulate._check_config(tmp_path, exp)
+    simulate.check_config(tmp_path, exp)
     with pytest.raises(ValueError, match="recipe"):
-        simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"],
+        simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"],
                                                              recipe=recipe("tiny")))
     with pytest.raises(ValueError, match=r"queries\.random"):
-        simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"], budget=5,
+        simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"], budget=5,
                                                              recipe=TINY))
-    simulate._check_config(tmp_path, simulate.experiment(yaml, ["margin"], recipe=TINY,
+    simulate.check_config(tmp_path, simulate.experiment(yaml, ["margin"], recipe=TINY,
                                                          rounds=7))  # a new cell, more rounds
-    simulate._check_config(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY,
+    simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY,
                                                          rounds=2, rare_classes=("four",)))
     stored = json.loads((tmp_path / "config.json").read_text())
     assert stored["rounds"] == 7 and stored["rare_classes"] == ["four"]
