@@ -64,9 +64,9 @@ test: venv labelstudio browser lint
 		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
-# `make demo`: the starter experiment (bottom-200 vs random-200) on the small sample preset,
-# with the `starter` recipe (alkit/model/recipe.py): a few minutes on a quiet 2-core CPU.
-DEMO_ARGS ?= --samples small
+# `make demo`: the starter experiment (bottom-200 vs random-200) on the demo sample preset (a
+# 4,000-image pool: K is 5% of it), with the `starter` recipe (alkit/model/recipe.py).
+DEMO_ARGS ?= --samples demo
 
 demo: venv
 	$(BIN)/alkit starter $(DEMO_ARGS)

@@ -2,7 +2,8 @@
 
 Subcommands:
 
-* ``alkit samples --samples {tiny,small,full} --out DIR [--seed N]``: build the sample benchmark.
+* ``alkit samples --samples {tiny,small,full,demo,longtail} --out DIR [--seed N]``: build the
+  sample benchmark.
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
 * ``alkit select SCORES --strategy S --budget K``: choose the next images to label
@@ -85,7 +86,8 @@ def _select(args) -> int:
 
     chosen = query(args.strategy, measure=args.measure, budget=args.budget,
                    budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
-                   params=_strategy_params(args) or None)
+                   seconds_per_image=args.seconds_per_image,
+                   seconds_per_box=args.seconds_per_box, params=_strategy_params(args) or None)
     if chosen.committee_members:
         raise ValueError("the committee trains models every round: use `alkit round "
                          "--strategy committee` (alkit select works on saved scores)")
@@ -188,6 +190,7 @@ def _round(args) -> int:
     config = round_config(
         args.strategy, args.recipe, random_state=args.seed or 0, measure=args.measure,
         budget=args.budget, budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
+        seconds_per_image=args.seconds_per_image, seconds_per_box=args.seconds_per_box,
         committee_members=args.committee, epochs=args.epochs, seed_epochs=args.seed_epochs,
         imgsz=args.imgsz, batch=args.batch, device=args.device, initial_weights=args.weights,
         warm_start=False if args.fixed_start else None)
@@ -352,7 +355,9 @@ def _add_starter_parser(sub) -> None:
         "starter", aliases=["demo"],
         help="the starter experiment: K least confident vs K random pool images, labeled, "
              "retrained, measured side by side (make demo)")
-    _add_samples_option(p, help="the sample benchmark to build when --data is not given")
+    _add_samples_option(p, help="the sample benchmark to build when --data is not given "
+                               "(demo: a 4,000-image pool, so that K = 200 is 5%% of it)",
+                        default="demo")
     p.add_argument("--data", type=Path, default=None,
                    help="your dataset yaml: names, train (the labeled seed set), val, test")
     p.add_argument("--pool", type=Path, default=None,
@@ -378,12 +383,12 @@ def _add_starter_parser(sub) -> None:
     p.set_defaults(func=_starter)
 
 
-def _add_samples_option(p, *, help: str) -> None:
+def _add_samples_option(p, *, help: str, default: str = "small") -> None:
     from alkit.data.samples import PRESETS
 
     # --preset is the old name of the same option (kept working)
     p.add_argument("--samples", "--preset", dest="samples", choices=sorted(PRESETS),
-                   default="small", help=help)
+                   default=default, help=help)
 
 
 def _add_recipe_options(p, *, default: str) -> None:
@@ -413,7 +418,13 @@ def _add_query_options(p, *, budget_required: bool) -> None:
     p.add_argument("--budget", type=float, required=budget_required, default=None,
                    help="how much to pick" + ("" if budget_required else " (100)"))
     p.add_argument("--budget-unit", choices=BUDGET_UNITS, default=None,
-                   help="images (default) or boxes (the model's predicted boxes)")
+                   help="images (default), boxes (the model's predicted boxes) or cost "
+                        "(annotation seconds: --seconds-per-image + --seconds-per-box x the "
+                        "expected boxes)")
+    p.add_argument("--seconds-per-image", type=float, default=None,
+                   help="cost model: seconds to open and check an image (default 4)")
+    p.add_argument("--seconds-per-box", type=float, default=None,
+                   help="cost model: seconds to draw one box (default 25.5)")
     p.add_argument("--dedupe", type=float, default=None,
                    help="pass over picks with cosine similarity >= this to an earlier pick "
                         "or a labeled image")

@@ -47,9 +47,13 @@ def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
 
 def run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model, class_quality,
                      random_state, params) -> Selection:
-    """Run ``calibrated``, ``typiclust`` or ``auto`` (the arguments as in
-    :func:`alkit.core.selection.select_from_scores`; ``mask`` the labeled rows, ``cost`` the
-    per-image budget cost or ``None``, ``params`` the strategy's parameters)."""
+    """Run ``calibrated``, ``typiclust`` or ``auto`` over ``scores`` (:class:`alkit.PoolScores`).
+
+    ``strategy``, ``measure`` (a candidate column), ``budget``, ``cost_model``,
+    ``class_quality`` and ``random_state`` are as in
+    :func:`alkit.core.selection.select_from_scores`; ``mask`` is the (N,) labeled rows,
+    ``cost`` the per-image cost the budget counts in (``None``: images) and ``params`` the
+    strategy's parameters (:data:`alkit.core.selection.STRATEGY_PARAMS`)."""
     params = dict(params)
     typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
                         if k in params}

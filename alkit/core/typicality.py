@@ -52,7 +52,8 @@ def cluster_embeddings(embeddings_N_D, n_clusters: int, *, random_state=None) ->
 
 
 def typicality(embeddings_N_D, *, n_neighbors: int = N_NEIGHBORS) -> np.ndarray:
-    """(N,) ``1 / mean distance to the n_neighbors nearest other rows`` of (N, D) embeddings.
+    """(N,) ``1 / mean distance to the n_neighbors nearest other rows`` of the (N, D)
+    ``embeddings_N_D``.
 
     ``n_neighbors`` is clipped to N - 1; a single row (no neighbour) gets typicality 1.0, and
     rows identical to all their neighbours get a large finite value (distance floor 1e-12).

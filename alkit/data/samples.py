@@ -20,6 +20,10 @@ What is in it (fixed generator, see :data:`CONFIG`; changing it changes every be
   shared across splits.
 * Per-image generation metadata (condition, duplicate group, counts) goes to
   ``generation_metadata.csv`` for analysis only; no alkit strategy reads it.
+* The ``longtail`` preset (:data:`LONGTAIL`) is the regime users describe: a 20,000-image pool,
+  the rare classes near 0.5% of instances each, easy scenes 60% of the images in larger
+  near-duplicate groups (about half the pool are near-copies of easy scenes). The other presets
+  keep the parameters above, so their files do not change.
 
 Output layout (Ultralytics' own)::
 
@@ -108,24 +112,42 @@ class GeneratorConfig:
 
 CONFIG = GeneratorConfig()
 
+#: The long-tail regime users describe (the ``longtail`` preset): two rare classes near 0.5% of
+#: the instances each, easy scenes 60% of the images in bigger near-duplicate groups (mean
+#: size 5, up to 12: about half the pool is near-copies of easy scenes), the other conditions
+#: scaled down alike. Same digits, renderer and classes as :data:`CONFIG`.
+LONGTAIL = replace(
+    CONFIG, rare_share=0.005, duplicate_p=0.2, max_duplicate_group=12,
+    condition_rates=(("easy", 0.60), ("low_contrast", 0.09), ("clutter", 0.09),
+                     ("occluded", 0.07), ("small", 0.08), ("crowded", 0.07)),
+)
+
 
 @dataclass(frozen=True)
 class SamplePreset:
-    """Image counts per split.
+    """Image counts per split, and the generator parameters.
 
     Attributes:
-        name: the preset's name (``tiny``, ``small`` or ``full`` in :data:`PRESETS`).
+        name: the preset's name (``tiny``, ``small``, ``full`` or ``longtail`` in
+            :data:`PRESETS`).
         n_images: split (``seed``, ``pool``, ``val``, ``test``) -> number of images.
+        config: the generator's parameters (:data:`CONFIG`, or :data:`LONGTAIL`).
     """
 
     name: str
     n_images: dict[str, int] = field(default_factory=dict)
+    config: GeneratorConfig = CONFIG
 
 
 PRESETS = {
     "tiny": SamplePreset("tiny", {"seed": 24, "pool": 60, "val": 16, "test": 24}),
     "small": SamplePreset("small", {"seed": 60, "pool": 400, "val": 60, "test": 120}),
     "full": SamplePreset("full", {"seed": 100, "pool": 5000, "val": 300, "test": 600}),
+    # the starter (make demo): K = 200 is 5% of the pool; val and test as small as stays fair
+    "demo": SamplePreset("demo", {"seed": 100, "pool": 4000, "val": 100, "test": 400}),
+    # a 20,000-image pool; a test split big enough to hold ~30 boxes of each rare class
+    "longtail": SamplePreset("longtail", {"seed": 200, "pool": 20000, "val": 600,
+                                          "test": 2000}, LONGTAIL),
 }
 
 
@@ -605,7 +627,8 @@ def build_samples(
     """Build the sample benchmark (see the module docstring) and return what was written.
 
     Args:
-        preset: ``tiny`` (unit tests), ``small`` (notebooks in CI) or ``full`` (benchmarks).
+        preset: ``tiny`` (unit tests), ``small`` (notebooks in CI), ``full`` (benchmarks)
+            or ``longtail`` (the long-tail regime, :data:`LONGTAIL`).
         out: output directory (default ``data_samples/generated/<preset>`` under the current
             directory). An existing directory is replaced only if alkit built it.
         random_state: seed; the same seed gives byte-identical output.
@@ -620,8 +643,9 @@ def build_samples(
     started = time.perf_counter()
     out = Path(out) if out is not None else Path("data_samples") / "generated" / preset
     _check_replaceable(out)
+    config = PRESETS[preset].config
     digits, labels = load_mnist_digits()
-    pools = split_digit_indices(labels, CONFIG, random_state=random_state)
+    pools = split_digit_indices(labels, config, random_state=random_state)
     glyphs = _Glyphs(digits)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
@@ -631,15 +655,15 @@ def build_samples(
         metadata, n_objects = [], {}
         with tqdm(total=total, desc=f"samples ({preset})", unit="img", disable=not progress) as bar:
             for split in SPLITS:
-                specs = scene_specs(split, counts[split], glyphs, pools[split],
+                specs = scene_specs(split, counts[split], glyphs, pools[split], config,
                                     random_state=random_state)
                 n_objects[split] = 0
-                for row in _write_split(staging, split, specs, glyphs):
+                for row in _write_split(staging, split, specs, glyphs, config):
                     metadata.append(row)
                     n_objects[split] += row["n_objects"]
                     bar.update()
         _write_metadata(staging / METADATA_FILE, metadata)
-        _write_dataset_yaml(staging, preset, random_state)
+        _write_dataset_yaml(staging, preset, random_state, config)
         marker = {"generator_version": GENERATOR_VERSION, "preset": preset,
                   "seed": random_state, "n_images": counts, "n_objects": n_objects}
         (staging / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
@@ -668,7 +692,8 @@ def ensure_samples(preset: str = "small", out: str | os.PathLike | None = None, 
     build is there (:func:`is_built`).
 
     Args:
-        preset: ``tiny``, ``small`` (default) or ``full`` (see :data:`PRESETS`).
+        preset: ``tiny``, ``small`` (default), ``full`` or ``longtail`` (see
+            :data:`PRESETS`).
         out: the dataset directory (default ``data_samples/generated/<preset>`` under the
             current directory).
         random_state: seed of the build.
@@ -698,12 +723,13 @@ def _swap_in(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_split(root: Path, split: str, specs, glyphs) -> Iterator[dict]:
+def _write_split(root: Path, split: str, specs, glyphs, config: GeneratorConfig
+                 ) -> Iterator[dict]:
     image_dir = root / "images" / split
     label_dir = root / ("oracle/labels" if split == "pool" else "labels") / split
     image_dir.mkdir(parents=True)
     label_dir.mkdir(parents=True)
-    size = CONFIG.image_size
+    size = config.image_size
     for number, spec in enumerate(specs):
         stem = f"{split}_{number:05d}"
         scene = render_scene(spec, glyphs, size)
@@ -712,11 +738,12 @@ def _write_split(root: Path, split: str, specs, glyphs) -> Iterator[dict]:
         (image_dir / f"{stem}.jpg").write_bytes(buffer.getvalue())
         labels = datasets.Labels(scene.class_ids, datasets.xyxy_to_xywhn(scene.xyxy, size, size))
         (label_dir / f"{stem}.txt").write_text(datasets.format_labels(labels))
-        yield _metadata_row(split, stem, spec, scene)
+        yield _metadata_row(split, stem, spec, scene, config)
 
 
-def _metadata_row(split: str, stem: str, spec: SceneSpec, scene: RenderedScene) -> dict:
-    rare_ids = {CONFIG.class_names.index(n) for n in CONFIG.rare_classes}
+def _metadata_row(split: str, stem: str, spec: SceneSpec, scene: RenderedScene,
+                  config: GeneratorConfig) -> dict:
+    rare_ids = {config.class_names.index(n) for n in config.rare_classes}
     sides = scene.xyxy[:, 2:] - scene.xyxy[:, :2]
     return {
         "split": split,
@@ -750,9 +777,9 @@ def read_generation_metadata(dataset_dir: str | os.PathLike) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _write_dataset_yaml(root: Path, preset: str, seed: int) -> None:
+def _write_dataset_yaml(root: Path, preset: str, seed: int, config: GeneratorConfig) -> None:
     datasets.write_dataset_yaml(
-        root / "dataset.yaml", CONFIG.class_names,
+        root / "dataset.yaml", config.class_names,
         {"train": "images/seed", "val": "images/val", "test": "images/test"},
         comment=(
             f"alkit sample detection benchmark: preset {preset}, seed {seed}, "

@@ -63,7 +63,7 @@ def run_starter(
     pool: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
-    sample_preset: str = "small",
+    sample_preset: str = "demo",
     recipe: Recipe | str = "starter",
     budget: int = 200,
     n_seeds: int = 3,

@@ -264,6 +264,7 @@ def format_report(report: StarterReport) -> str:
     lines.append(f"  {'difference':<14} {diff.mean():>+10.3f}  per seed: "
                  + ", ".join(f"{d:+.3f}" for d in diff))
     lines += _control_lines(report, summary)
+    lines += _cost_lines(report, names)
     lines += ["", *_class_lines(report, summary, names)]
     lines += _condition_lines(report)
     lines += ["", *_wrap("verdict: " + report.verdict, "  "), "",
@@ -289,6 +290,25 @@ def _setup_lines(r: StarterReport) -> list[str]:
         f"{', '.join(map(str, r.seeds))}.",
     ]
     return [line for t in text for line in _wrap(t, "  ", subsequent="    ")]
+
+
+def _cost_lines(r: StarterReport, names: dict) -> list[str]:
+    """What each arm's labels cost: images, boxes and annotator hours (the cost model)."""
+    from alkit.core.cost import CostModel
+
+    model = CostModel()
+    parts = []
+    for arm in ("bottom", "random"):
+        boxes = [a.n_new_objects for a in r.arms if a.arm == arm]
+        if boxes:
+            mean = float(np.mean(boxes))
+            hours = model.total(r.budget, mean) / 3600
+            parts.append(f"{names[arm]} {mean:.0f} boxes ({hours:.1f} h)")
+    if not parts:
+        return []
+    text = (f"labels bought (mean over seeds; {model.describe()}): " + ", ".join(parts)
+            + ".")
+    return _wrap(text, "  ", subsequent="    ")
 
 
 def _plural(n: int, word: str) -> str:

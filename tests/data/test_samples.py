@@ -171,3 +171,21 @@ def test_an_interrupted_build_leaves_the_previous_dataset(tmp_path, monkeypatch,
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         build_samples("huge", tmp_path / "x")
+
+
+def test_the_longtail_preset_is_the_long_tail_regime():
+    """Two rare classes near 0.5% of instances, about half the pool near-copies of easy
+    scenes, a 20,000-image pool; the other presets keep the original generator."""
+    preset = samples.PRESETS["longtail"]
+    assert preset.n_images["pool"] == 20000 and preset.config is samples.LONGTAIL
+    assert all(samples.PRESETS[p].config is CONFIG for p in ("tiny", "small", "full"))
+    digits, labels = samples.load_mnist_digits()
+    parts = samples.split_digit_indices(labels, samples.LONGTAIL, random_state=0)
+    specs = samples.scene_specs("pool", 4000, samples._Glyphs(digits), parts["pool"],
+                                samples.LONGTAIL, random_state=0)
+    ids = np.array([o.class_id for s in specs for o in s.objects if o.class_id >= 0])
+    rare = [CONFIG.class_names.index(n) for n in CONFIG.rare_classes]
+    assert all(0.002 < np.mean(ids == i) < 0.01 for i in rare)
+    groups = Counter(s.duplicate_group for s in specs if s.duplicate_group >= 0)
+    in_groups = sum(groups.values())  # easy images with at least one near-copy
+    assert 0.45 < in_groups / len(specs) < 0.6
