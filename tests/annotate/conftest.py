@@ -1,0 +1,75 @@
+"""Fixtures of the annotation tests: the session's real Label Studio server (see
+annotate_fixtures.py) and cheap staged projects.
+
+``staged_project`` gives a project whose round 1 is staged (6 picks with the model's boxes) in
+a few seconds: the seed model is trained once per session and adopted by each project.
+"""
+
+from __future__ import annotations
+
+import pytest
+from annotate_fixtures import BUDGET, LabelStudioServer, label_studio_binary, missing
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """The session's Label Studio server (a :class:`LabelStudioServer`)."""
+    binary = label_studio_binary()
+    if binary is None:
+        missing("Label Studio is not installed: `make test` installs it in .venv-labelstudio "
+                "(or set ALKIT_LABEL_STUDIO_BIN)")
+    server = LabelStudioServer(binary, tmp_path_factory.mktemp("labelstudio"),
+                               tmp_path_factory.getbasetemp())
+    try:
+        server.start()
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(label_studio):
+    """A client of the session's server; the server is restarted first if a test killed it."""
+    if label_studio.process is None or label_studio.process.poll() is not None:
+        label_studio.start()
+    return label_studio.client()
+
+
+@pytest.fixture(scope="session")
+def round_config():
+    from alkit.loop.config import round_config
+
+    return round_config("two_stage", "tiny", budget=BUDGET, measure="entropy_max")
+
+
+@pytest.fixture(scope="session")
+def seed_round(tiny_dataset, tmp_path_factory, round_config):
+    """Round 0 of a project on the tiny benchmark, trained once per session."""
+    from alkit.loop.project import Project
+
+    with Project.init(tmp_path_factory.mktemp("seed") / "seed",
+                      tiny_dataset / "dataset.yaml") as project:
+        return project.run_round(round_config, progress=False)
+
+
+@pytest.fixture
+def staged_project(tiny_dataset, seed_round, round_config, tmp_path):
+    """``staged_project(name=None)``: a new project with the session's seed round and round 1
+    staged (its 6 picks waiting for labels), in a folder named after the test (``name``
+    to choose)."""
+    from alkit.loop.project import Project
+
+    opened = []
+
+    def make(name: str | None = None):
+        # the folder's name is the Label Studio project's title: one per test
+        project = Project.init(tmp_path / (name or tmp_path.name), tiny_dataset / "dataset.yaml")
+        opened.append(project)
+        project.adopt_seed_round(seed_round)
+        project.stage_round(round_config, progress=False)
+        return project
+
+    yield make
+    for project in opened:
+        project.close()
