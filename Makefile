@@ -13,16 +13,24 @@ PRETRAINED_PACKAGE := smartrail-obstacle-detector==0.1.1
 LS_VENV  := .venv-labelstudio
 LS_STAMP := $(LS_VENV)/.alkit-installed
 LS_PACKAGE := label-studio>=1.23,<1.24
+# Datumaro (CVAT's format library) lives in its own environment too (it pins pandas 2.3, pillow < 13
+# and opencv-python-headless, which clash with ultralytics' stack); only the CVAT tests run it, to
+# check alkit's CVAT files against the library's own reader and writer.
+DM_VENV  := .venv-datumaro
+DM_STAMP := $(DM_VENV)/.alkit-installed
+DM_PACKAGE := datumaro>=1.13,<1.14
 # The real-browser test drives Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/lib/chromium/chromium
 
 # Notebook sizes for `make test` (a person running them in JupyterLab gets realistic sizes).
-NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128 ALKIT_NB_BUDGET=20
+NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128 ALKIT_NB_BUDGET=20 \
+	ALKIT_NB_DIVIDEND_PRESET=tiny ALKIT_NB_DIVIDEND_SEEDS=1 ALKIT_NB_DIVIDEND_ROUNDS=1 \
+	ALKIT_NB_STRATEGIES=random,calibrated,auto
 JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	--LabApp.extension_manager=readonly
 
-.PHONY: venv labelstudio browser test lint demo lab samples clean
+.PHONY: venv labelstudio datumaro browser test lint demo lab samples clean
 
 venv: $(STAMP)
 
@@ -46,6 +54,14 @@ $(LS_STAMP): Makefile
 	$(LS_VENV)/bin/python -m pip install --quiet '$(LS_PACKAGE)'
 	touch $(LS_STAMP)
 
+datumaro: $(DM_STAMP)
+
+$(DM_STAMP): Makefile
+	test -x $(DM_VENV)/bin/python || $(PYTHON) -m venv $(DM_VENV)
+	$(DM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DM_VENV)/bin/python -m pip install --quiet '$(DM_PACKAGE)'
+	touch $(DM_STAMP)
+
 # Debian's chromium package, only when missing (sudo when not root). Where it cannot be
 # installed the browser test skips, or fails when CI is set.
 browser:
@@ -59,8 +75,9 @@ browser:
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv labelstudio browser lint
-	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(CURDIR)/$(LS_VENV)/bin/label-studio $(NB_ENV) \
+test: venv labelstudio datumaro browser lint
+	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(CURDIR)/$(LS_VENV)/bin/label-studio \
+		ALKIT_DATUMARO_PYTHON=$(CURDIR)/$(DM_VENV)/bin/python $(NB_ENV) \
 		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 

@@ -11,7 +11,7 @@ alkit.data      the I/O edge: dataset files and validation, the sample benchmark
 alkit.viz       matplotlib figures
 alkit.model     the Ultralytics adapter (``alkit.model.yolo`` is the one module importing
                 ultralytics), pool scoring, the recipe, committee training
-alkit.annotate  annotators: the interface, simulated, label files, Label Studio
+alkit.annotate  annotators: the interface, simulated, label files, Label Studio, CVAT files
 alkit.loop      the loop: the ledger, the project, round configs, experiments, the starter
 alkit.ui        the notebook UI: review states and widgets
 ==============  ==========================================================================
@@ -29,6 +29,7 @@ if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
 
 from alkit import _moved
 from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
+from alkit.annotate.cvat import CvatFilesAnnotator
 from alkit.annotate.folder import FolderAnnotator
 from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelStudioError
 from alkit.annotate.simulated import NoiseModel, Oracle
@@ -95,6 +96,7 @@ __all__ = [
     "AnyOf",
     "BoxEditorState",
     "CurveAnalysis",
+    "CvatFilesAnnotator",
     "DatasetError",
     "DatasetSpec",
     "Detections",

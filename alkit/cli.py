@@ -168,9 +168,14 @@ def _annotator(args, project):
         from alkit.annotate.folder import FolderAnnotator
 
         return FolderAnnotator(args.labels, pool_root=project.ledger.meta().get("pool"))
+    if args.annotator == "cvat-files":
+        from alkit.annotate.cvat import CvatFilesAnnotator
+
+        return CvatFilesAnnotator()
     from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator
 
-    return LabelStudioAnnotator(LabelStudio(args.ls_url, document_root=args.ls_document_root))
+    return LabelStudioAnnotator(LabelStudio(args.ls_url, document_root=args.ls_document_root),
+                                upload=args.ls_upload)
 
 
 #: ``alkit round --annotator``: where a round's labels come from.
@@ -180,6 +185,8 @@ ANNOTATORS = {
               "mirroring the pool)",
     "labelstudio": "tasks on a Label Studio server (--ls-url; token in "
                    "$ALKIT_LABEL_STUDIO_TOKEN)",
+    "cvat-files": "CVAT by files: a task package in the round's cvat/to_cvat/, CVAT's exports "
+                  "dropped into cvat/from_cvat/",
 }
 
 
@@ -334,8 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder annotator: a folder of YOLO files mirroring the pool (default: "
                         "each round's labels/ folder)")
     p.add_argument("--ls-url", default="http://127.0.0.1:8080", help="Label Studio server")
-    p.add_argument("--ls-document-root", default="/",
-                   help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
+    p.add_argument("--ls-document-root", default=None,
+                   help="the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: that "
+                        "variable here, else /)")
+    p.add_argument("--ls-upload", action="store_true",
+                   help="labelstudio: upload the images to the server instead of serving them "
+                        "from this disk (a server on another machine)")
     p.add_argument("--noise-miss", type=float, default=0.0, help="oracle: missed-box rate")
     p.add_argument("--noise-shift", type=float, default=0.0, help="oracle: shifted-box rate")
     p.add_argument("--noise-class", type=float, default=0.0, help="oracle: wrong-class rate")

@@ -9,8 +9,9 @@ whole first); what is not stays waiting, and the round waits with it until the n
 Implementations: :class:`alkit.annotate.simulated.Oracle` (the benchmark's hidden labels, with
 optional annotation noise), :class:`alkit.annotate.folder.FolderAnnotator` (YOLO label files
 dropped into a folder), :class:`alkit.annotate.labelstudio.LabelStudioAnnotator` (a Label
-Studio server) and the notebook's box editor (:class:`alkit.ui.review.BoxEditorState`). A new
-tool is a new subclass; the loop does not change.
+Studio server), :class:`alkit.annotate.cvat.CvatFilesAnnotator` (CVAT by files) and the
+notebook's box editor (:class:`alkit.ui.review.BoxEditorState`). A new tool is a new subclass;
+the loop does not change.
 """
 
 from __future__ import annotations
