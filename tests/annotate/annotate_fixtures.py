@@ -90,6 +90,11 @@ class LabelStudioServer:
             return ""
 
     def start(self, timeout: float = 240.0) -> LabelStudioServer:
+        """Launch the server and wait until it answers."""
+        return self.launch().wait(timeout)
+
+    def launch(self) -> LabelStudioServer:
+        """Start the server process without waiting for it (it boots while a test trains)."""
         env = {k: v for k, v in os.environ.items()
                if k not in ("HOST", "PORT", "USERNAME", "PASSWORD") and not k.startswith("ALKIT_")}
         env.update(HOME=str(self.home), LABEL_STUDIO_BASE_DATA_DIR=str(self.home / "data"),
@@ -103,6 +108,11 @@ class LabelStudioServer:
              self.password, "--user-token", self.token, "--enable-legacy-api-token"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home)
         log.close()
+        return self
+
+    def wait(self, timeout: float = 240.0) -> LabelStudioServer:
+        """Return once the launched server answers ``/health``; RuntimeError with its log if it
+        exits or does not answer within ``timeout`` s."""
         client = self.client()
         deadline = time.monotonic() + timeout
         while not client.health():

@@ -12,20 +12,30 @@ from annotate_fixtures import BUDGET, LabelStudioServer, label_studio_binary, mi
 
 
 @pytest.fixture(scope="session")
-def label_studio(tmp_path_factory):
-    """The session's Label Studio server (a :class:`LabelStudioServer`)."""
+def launched_label_studio(tmp_path_factory):
+    """The session's Label Studio server, launched but perhaps not answering yet (None when
+    Label Studio is not installed). The seed round asks for it too, so that the server boots
+    while the seed model trains."""
     binary = label_studio_binary()
     if binary is None:
-        missing("Label Studio is not installed: `make test` installs it in .venv-labelstudio "
-                "(or set ALKIT_LABEL_STUDIO_BIN)")
+        yield None
+        return
     server = LabelStudioServer(binary, tmp_path_factory.mktemp("labelstudio"),
                                tmp_path_factory.getbasetemp())
+    yield server.launch()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def label_studio(launched_label_studio):
+    """The session's Label Studio server (a :class:`LabelStudioServer`), answering."""
+    if launched_label_studio is None:
+        missing("Label Studio is not installed: `make test` installs it in .venv-labelstudio "
+                "(or set ALKIT_LABEL_STUDIO_BIN)")
     try:
-        server.start()
+        return launched_label_studio.wait()
     except RuntimeError as error:
         pytest.fail(str(error))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -44,8 +54,9 @@ def round_config():
 
 
 @pytest.fixture(scope="session")
-def seed_round(tiny_dataset, tmp_path_factory, round_config):
-    """Round 0 of a project on the tiny benchmark, trained once per session."""
+def seed_round(tiny_dataset, tmp_path_factory, round_config, launched_label_studio):
+    """Round 0 of a project on the tiny benchmark, trained once per session (while the Label
+    Studio server boots)."""
     from alkit.loop.project import Project
 
     with Project.init(tmp_path_factory.mktemp("seed") / "seed",
