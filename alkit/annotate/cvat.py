@@ -276,8 +276,9 @@ class CvatFilesAnnotator(Annotator):
     exports dropped back.
 
     Attributes:
-        already_imported: the picks the last :meth:`request` found in the exports that were
-            imported before (skipped), as ``"<file>: <image>"``.
+        already_imported: the picks the last :meth:`request` found in the exports that wait
+            no more (imported before, or removed in review), as ``"<file>: <image>"``; they are
+            skipped.
         ignored_files: the files in ``from_cvat/`` the last :meth:`request` did not read (not
             ``.xml`` or ``.zip``).
     """
@@ -330,7 +331,7 @@ class CvatFilesAnnotator(Annotator):
             name = stem
             if stem not in waiting:
                 if stem in picks:
-                    self.already_imported += [f"{a.where}: {name}" for a in given]
+                    self.already_imported += [f"{a.where}: {name}{picks[stem]}" for a in given]
                 else:
                     problems += [f"{a.where}: image {name!r} is not a pick of round "
                                  f"{job.round_number}" for a in given]
@@ -424,11 +425,15 @@ class CvatFilesAnnotator(Annotator):
         return f"CVAT by files: task package in {where}/{TO_CVAT}, exports in {FROM_CVAT}/"
 
 
-def _round_picks(job: AnnotationJob) -> set[str]:
-    """The staged stems of every pick of the round (``manifest.json``), waiting or not."""
+def _round_picks(job: AnnotationJob) -> dict[str, str]:
+    """``{staged stem: ""}`` for every pick of the round (``manifest.json``), waiting or
+    not, and ``" (removed in review)"`` for the picks a review skipped or flagged."""
     manifest = files.read_json(job.round_dir / "manifest.json", {}) or {}
-    picks = {Path(entry["staged"]).stem for entry in manifest.get("images", [])}
-    return picks | {Path(item.staged).stem for item in job.items}
+    picks = {Path(item.staged).stem: "" for item in job.items}
+    picks.update({Path(e["staged"]).stem: "" for e in manifest.get("images", [])})
+    picks.update({Path(e["staged"]).stem: " (removed in review)"
+                  for e in (manifest.get("review") or {}).get("removed", [])})
+    return picks
 
 
 def _write_zip(path: Path, members: Sequence[Path]) -> None:

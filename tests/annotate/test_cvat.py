@@ -61,8 +61,9 @@ def _job(tmp_path, n=4, *, with_model=True, waiting=None) -> AnnotationJob:
         staged = f"{i + 1:06d}_img{i}.jpg"
         files.link(source, round_dir / "images" / staged)
         items.append(AnnotationItem(i + 1, str(source), staged, i + 1, 0.9 - 0.1 * i, "uncertain"))
-    files.write_json(round_dir / "manifest.json", {"images": [
-        {"staged": item.staged, "path": item.path, "rank": item.rank} for item in items]})
+    entries = [{"staged": item.staged, "path": item.path, "rank": item.rank} for item in items]
+    files.write_json(round_dir / "manifest.json", {"images": entries, "review": {"removed": [
+        {"staged": "000005_img4.jpg", "path": str(tmp_path / "pool" / "img4.jpg")}]}})
     paths = [item.path for item in items]
     keep = tuple(item for item in items if waiting is None or item.path in waiting)
     return AnnotationJob(1, keep, NAMES, round_dir, project_name="alkit test",
@@ -215,12 +216,15 @@ def test_partial_exports_resume_like_dropped_label_files(tmp_path):
         "obj.names": "\n".join(shuffled) + "\n", "obj.data": "classes = 6\n",
         "train.txt": "data/obj_train_data/000003_img2.jpg\n",
         "obj_train_data/000003_img2.txt": "2 0.5 0.5 0.2 0.25\n1 0.1 0.1 0.1 0.1\n"})
+    # a pick the review skipped, exported all the same: skipped here too
+    (from_cvat / "job3.xml").write_bytes(_xml([("000005_img4.jpg", 64, 64, [])]))
     annotator.request(job)
     third = annotator.answer(job.items[0].path)
     assert [NAMES[c] for c in third.class_ids] == ["three", "zero"]  # mapped by name
     assert annotator.answer(job.items[1].path) is None
     assert sorted(annotator.already_imported) == [
-        f"{from_cvat / 'job1.xml'}: 000001_img0", f"{from_cvat / 'job1.xml'}: 000002_img1"]
+        f"{from_cvat / 'job1.xml'}: 000001_img0", f"{from_cvat / 'job1.xml'}: 000002_img1",
+        f"{from_cvat / 'job3.xml'}: 000005_img4 (removed in review)"]
 
 
 def test_one_bad_export_refuses_the_whole_batch_naming_every_problem(tmp_path):
