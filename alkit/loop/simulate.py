@@ -466,6 +466,31 @@ def _per_seed_savings(c: dict, ref: dict, seed_images: float) -> dict[int, float
     return savings
 
 
+def recommend(summary: dict) -> str:
+    """The answer of a ``summary`` (:func:`summarize`) in words: which strategy, if any, pays
+    on this pool, counted in images, boxes and annotation seconds, with the seed-to-seed
+    spread. A strategy is recommended only when it reaches random's final mAP50 with less
+    annotation cost than random (buying denser images is not a saving)."""
+    rows = {k: v for k, v in summary["strategies"].items() if k != "random"}
+    paying = {k: v for k, v in rows.items() if (v.get("cost_saving") or 0) > 0}
+    if not paying:
+        return ("No strategy reached random's final mAP50 "
+                f"({summary['random_final_map50']:.3f}) for less annotation cost than random "
+                "in this run: on this pool, with these budgets, label a random sample (it is "
+                "the cheapest to run), or try more rounds or seeds before concluding.")
+    name, row = max(paying.items(), key=lambda kv: kv[1]["cost_saving"])
+    per_seed = [v for v in row["saving_per_seed"].values() if v is not None]
+    spread = (f" (per seed: {', '.join(f'{v:.0%}' for v in per_seed)})" if per_seed else "")
+    rare = (f"; it reaches random's final rare-class AP50 with {row['rare_saving']:.0%} fewer "
+            "images" if row.get("rare_saving") is not None else "")
+    return (f"{name} pays: it reaches random's final mAP50 ({summary['random_final_map50']:.3f})"
+            f" with {_num(row['saving'], '%')} fewer images{spread}, "
+            f"{_num(row['box_saving'], '%')} fewer boxes and {row['cost_saving']:.0%} less "
+            f"annotation time ({summary.get('cost_model', CostModel().describe())}){rare}. "
+            f"Seeds: {len(row['seeds'])}; a saving smaller than the spread between seeds is "
+            "not yet a result.")
+
+
 def format_summary(summary: dict) -> str:
     """The ``summary`` (:func:`summarize`) as a Markdown table plus a line on the rare
     classes."""

@@ -154,6 +154,27 @@ def test_budget_in_boxes_and_the_near_duplicate_filter_from_a_round(project):
 
 
 @pytest.mark.slow
+def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(project):
+    """The round scores the val split with the current model, turns its class quality into
+    PPAL weights (calibrated) or a switch (auto), and spends a budget in seconds."""
+    project.run_round(TINY, progress=False)
+    seconds = round_config("calibrated", "tiny", budget=200, budget_unit="cost")
+    calibrated = project.run_round(seconds, progress=False)
+    quality = np.array(calibrated.params["class_quality"])
+    weights = np.array(calibrated.params["class_weights"])
+    assert quality.shape == weights.shape == (6,) and np.all((0 <= quality) & (quality <= 1))
+    assert np.all((weights >= 1) & (weights <= 1.2 + 1e-9))
+    assert np.argmax(weights) == np.argmin(quality)
+    picked = project.ledger.queries(calibrated.number)
+    scores = project.round_scores(calibrated.number, [q["path"] for q in picked])
+    assert 0 < np.sum(4 + 25.5 * scores.expected_boxes) <= 200
+    auto = project.run_round(round_config("auto", "tiny", budget=4), progress=False)
+    assert auto.params["auto"] in ("typiclust", "calibrated")
+    assert auto.params["model_quality"] == pytest.approx(np.mean(auto.params["class_quality"]),
+                                                         abs=1e-3)
+    assert len(project.ledger.queries(auto.number)) == 4
+
+
 def test_a_control_round_and_the_end_of_the_pool(tiny_dataset, tmp_path):
     pool = tmp_path / "pool.txt"
     pool.write_text("".join(f"{p}\n" for p in
