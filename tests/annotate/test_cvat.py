@@ -15,7 +15,7 @@ from annotate_fixtures import BUDGET, NAMES, find_datumaro_python, missing
 from PIL import Image
 
 from alkit.annotate import cvat
-from alkit.annotate.archive import ArchiveError, read_zip_safely, unsafe_member_reason
+from alkit.annotate.archive import ArchiveError, read_zip_safely
 from alkit.annotate.base import AnnotationItem, AnnotationJob
 from alkit.annotate.cvat import CvatFilesAnnotator, CvatImage
 from alkit.data import datasets, files
@@ -81,8 +81,8 @@ def _labels(boxes, width, height) -> Labels:
     return Labels(np.array([b[0] for b in boxes], int), xywhn)
 
 
-def _zip(path: Path, members: dict, compression=zipfile.ZIP_STORED) -> Path:
-    with zipfile.ZipFile(path, "w", compression) as archive:
+def _zip(path: Path, members: dict) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return path
@@ -131,27 +131,6 @@ def test_a_crafted_archive_is_refused_naming_each_unsafe_member(tmp_path):
         assert name in str(refused.value)
     assert all(annotator.answer(item.path) is None for item in job.items)
     assert not (tmp_path / "escape.xml").exists() and not (tmp_path.parent / "escape.xml").exists()
-
-
-@pytest.mark.parametrize(("name", "reason"), [
-    ("a/../../b", "'..' leaves the archive"), ("..\\b", "'..' leaves the archive"),
-    ("C:/b", "absolute path"), ("\\b", "absolute path"), ("a/b.txt", None), ("a..b", None)])
-def test_unsafe_member_names(name, reason):
-    assert unsafe_member_reason(name) == reason
-
-
-def test_size_limits_and_zip_bombs(tmp_path):
-    data = _zip(tmp_path / "big.zip", {"a.txt": b"0" * 3_000_000, "b.txt": b"1"},
-                zipfile.ZIP_DEFLATED)
-    with pytest.raises(ArchiveError, match=r"compressed \d+:1, more than 200:1"):
-        read_zip_safely(data)
-    assert len(read_zip_safely(data, max_ratio=1e9)["a.txt"]) == 3_000_000
-    with pytest.raises(ArchiveError, match="more than 1000 bytes"):
-        read_zip_safely(data, max_ratio=1e9, max_member_bytes=1000)
-    with pytest.raises(ArchiveError, match="more than 3000000 bytes"):
-        read_zip_safely(data, max_ratio=1e9, max_bytes=3_000_000)
-    with pytest.raises(ArchiveError, match="not a readable zip"):
-        read_zip_safely(b"not a zip", where="upload")
 
 
 # --------------------------------------------------------------------------- the annotator
