@@ -65,7 +65,8 @@ def shortlist(rank_N, budget: float, *, labeled=None, cost_N=None, m_factor: flo
 
 def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labeled=None,
                          cost_N=None, expected_cost_N=None, m_factor: float = M_FACTOR,
-                         diversity: bool = True, random_state=None) -> Selection:
+                         diversity: bool | str = True, distances=None,
+                         random_state=None) -> Selection:
     """Calibrated uncertainty, per unit of expected cost, spread by k-center (module docstring).
 
     Args:
@@ -77,7 +78,12 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
         expected_cost_N: (N,) expected annotation seconds per image; given, images rank by
             ``uncertainty / expected_cost`` (cost-aware), else by uncertainty.
         m_factor: shortlist size as a multiple of the budget.
-        diversity: spread the shortlist by k-center (else take it in rank order).
+        diversity: how the shortlist is spread: ``True`` / ``"kcenter"`` (k-center greedy on
+            the image embeddings), ``"ccms"`` (k-center on ``distances``, PPAL's
+            category-conditioned similarity), ``False`` / ``"none"`` (rank order).
+        distances: for ``"ccms"``: a function ``(candidate_rows, centre_rows) -> (C, L + C)``
+            distances of the candidates to the centres and to each other
+            (:func:`alkit.core.ccms.k_center_on_distances`).
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` (k-center's
             first pick when nothing is labeled).
     Returns:
@@ -89,19 +95,29 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
     rank = u if expected_cost_N is None else u / np.maximum(
         np.asarray(expected_cost_N, dtype=np.float64), 1e-9)
     short = shortlist(rank, budget, labeled=mask, cost_N=cost_N, m_factor=m_factor)
-    if diversity and len(short) > 1:
+    method = {True: "kcenter", False: "none"}.get(diversity, diversity)
+    if method not in ("kcenter", "ccms", "none"):
+        raise ValueError(f"diversity must be kcenter, ccms or none, got {diversity!r}")
+    if method == "ccms" and distances is None:
+        raise ValueError("diversity 'ccms' needs the distances function")
+    if method == "kcenter" and len(short) > 1:
         order, _ = k_center_greedy(embeddings_N_D, len(short), labeled=mask, candidates=short,
                                    random_state=random_state)
+    elif method == "ccms" and len(short) > 1:
+        from alkit.core.ccms import k_center_on_distances
+
+        order = short[k_center_on_distances(distances(short, np.flatnonzero(mask)), len(short),
+                                            random_state=random_state)]
     else:
         order = short
     picks = take_within_budget(order, budget, cost_N)
     position = {int(i): p for p, i in enumerate(short)}
     per = "per second" if expected_cost_N is not None else "uncertainty"
     reasons = [f"calibrated {per} {rank[i]:.3g} (rank {position[int(i)] + 1} of "
-               f"{len(short)} shortlisted){', spread by k-center' if diversity else ''}"
+               f"{len(short)} shortlisted){'' if method == 'none' else ', spread by ' + method}"
                for i in picks]
     return Selection(picks, rank[picks], reasons, "calibrated",
-                     {"budget": budget, "m_factor": m_factor, "diversity": diversity,
+                     {"budget": budget, "m_factor": m_factor, "diversity": method,
                       "cost_aware": expected_cost_N is not None, "n_shortlist": len(short)})
 
 

@@ -132,6 +132,8 @@ QUERIES: dict[str, Query] = {
     # PPAL-style: difficulty-calibrated candidate entropy per second of expected annotation
     # cost, a 4x shortlist spread by k-center from the labeled set
     "calibrated": Query("calibrated", "candidate_entropy"),
+    # the same shortlist spread by PPAL's category-conditioned similarity of per-box features
+    "ppal": Query("calibrated", "candidate_entropy", params={"diversity": "ccms"}),
     "typiclust": Query("typiclust", "candidate_entropy"),
     # TypiClust while the model's class quality is below 0.4, calibrated from then on
     "auto": Query("auto", "candidate_entropy"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from alkit.core.calibrated import AUTO_QUALITY_THRESHOLD, auto_choice, calibrated_selection
+from alkit.core.ccms import ccms_similarity
 from alkit.core.difficulty import WEIGHT_ALPHA, WEIGHT_UPPER, difficulty_weights
 from alkit.core.selection import Selection
 from alkit.core.typicality import typiclust_selection
@@ -81,7 +82,28 @@ def _calibrated(scores, measure, budget, mask, cost, cost_model, quality, random
         weight_upper=params.pop("weight_upper", WEIGHT_UPPER))
     cost_aware = params.pop("cost_aware", True)
     expected = cost_model.cost(scores.expected_boxes) if cost_aware else None
+    fallback = params.get("diversity") == "ccms" and scores.box_features is None
+    if fallback:  # scores made before per-box features: the image embeddings spread instead
+        params["diversity"] = "kcenter"
     picked = calibrated_selection(u, scores.embeddings, budget, labeled=mask, cost_N=cost,
-                                  expected_cost_N=expected, random_state=random_state, **params)
+                                  expected_cost_N=expected, distances=_ccms_distances(scores),
+                                  random_state=random_state, **params)
     picked.params["class_weights"] = [round(float(w), 4) for w in weights]
+    if fallback:
+        picked.params["ccms_fallback"] = "no per-box features in these scores: kcenter"
     return picked
+
+
+def _ccms_distances(scores):
+    """``(candidates, centres) -> (C, L + C)`` distances ``1 - sim`` of PPAL's
+    category-conditioned similarity over ``scores`` (:mod:`alkit.core.ccms`)."""
+    if scores.box_features is None:
+        return None
+
+    def distances(candidates, centres):
+        columns = np.concatenate([centres, candidates])
+        return 1.0 - ccms_similarity(scores.box_features, scores.box_class,
+                                     scores.box_confidence, scores.box_offsets, candidates,
+                                     columns, conf_threshold=scores.conf_threshold)
+
+    return distances

@@ -32,6 +32,8 @@ box_confidence     (M,) f4       Ultralytics' boxes.conf (= max of the class sco
 box_class          (M,) int64    Ultralytics' boxes.cls (= argmax of the class scores)
 box_class_scores   (M, C) f4     sigmoid score of every class for every box
 embeddings         (N, D) f4     mean-pooled backbone features
+box_features       (M, F) f2     per-box neck features at the box's anchor, projected to F = 32
+                                 (:func:`alkit.model.yolo.box_features_at`; optional)
 skipped            (S, 2) str    (path, reason) of every image not scored
 meta               () str        JSON: names, model hash, settings, conf_threshold
 =================  ============  ======================================================
@@ -57,9 +59,10 @@ from alkit.core.detections import Detections
 from alkit.data.datasets import DatasetError, decode_rgb, list_images
 from alkit.data.home import alkit_home
 
-SCORING_VERSION = 1
+#: 2: per-box neck features (``box_features``) joined the records.
+SCORING_VERSION = 2
 _SHARD_ARRAYS = ("hashes", "heights", "widths", "n_boxes", "box_xyxy", "box_confidence",
-                 "box_class", "box_class_scores", "embeddings")
+                 "box_class", "box_class_scores", "embeddings", "box_features")
 
 
 # --------------------------------------------------------------------------- results
@@ -83,6 +86,8 @@ class PoolScores:
         box_class_scores: (M, C) float32 sigmoid score of every class for every box.
         embeddings: (N, D) float32 mean-pooled backbone features.
         names: the model's class names, index = class id.
+        box_features: (M, F) float16 per-box features (the neck read at each box's anchor,
+            randomly projected), or ``None`` (scores made without them).
         skipped: ``(path, reason)`` of every image not scored.
         meta: free-form information: from :func:`score_pool`, ``model_hash``, ``settings``
             and ``run`` (the :class:`ScoringRun` as a dict).
@@ -104,9 +109,13 @@ class PoolScores:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     conf_threshold: float = 0.25
+    box_features: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.paths)
+        if self.box_features is not None and len(self.box_features) != len(self.box_confidence):
+            raise ValueError(f"PoolScores.box_features: expected {len(self.box_confidence)} "
+                             "rows, one per box")
         if len(self.box_offsets) != n + 1 or self.box_offsets[-1] != len(self.box_confidence):
             raise ValueError(f"PoolScores: box_offsets must have {n + 1} entries ending at "
                              f"{len(self.box_confidence)}")
@@ -261,7 +270,8 @@ class PoolScores:
         path = Path(path)
         meta = {**self.meta, "names": list(self.names), "conf_threshold": self.conf_threshold}
         skipped = np.array(self.skipped, dtype=str).reshape(-1, 2)
-        _atomic_savez(path, paths=np.array(self.paths, dtype=str), hashes=self.hashes,
+        optional = {} if self.box_features is None else {"box_features": self.box_features}
+        _atomic_savez(path, **optional, paths=np.array(self.paths, dtype=str), hashes=self.hashes,
                       heights=self.heights, widths=self.widths, box_offsets=self.box_offsets,
                       box_xyxy=self.box_xyxy, box_confidence=self.box_confidence,
                       box_class=self.box_class, box_class_scores=self.box_class_scores,
@@ -368,9 +378,15 @@ def _atomic_savez(path: Path, **arrays) -> None:
 
 
 def _record(image_hash: str, height: int, width: int, output) -> dict:
+    from alkit.model.yolo import BOX_FEATURE_DIM
+
+    features = output.box_features
+    if features is None:  # a head whose output lacks its feature maps: zeros (similarity 0)
+        features = np.zeros((len(output.confidence), BOX_FEATURE_DIM), np.float16)
     return {"hash": image_hash, "height": height, "width": width, "xyxy": output.xyxy,
             "confidence": output.confidence, "class_id": output.class_id,
-            "class_scores": output.class_scores, "embedding": output.embedding}
+            "class_scores": output.class_scores, "embedding": output.embedding,
+            "box_features": features}
 
 
 def _join_records(records: list[dict]) -> dict[str, np.ndarray]:
@@ -386,6 +402,8 @@ def _join_records(records: list[dict]) -> dict[str, np.ndarray]:
         "box_class_scores": np.concatenate([r["class_scores"] for r in records])
         .astype(np.float32).reshape(-1, n_classes),
         "embeddings": np.stack([r["embedding"] for r in records]).astype(np.float32),
+        "box_features": np.concatenate([r["box_features"] for r in records]).astype(np.float16)
+        .reshape(-1, records[0]["box_features"].shape[1]),
     }
 
 
@@ -395,7 +413,7 @@ def _split_records(arrays: dict[str, np.ndarray]) -> list[dict]:
         {"hash": str(h), "height": int(arrays["heights"][i]), "width": int(arrays["widths"][i]),
          "xyxy": arrays["box_xyxy"][lo:hi], "confidence": arrays["box_confidence"][lo:hi],
          "class_id": arrays["box_class"][lo:hi], "class_scores": arrays["box_class_scores"][lo:hi],
-         "embedding": arrays["embeddings"][i]}
+         "embedding": arrays["embeddings"][i], "box_features": arrays["box_features"][lo:hi]}
         for i, (h, lo, hi) in enumerate(zip(arrays["hashes"], offsets[:-1], offsets[1:],
                                             strict=True))
     ]
@@ -580,7 +598,8 @@ def _assemble(loaded, cache: ShardCache, names, skipped, conf_threshold, meta) -
              "box_class": np.zeros(0, np.int64),
              "box_class_scores": np.zeros((0, len(names)), np.float32),
              "embeddings": np.zeros((0, 0), np.float32), "hashes": np.zeros(0, str),
-             "heights": np.zeros(0, np.int32), "widths": np.zeros(0, np.int32)}
+             "heights": np.zeros(0, np.int32), "widths": np.zeros(0, np.int32),
+             "box_features": None}
     arrays = joined or empty
     return PoolScores(
         paths=[item.path for item in good], hashes=arrays["hashes"], heights=arrays["heights"],
@@ -589,5 +608,5 @@ def _assemble(loaded, cache: ShardCache, names, skipped, conf_threshold, meta) -
         box_xyxy=arrays["box_xyxy"], box_confidence=arrays["box_confidence"],
         box_class=arrays["box_class"], box_class_scores=arrays["box_class_scores"],
         embeddings=arrays["embeddings"], names=names, skipped=skipped, meta=meta,
-        conf_threshold=conf_threshold,
+        conf_threshold=conf_threshold, box_features=arrays["box_features"],
     )

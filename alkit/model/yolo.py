@@ -444,6 +444,8 @@ class ImageOutput:
         class_scores: (n, C) float32 sigmoid score of every class for every kept box, read from
             the raw head output at the anchors NMS kept.
         embedding: (D,) float32 mean-pooled output of the embedding layer.
+        box_features: (n, BOX_FEATURE_DIM) float16 per-box features: the neck's feature maps
+            read at the box's anchor (:func:`box_features_at`), projected to a fixed size.
     """
 
     xyxy: np.ndarray
@@ -451,6 +453,49 @@ class ImageOutput:
     class_id: np.ndarray
     class_scores: np.ndarray
     embedding: np.ndarray
+    box_features: np.ndarray | None = None
+
+
+#: Size of a box's feature vector (a fixed random projection of the neck's channels).
+BOX_FEATURE_DIM = 32
+
+
+def box_feature_projection(n_channels: int) -> np.ndarray:
+    """(n_channels, BOX_FEATURE_DIM) float32: the fixed Gaussian random projection of the
+    concatenated neck channels (seeded by ``n_channels``, scaled by 1 / sqrt(BOX_FEATURE_DIM):
+    Johnson-Lindenstrauss, so cosine similarities are roughly kept)."""
+    rng = np.random.default_rng([n_channels, 2024])
+    return (rng.standard_normal((n_channels, BOX_FEATURE_DIM)) / np.sqrt(BOX_FEATURE_DIM)
+            ).astype(np.float32)
+
+
+def box_features_at(feats, image: int, anchors, strides):
+    """(n, sum of channels) torch tensor: for each anchor index (into the concatenation of the
+    levels' flattened h x w grids, as Ultralytics' head orders them), the feature vectors of
+    every level read at that anchor's centre (the nearest cell of each level).
+
+    Args:
+        feats: the head's input feature maps, a list of (B, C_l, H_l, W_l) tensors.
+        image: the batch row.
+        anchors: (n,) long tensor of anchor indices.
+        strides: the levels' strides in input pixels (the head's ``stride``).
+    """
+    import torch
+
+    sizes = [tuple(f.shape[2:]) for f in feats]
+    starts = torch.tensor([0, *np.cumsum([h * w for h, w in sizes])[:-1]], device=anchors.device)
+    level = torch.bucketize(anchors, starts, right=True) - 1
+    local = anchors - starts[level]
+    widths = torch.tensor([w for _, w in sizes], device=anchors.device)
+    stride = torch.as_tensor(strides, dtype=torch.float32, device=anchors.device)[level]
+    cy = (torch.div(local, widths[level], rounding_mode="floor").float() + 0.5) * stride
+    cx = ((local % widths[level]).float() + 0.5) * stride
+    columns = []
+    for f, (h, w), s in zip(feats, sizes, strides, strict=True):
+        y = (cy / float(s)).long().clamp(0, h - 1)
+        x = (cx / float(s)).long().clamp(0, w - 1)
+        columns.append(f[image][:, y, x].T.float())
+    return torch.cat(columns, dim=1)
 
 
 def weights_hash(model: YOLO | str | os.PathLike) -> str:
@@ -551,6 +596,7 @@ class OnePassScorer:
                 r.boxes.cls.cpu().numpy().astype(np.int64),
                 r.alkit_class_scores,
                 embeddings[i].astype(np.float32),
+                r.alkit_box_features,
             )
             for i, r in enumerate(results)
         ]
@@ -605,21 +651,38 @@ def _make_scoring_predictor(overrides: dict):
             )
             if capture.end2end:
                 logits = preds[1]["one2one"]["scores"]  # (B, C, anchors), before the sigmoid
-                class_scores = [
-                    logits[b][:, capture.anchor_index[b][idx.view(-1)]].sigmoid().T
-                    for b, idx in enumerate(indices)
-                ]
+                anchors = [capture.anchor_index[b][idx.view(-1)].long()
+                           for b, idx in enumerate(indices)]
+                class_scores = [logits[b][:, a].sigmoid().T for b, a in enumerate(anchors)]
             else:
                 n_classes = raw.shape[1] - 4
-                class_scores = [raw[b, 4 : 4 + n_classes, idx.view(-1).long()].T
-                                for b, idx in enumerate(indices)]
+                anchors = [idx.view(-1).long() for idx in indices]
+                class_scores = [raw[b, 4 : 4 + n_classes, a].T for b, a in enumerate(anchors)]
+            box_features = _box_features(preds, capture, anchors)
             if not isinstance(orig_imgs, list):
                 from ultralytics.utils import ops
 
                 orig_imgs = ops.convert_torch2numpy_batch(orig_imgs)[..., ::-1]
             results = self.construct_results(kept, img, orig_imgs)
-            for result, scores in zip(results, class_scores, strict=True):
+            for result, scores, features in zip(results, class_scores, box_features,
+                                                 strict=True):
                 result.alkit_class_scores = scores.float().cpu().numpy()
+                result.alkit_box_features = features
             return results
 
     return ScoringPredictor(overrides=overrides)
+
+
+def _box_features(preds, capture, anchors) -> list[np.ndarray | None]:
+    """Per image, the kept boxes' projected neck features (float16), or None per image when
+    the head's feature maps are not in its output."""
+    extras = preds[1] if isinstance(preds, list | tuple) and len(preds) > 1 else None
+    branch = extras.get("one2one" if capture.end2end else "one2many", extras) if isinstance(
+        extras, dict) else None
+    feats = branch.get("feats") if isinstance(branch, dict) else None
+    if not feats:
+        return [None] * len(anchors)
+    projection = box_feature_projection(sum(int(f.shape[1]) for f in feats))
+    strides = [float(s) for s in capture.head.stride]
+    return [(box_features_at(feats, b, a, strides).cpu().numpy() @ projection).astype(np.float16)
+            for b, a in enumerate(anchors)]

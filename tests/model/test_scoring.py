@@ -100,6 +100,25 @@ def test_pool_scores_table_and_measures(pool, weights, tmp_path):
     for measure in uncertainty.MEASURES:
         assert {f"{measure}_{s}" for s, _ in uncertainty.TABLE_REDUCTIONS} <= set(table.columns)
     assert scores.class_breakdown().shape == (len(pool), scores.n_classes)
+    assert {f"candidate_{m}" for m in uncertainty.MEASURES} | {"expected_boxes"} <= set(
+        table.columns)
+    assert scores.box_features.shape == (len(scores.box_confidence), yolo.BOX_FEATURE_DIM)
+    assert scores.box_features.dtype == np.float16 and np.isfinite(scores.box_features).all()
+
+
+def test_box_features_are_the_neck_read_at_each_box_anchor(weights):
+    """The projected per-box features equal the neck maps read at the box's own anchor."""
+    import torch
+
+    feats = [torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4),
+             torch.arange(2 * 2 * 2, dtype=torch.float32).view(1, 2, 2, 2) + 100]
+    # anchor 5 is level 0, row 1, column 1 (centre 12, 12 at stride 8): level 1 cell (0, 0)
+    got = yolo.box_features_at(feats, 0, torch.tensor([5, 16 + 3]), [8, 16])
+    assert got[0].tolist() == [5.0, 21.0, 100.0, 104.0]
+    assert got[1].tolist() == [15.0, 31.0, 103.0, 107.0]  # level 1 (1, 1) -> level 0 (3, 3)
+    projection = yolo.box_feature_projection(448)
+    assert projection.shape == (448, yolo.BOX_FEATURE_DIM)
+    assert np.array_equal(projection, yolo.box_feature_projection(448))
 
 
 def test_rescoring_an_unchanged_pool_does_no_inference(pool, weights, tmp_path):
