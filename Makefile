@@ -82,7 +82,7 @@ test: venv labelstudio datumaro browser lint
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
 # `make demo`: the starter experiment (bottom-200 vs random-200) on the demo sample preset (a
-# 4,000-image pool: K is 5% of it), with the `starter` recipe (alkit/model/recipe.py).
+# 2,000-image pool: K is 10% of it), with the `starter` recipe (alkit/model/recipe.py).
 DEMO_ARGS ?= --samples demo
 
 demo: venv

@@ -367,7 +367,7 @@ def _add_starter_parser(sub) -> None:
         help="the starter experiment: K least confident vs K random pool images, labeled, "
              "retrained, measured side by side (make demo)")
     _add_samples_option(p, help="the sample benchmark to build when --data is not given "
-                               "(demo: a 4,000-image pool, so that K = 200 is 5%% of it)",
+                               "(demo: a 2,000-image pool, so that K = 200 is 10%% of it)",
                         default="demo")
     p.add_argument("--data", type=Path, default=None,
                    help="your dataset yaml: names, train (the labeled seed set), val, test")

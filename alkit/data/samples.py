@@ -143,8 +143,8 @@ PRESETS = {
     "tiny": SamplePreset("tiny", {"seed": 24, "pool": 60, "val": 16, "test": 24}),
     "small": SamplePreset("small", {"seed": 60, "pool": 400, "val": 60, "test": 120}),
     "full": SamplePreset("full", {"seed": 100, "pool": 5000, "val": 300, "test": 600}),
-    # the starter (make demo): K = 200 is 5% of the pool; val and test as small as stays fair
-    "demo": SamplePreset("demo", {"seed": 100, "pool": 4000, "val": 100, "test": 400}),
+    # the starter (make demo): K = 200 is 10% of the pool, the seed and val splits of small
+    "demo": SamplePreset("demo", {"seed": 60, "pool": 2000, "val": 60, "test": 300}),
     # a 20,000-image pool; a test split big enough to hold ~30 boxes of each rare class
     "longtail": SamplePreset("longtail", {"seed": 200, "pool": 20000, "val": 600,
                                           "test": 2000}, LONGTAIL),
@@ -677,13 +677,14 @@ def build_samples(
 
 def is_built(out: str | os.PathLike, preset: str, *, random_state: int = 0) -> bool:
     """True when ``out`` holds a complete build of ``preset`` with the seed ``random_state``
-    by this generator version (its marker file says so)."""
+    by this generator version, with the preset's image counts (its marker file says so)."""
     marker = Path(out) / MARKER_FILE
     if not marker.is_file():
         return False
     found = json.loads(marker.read_text(encoding="utf-8"))
-    return (found.get("preset"), found.get("seed"), found.get("generator_version")) == (
-        preset, random_state, GENERATOR_VERSION)
+    expected = PRESETS[preset].n_images if preset in PRESETS else None
+    return (found.get("preset"), found.get("seed"), found.get("generator_version"),
+            found.get("n_images")) == (preset, random_state, GENERATOR_VERSION, expected)
 
 
 def ensure_samples(preset: str = "small", out: str | os.PathLike | None = None, *,

@@ -189,3 +189,19 @@ def test_the_longtail_preset_is_the_long_tail_regime():
     groups = Counter(s.duplicate_group for s in specs if s.duplicate_group >= 0)
     in_groups = sum(groups.values())  # easy images with at least one near-copy
     assert 0.45 < in_groups / len(specs) < 0.6
+
+
+def test_a_build_counts_as_built_only_with_the_presets_image_counts(tiny_dataset, tmp_path):
+    """A preset whose sizes changed is rebuilt, not silently reused."""
+    import json
+    import shutil
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_dataset, copy)
+    assert samples.is_built(copy, "tiny")
+    assert not samples.is_built(copy, "tiny", random_state=1)
+    marker = copy / samples.MARKER_FILE
+    found = json.loads(marker.read_text())
+    found["n_images"]["pool"] += 1
+    marker.write_text(json.dumps(found))
+    assert not samples.is_built(copy, "tiny")
