@@ -36,7 +36,7 @@ from alkit.core.selection import (
 )
 
 #: ``auto`` follows the model's uncertainty once its mean class quality reaches this.
-AUTO_QUALITY_THRESHOLD = 0.4
+AUTO_QUALITY_THRESHOLD = 0.5
 #: The shortlist of ``calibrated`` holds this many times the budget (PPAL's 4x).
 M_FACTOR = 4.0
 

@@ -135,7 +135,7 @@ QUERIES: dict[str, Query] = {
     # the same shortlist spread by PPAL's category-conditioned similarity of per-box features
     "ppal": Query("calibrated", "candidate_entropy", params={"diversity": "ccms"}),
     "typiclust": Query("typiclust", "candidate_entropy"),
-    # TypiClust while the model's class quality is below 0.4, calibrated from then on
+    # TypiClust while the model's class quality is below 0.5, calibrated from then on
     "auto": Query("auto", "candidate_entropy"),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
