@@ -47,6 +47,39 @@ JUPYTER_ARGS = [
 TRACEBACK = "Traceback (most recent call last)"
 
 
+def require_chromium() -> str:
+    """The Chromium executable for a Playwright test; without Chromium or Playwright the test
+    skips, or fails when ``CI`` is set (a missing service never passes silently in CI)."""
+    import pytest
+
+    executable = find_chromium()
+    problem = None
+    if executable is None:
+        problem = ("Chromium is not installed: `make browser` installs Debian's package "
+                   "(or set ALKIT_CHROMIUM to a Chromium binary)")
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "Playwright is not installed: pip install -e '.[dev]'"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return executable
+
+
+def artifacts_dir(name: str) -> Path:
+    """``$ALKIT_TEST_ARTIFACTS/<name>`` (default ``test-artifacts/<name>`` in the repository),
+    emptied: where a browser test's screenshots go."""
+    root = Path(os.environ.get("ALKIT_TEST_ARTIFACTS")
+                or Path(__file__).resolve().parents[1] / "test-artifacts")
+    out = root / name
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return out
+
+
 def find_chromium() -> str | None:
     """The system Chromium: ``$ALKIT_CHROMIUM``, Debian's binary, or ``chromium`` on PATH."""
     for candidate in (os.environ.get("ALKIT_CHROMIUM"), *CHROMIUM_CANDIDATES,

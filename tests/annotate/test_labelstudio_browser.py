@@ -19,39 +19,25 @@ without the optional pretrained start the seed model predicts no box and the tes
 
 import contextlib
 import dataclasses
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from annotate_fixtures import BUDGET, NAMES, REPO, missing
-from jupyter_harness import chromium, find_chromium
+from annotate_fixtures import BUDGET, NAMES
+from jupyter_harness import artifacts_dir, chromium, require_chromium
 
 SIZE = 128  # the tiny benchmark's images are SIZE x SIZE
 
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    executable = find_chromium()
-    if executable is None:
-        missing("Chromium is not installed: `make browser` installs Debian's package (or set "
-                "ALKIT_CHROMIUM to a Chromium binary)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("Playwright is not installed: pip install -e '.[dev]'")
-    return executable
+    return require_chromium()
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    root = Path(os.environ.get("ALKIT_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    out = root / "labelstudio"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    return out
+    return artifacts_dir("labelstudio")
 
 
 def _wait_for(condition, timeout: float, what: str):

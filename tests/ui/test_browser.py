@@ -25,10 +25,11 @@ from pathlib import Path
 import pytest
 from jupyter_harness import (
     JupyterLab,
+    artifacts_dir,
     button,
     chromium,
-    find_chromium,
     open_notebook,
+    require_chromium,
     run_all,
     wait_images_loaded,
     wait_run_finished,
@@ -51,30 +52,12 @@ DRAG = (0.35, 0.30)  # the drawn box's size, as a share of the image's width and
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
-    executable = find_chromium()
-    problem = None
-    if executable is None:
-        problem = ("Chromium is not installed: `make browser` installs Debian's package "
-                   "(or set ALKIT_CHROMIUM to a Chromium binary)")
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "Playwright is not installed: pip install -e '.[dev]'"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    return executable
+    return require_chromium()
 
 
 @pytest.fixture
 def artifacts() -> Path:
-    root = Path(os.environ.get("ALKIT_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    out = root / "browser"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    return out
+    return artifacts_dir("browser")
 
 
 class Phases:
