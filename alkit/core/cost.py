@@ -23,6 +23,7 @@ After labeling, benchmarks count the real boxes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -86,3 +87,99 @@ def expected_boxes(confidence_M, box_offsets, *,
     image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     keep = confidence >= min_confidence
     return np.bincount(image_of_box[keep], weights=confidence[keep], minlength=len(offsets) - 1)
+
+
+#: Edges of the confidence bins of :func:`box_count_features`: ``[0.05, 0.25)``,
+#: ``[0.25, 0.5)``, ``[0.5, 1]``.
+COUNT_BIN_EDGES = (MIN_CANDIDATE_CONFIDENCE, 0.25, 0.5)
+#: :func:`fit_box_counts` needs at least this many checked images to replace the raw sum.
+MIN_FIT_IMAGES = 20
+
+
+def box_count_features(confidence_M, box_offsets) -> np.ndarray:
+    """(N, 3) per image, the sum of its candidates' confidences in each bin of
+    :data:`COUNT_BIN_EDGES` (the three columns add up to :func:`expected_boxes`).
+
+    Args:
+        confidence_M: (M,) candidate confidences of all images, concatenated.
+        box_offsets: (N + 1,) image i owns candidates ``box_offsets[i]:box_offsets[i + 1]``.
+    """
+    confidence = np.asarray(confidence_M, dtype=np.float64).reshape(-1)
+    offsets = np.asarray(box_offsets, dtype=np.int64)
+    if offsets[-1] != len(confidence):
+        raise ValueError(f"box_offsets end at {offsets[-1]} but there are {len(confidence)} "
+                         "confidences")
+    n = len(offsets) - 1
+    image_of_box = np.repeat(np.arange(n), np.diff(offsets))
+    edges = (*COUNT_BIN_EDGES, np.inf)
+    columns = []
+    for lo, hi in pairwise(edges):
+        keep = (confidence >= lo) & (confidence < hi)
+        columns.append(np.bincount(image_of_box[keep], weights=confidence[keep], minlength=n))
+    return np.stack(columns, axis=1) if n else np.zeros((0, len(COUNT_BIN_EDGES)))
+
+
+@dataclass(frozen=True)
+class BoxCountFit:
+    """Expected boxes of an image calibrated on images with ground truth::
+
+        E[boxes] = intercept + sum_k slope_k * f_k        (f = box_count_features, 3 bins)
+
+    fitted by non-negative least squares (every coefficient >= 0, so more confident candidates
+    never lower the estimate). The raw estimate is ``intercept = 0``, every slope 1.
+
+    Attributes:
+        intercept: boxes an image holds whatever the model sees (>= 0).
+        slopes: (3,) boxes per unit of candidate confidence in each bin (>= 0).
+        n_images: images the fit was made on.
+        error_raw: mean absolute error of the raw sum on those images (boxes per image).
+        error_fit: the same for the fit.
+    """
+
+    intercept: float = 0.0
+    slopes: tuple[float, ...] = (1.0, 1.0, 1.0)
+    n_images: int = 0
+    error_raw: float | None = None
+    error_fit: float | None = None
+
+    def predict(self, features_N_K) -> np.ndarray:
+        """(N,) expected boxes for (N, 3) :func:`box_count_features`."""
+        features = np.asarray(features_N_K, dtype=np.float64).reshape(-1, len(self.slopes))
+        return self.intercept + features @ np.asarray(self.slopes, dtype=np.float64)
+
+    def to_dict(self) -> dict:
+        """Plain values for the ledger and reports (rounded)."""
+        return {"intercept": round(self.intercept, 4),
+                "slopes": [round(s, 4) for s in self.slopes], "n_images": self.n_images,
+                "error_raw": None if self.error_raw is None else round(self.error_raw, 4),
+                "error_fit": None if self.error_fit is None else round(self.error_fit, 4)}
+
+
+def fit_box_counts(features_N_K, true_counts_N, *, min_images: int = MIN_FIT_IMAGES
+                   ) -> BoxCountFit | None:
+    """Calibrate expected boxes on checked images: non-negative least squares of the true
+    box counts on ``[1, f_1, f_2, f_3]`` (:class:`BoxCountFit`).
+
+    The raw sum of confidences undercounts dense images (a weak model sees a crowd as a few
+    half-sure boxes) and overcounts images of confident false alarms; the fit learns both from
+    the model's own errors. ``None`` (keep the raw sum) with fewer than ``min_images`` images
+    or when the fit is no better than the raw sum on them.
+
+    Args:
+        features_N_K: (N, 3) :func:`box_count_features` of the checked images.
+        true_counts_N: (N,) their ground-truth box counts.
+        min_images: the fewest images worth a fit.
+    """
+    from scipy.optimize import nnls
+
+    features = np.asarray(features_N_K, dtype=np.float64).reshape(len(true_counts_N), -1)
+    truth = np.asarray(true_counts_N, dtype=np.float64)
+    if len(truth) < min_images:
+        return None
+    coef, _ = nnls(np.column_stack([np.ones(len(truth)), features]), truth)
+    fit = BoxCountFit(float(coef[0]), tuple(float(c) for c in coef[1:]), len(truth))
+    raw = float(np.mean(np.abs(features.sum(axis=1) - truth)))
+    error = float(np.mean(np.abs(fit.predict(features) - truth)))
+    if error >= raw:
+        return None
+    return BoxCountFit(fit.intercept, fit.slopes, len(truth), raw, error)

@@ -151,7 +151,8 @@ def query(name: str = "two_stage", **overrides) -> Query:
 
 
 def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_quality=None,
-              uncertainty_N=None, random_state=None) -> selection.Selection:
+              box_count_fit=None, uncertainty_N=None, random_state=None
+              ) -> selection.Selection:
     """Run ``query`` over a pool's :class:`alkit.PoolScores` (scored at the query's
     ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
 
@@ -164,6 +165,8 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_qu
         class_counts: (C,) labeled-set instance counts (the ``rare_class`` strategy).
         class_quality: (C,) the model's class quality on labeled images
             (:func:`alkit.core.difficulty.class_quality`; ``calibrated`` and ``auto``).
+        box_count_fit: expected boxes calibrated on checked images
+            (:class:`alkit.core.cost.BoxCountFit`) for cost budgets and cost-aware ranking.
         uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
             disagreement).
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
@@ -178,6 +181,7 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_qu
     picked = selection.select_from_scores(
         scores, query.strategy, query.budget, measure=query.measure, labeled=labeled,
         budget_unit=query.budget_unit, class_counts=class_counts, class_quality=class_quality,
-        cost_model=query.cost_model, dedupe_threshold=query.dedupe_threshold,
+        cost_model=query.cost_model, box_count_fit=box_count_fit,
+        dedupe_threshold=query.dedupe_threshold,
         uncertainty_N=uncertainty_N, random_state=random_state, **query.params)
     return replace(picked, params={**query.to_dict(), **picked.params})

@@ -629,8 +629,9 @@ STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
 def select_from_scores(scores, strategy: str, budget: float, *,
                        measure: str = "least_confidence_mean3", labeled=None,
                        budget_unit: str = "images", class_counts=None, class_quality=None,
-                       cost_model=None, dedupe_threshold: float | None = None,
-                       uncertainty_N=None, random_state=None, **params) -> Selection:
+                       cost_model=None, box_count_fit=None,
+                       dedupe_threshold: float | None = None, uncertainty_N=None,
+                       random_state=None, **params) -> Selection:
     """Run a strategy over a :class:`alkit.PoolScores`.
 
     Args:
@@ -650,6 +651,10 @@ def select_from_scores(scores, strategy: str, budget: float, *,
             ``auto`` runs TypiClust).
         cost_model: the :class:`alkit.core.cost.CostModel` of ``"cost"`` budgets and
             cost-aware ranking (default: the documented defaults).
+        box_count_fit: a :class:`alkit.core.cost.BoxCountFit` calibrated on checked images
+            (:meth:`alkit.PoolScores.fit_box_counts`); the expected boxes of ``"cost"``
+            budgets and cost-aware ranking come from it (``None``: the raw sum of candidate
+            confidences, :attr:`alkit.PoolScores.expected_boxes`).
         dedupe_threshold: if set, the ranking passes through :func:`near_duplicate_filter`
             (cosine similarity) before the budget is taken.
         uncertainty_N: (N,) float uncertainty that replaces the ``measure`` column.
@@ -668,8 +673,10 @@ def select_from_scores(scores, strategy: str, budget: float, *,
     u = (np.asarray(uncertainty_N, dtype=np.float64) if uncertainty_N is not None
          else scores.table[measure].to_numpy(dtype=np.float64))
     cost_model = cost_model or CostModel()
+    expected_boxes = (scores.expected_boxes if box_count_fit is None
+                      else np.maximum(box_count_fit.predict(scores.box_count_features), 0.0))
     cost = {"images": None, "boxes": lambda: np.maximum(scores.n_boxes, 1),
-            "cost": lambda: cost_model.cost(scores.expected_boxes)}[budget_unit]
+            "cost": lambda: cost_model.cost(expected_boxes)}[budget_unit]
     cost = cost() if cost else None
     mask = labeled_mask(labeled, len(scores))
     _check_budget_buys_an_image(budget, budget_unit, cost, mask)
@@ -677,8 +684,9 @@ def select_from_scores(scores, strategy: str, budget: float, *,
     if strategy in ("calibrated", "typiclust", "auto"):
         from alkit.core.strategies import run_new_strategy
 
-        return run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model,
-                                class_quality, random_state, params)
+        return _with_fit(run_new_strategy(strategy, scores, measure, budget, mask, cost,
+                                          cost_model.cost(expected_boxes), class_quality,
+                                          random_state, params), box_count_fit)
     if dedupe_threshold is not None:
         wide = _run_strategy(strategy, scores, u, len(scores), mask, None, class_counts,
                              common, params)
@@ -694,7 +702,15 @@ def select_from_scores(scores, strategy: str, budget: float, *,
                          wide.strategy, {**wide.params, "budget": budget,
                                          "dedupe_threshold": dedupe_threshold,
                                          "n_dropped_duplicates": len(dropped)})
-    return _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params)
+    picked = _run_strategy(strategy, scores, u, budget, mask, cost, class_counts, common, params)
+    return _with_fit(picked, box_count_fit if budget_unit == "cost" else None)
+
+
+def _with_fit(picked: Selection, box_count_fit) -> Selection:
+    """``picked`` with the box-count fit its costs came from in its params (if any)."""
+    if box_count_fit is not None:
+        picked.params["box_count_fit"] = box_count_fit.to_dict()
+    return picked
 
 
 def _check_budget_buys_an_image(budget, unit, cost, mask) -> None:

@@ -46,15 +46,16 @@ def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
     return scores.candidate_scores(base_measure(measure), class_weights=weights), weights
 
 
-def run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model, class_quality,
-                     random_state, params) -> Selection:
+def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cost,
+                     class_quality, random_state, params) -> Selection:
     """Run ``calibrated``, ``typiclust`` or ``auto`` over ``scores`` (:class:`alkit.PoolScores`).
 
-    ``strategy``, ``measure`` (a candidate column), ``budget``, ``cost_model``,
-    ``class_quality`` and ``random_state`` are as in
-    :func:`alkit.core.selection.select_from_scores`; ``mask`` is the (N,) labeled rows,
-    ``cost`` the per-image cost the budget counts in (``None``: images) and ``params`` the
-    strategy's parameters (:data:`alkit.core.selection.STRATEGY_PARAMS`)."""
+    ``strategy``, ``measure`` (a candidate column), ``budget``, ``class_quality`` and
+    ``random_state`` are as in :func:`alkit.core.selection.select_from_scores`; ``mask`` is
+    the (N,) labeled rows, ``cost`` the per-image cost the budget counts in (``None``:
+    images), ``expected_cost`` the (N,) expected annotation seconds per image (cost-aware
+    ranking) and ``params`` the strategy's parameters
+    (:data:`alkit.core.selection.STRATEGY_PARAMS`)."""
     params = dict(params)
     typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
                         if k in params}
@@ -68,7 +69,7 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model, 
         picked = typiclust_selection(scores.embeddings, budget, labeled=mask, cost_N=cost,
                                      random_state=random_state, **typiclust_params)
     else:
-        picked = _calibrated(scores, measure, budget, mask, cost, cost_model, quality,
+        picked = _calibrated(scores, measure, budget, mask, cost, expected_cost, quality,
                              random_state, params)
     if quality is not None:
         extra["class_quality"] = [round(float(q), 4) for q in quality]
@@ -76,12 +77,13 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, cost_model, 
                      {**picked.params, **extra})
 
 
-def _calibrated(scores, measure, budget, mask, cost, cost_model, quality, random_state, params):
+def _calibrated(scores, measure, budget, mask, cost, expected_cost, quality, random_state,
+                params):
     u, weights = calibrated_uncertainty(
         scores, measure, quality, weight_alpha=params.pop("weight_alpha", WEIGHT_ALPHA),
         weight_upper=params.pop("weight_upper", WEIGHT_UPPER))
     cost_aware = params.pop("cost_aware", True)
-    expected = cost_model.cost(scores.expected_boxes) if cost_aware else None
+    expected = expected_cost if cost_aware else None
     fallback = params.get("diversity") == "ccms" and scores.box_features is None
     if fallback:  # scores made before per-box features: the image embeddings spread instead
         params["diversity"] = "kcenter"

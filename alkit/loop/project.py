@@ -247,11 +247,12 @@ class Project:
         scores = self._score(record.model_before, [*ids, *labeled], config, progress)
         disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
                         if query.committee_members else None)
-        quality = (self._class_quality(record.model_before, config, progress)
-                   if query.strategy in CANDIDATE_STRATEGIES else None)
+        quality, box_fit = (self._checks(record.model_before, config, progress)
+                            if query.strategy in CANDIDATE_STRATEGIES
+                            or query.budget_unit == "cost" else (None, None))
         picked = run_query(query, scores, labeled=np.array([p not in ids for p in scores.paths]),
                            class_counts=self._class_counts(), class_quality=quality,
-                           uncertainty_N=disagreement,
+                           box_count_fit=box_fit, uncertainty_N=disagreement,
                            random_state=config.seed_for("select", number))
         self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
                                    picked.scores, picked.reasons, params=picked.params)
@@ -280,19 +281,22 @@ class Project:
         return committee_disagreement([self._score(m, paths, config, progress)
                                        for m in members])
 
-    def _class_quality(self, model, config: RoundConfig, progress: bool) -> np.ndarray | None:
-        """(C,) the model's class quality (:meth:`alkit.PoolScores.class_quality`) on the
-        dataset's val split, or on the labeled set when there is no val split with boxes;
-        ``None`` when neither has a box."""
+    def _checks(self, model, config: RoundConfig, progress: bool):
+        """``(quality_C, box_count_fit)`` of the model on the dataset's val split, or on the
+        labeled set when there is no val split with boxes: its (C,) class quality
+        (:meth:`alkit.PoolScores.class_quality`) and its expected boxes calibrated against
+        the real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None`` when no better
+        than the raw sum); ``(None, None)`` when neither set has a box."""
         pairs = datasets.read_split(self.spec, "val") if "val" in self.spec.splits else []
         if not any(len(labels) for _, labels in pairs):
             pairs = [(Path(r["path"]), datasets.read_labels(r["label_path"], len(self.spec.names)))
                      for r in self.ledger.labeled()]
         if not any(len(labels) for _, labels in pairs):
-            return None
+            return None, None
         scores = self._score(model, [str(p) for p, _ in pairs], config, progress)
-        quality, _ = scores.class_quality({str(p): labels for p, labels in pairs})
-        return quality
+        truth = {str(p): labels for p, labels in pairs}
+        quality, _ = scores.class_quality(truth)
+        return quality, scores.fit_box_counts(truth)
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)

@@ -262,6 +262,29 @@ class PoolScores:
 
         return expected_boxes(self.box_confidence, self.box_offsets)
 
+    @cached_property
+    def box_count_features(self) -> np.ndarray:
+        """(N, 3) candidate confidence summed per confidence bin
+        (:func:`alkit.core.cost.box_count_features`), the inputs of a box-count fit."""
+        from alkit.core.cost import box_count_features
+
+        return box_count_features(self.box_confidence, self.box_offsets)
+
+    def fit_box_counts(self, labels_by_path):
+        """Calibrate :attr:`expected_boxes` on the scored images with ground truth
+        (:func:`alkit.core.cost.fit_box_counts`): a :class:`alkit.core.cost.BoxCountFit`, or
+        ``None`` when too few images have labels or the fit does no better than the raw sum.
+
+        Args:
+            labels_by_path: image path (as in :attr:`paths`) -> its ground-truth
+                :class:`~alkit.core.detections.Labels`; scored images it lacks are left out.
+        """
+        from alkit.core.cost import fit_box_counts
+
+        rows = [i for i, path in enumerate(self.paths) if path in labels_by_path]
+        counts = [len(labels_by_path[self.paths[i]]) for i in rows]
+        return fit_box_counts(self.box_count_features[rows], counts)
+
     # ---- persistence
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -224,6 +224,39 @@ def test_select_from_scores_runs_every_strategy(strategy):
     assert (4 + 25.5 * scores.expected_boxes)[seconds.indices].sum() <= 200
 
 
+def test_pool_scores_fit_box_counts_on_the_images_with_labels():
+    """PoolScores.fit_box_counts reads the real counts of the labeled rows only."""
+    from alkit.core.detections import Labels
+
+    scores = _fake_scores(n=40)
+    features = scores.box_count_features
+    truth = np.rint(1 + 2 * features.sum(axis=1)).astype(int)
+    labels = {p: Labels(np.zeros(k, dtype=np.int64), np.full((k, 4), 0.5))
+              for p, k in zip(scores.paths[:30], truth[:30], strict=True)}
+    fit = scores.fit_box_counts(labels)
+    assert fit.n_images == 30 and fit.error_fit < fit.error_raw
+    assert scores.fit_box_counts(dict(list(labels.items())[:10])) is None
+
+
+@pytest.mark.parametrize("strategy", ["random", "calibrated", "typiclust"])
+def test_a_box_count_fit_prices_cost_budgets_and_is_recorded(strategy):
+    """Calibrated expected boxes (twice the raw sum, plus one) make every image dearer: the
+    same seconds buy fewer images, spent within the fitted prices, and the fit is recorded."""
+    from alkit.core.cost import BoxCountFit
+
+    scores = _fake_scores()
+    fit = BoxCountFit(1.0, (2.0, 2.0, 2.0), 30, 1.5, 0.5)
+    measure = "candidate_entropy" if strategy == "calibrated" else "least_confidence_mean3"
+    raw = sel.select_from_scores(scores, strategy, 300, budget_unit="cost", measure=measure,
+                                 random_state=0)
+    fitted = sel.select_from_scores(scores, strategy, 300, budget_unit="cost", measure=measure,
+                                    box_count_fit=fit, random_state=0)
+    price = 4 + 25.5 * (1 + 2 * scores.expected_boxes)
+    assert price[fitted.indices].sum() <= 300 < price[raw.indices].sum()
+    assert fitted.params["box_count_fit"]["slopes"] == [2.0, 2.0, 2.0]
+    assert "box_count_fit" not in raw.params
+
+
 def test_select_with_dedupe_and_a_committee_term():
     scores = _fake_scores()
     scores.embeddings[3] = scores.embeddings[2] * 1.01  # a near copy
