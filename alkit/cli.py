@@ -230,6 +230,16 @@ def _status(args) -> int:
     return 0
 
 
+def _cost_model(args):
+    from alkit.core.cost import CostModel
+
+    default = CostModel()
+    return CostModel(default.seconds_per_image if args.seconds_per_image is None
+                     else args.seconds_per_image,
+                     default.seconds_per_box if args.seconds_per_box is None
+                     else args.seconds_per_box)
+
+
 def _starter(args) -> int:
     from alkit.loop.starter import run_starter
     from alkit.model.recipe import recipe
@@ -238,6 +248,7 @@ def _starter(args) -> int:
                     imgsz=args.imgsz, batch=args.batch, device=args.device)
     run_starter(args.data, pool=args.pool, weights=args.weights, labels=args.labels,
                 sample_preset=args.samples, recipe=chosen, budget=args.budget,
+                budget_unit=args.budget_unit or "images", cost_model=_cost_model(args),
                 n_seeds=args.seeds, control=args.control, out=args.out, workdir=args.workdir,
                 random_state=args.seed, progress=not args.quiet)
     return 0
@@ -379,7 +390,10 @@ def _add_starter_parser(sub) -> None:
     p.add_argument("--labels", type=Path, default=None,
                    help="folder of YOLO label files for the pool (default: the benchmark's "
                         "hidden labels, through the simulated annotator)")
-    p.add_argument("--budget", type=int, default=200, help="K, images per arm")
+    p.add_argument("--budget", type=float, default=200,
+                   help="K, what each arm spends: images (default), or see --budget-unit")
+    _add_cost_options(p, unit_help="K in images (default), boxes (the seed model's predicted "
+                                   "boxes) or cost (annotation seconds of the cost model)")
     p.add_argument("--seeds", type=int, default=3, help="repetitions")
     _add_recipe_options(p, default="starter")
     p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
@@ -420,7 +434,7 @@ def _add_recipe_options(p, *, default: str) -> None:
 
 
 def _add_query_options(p, *, budget_required: bool) -> None:
-    from alkit.core.query import BUDGET_UNITS, QUERIES
+    from alkit.core.query import QUERIES
 
     p.add_argument("--strategy", default="two_stage", choices=sorted(QUERIES),
                    help="a named query (alkit.QUERIES): strategy, measure and parameters")
@@ -428,17 +442,22 @@ def _add_query_options(p, *, budget_required: bool) -> None:
                    help="the score-table column used as uncertainty (default: the query's)")
     p.add_argument("--budget", type=float, required=budget_required, default=None,
                    help="how much to pick" + ("" if budget_required else " (100)"))
-    p.add_argument("--budget-unit", choices=BUDGET_UNITS, default=None,
-                   help="images (default), boxes (the model's predicted boxes) or cost "
-                        "(annotation seconds: --seconds-per-image + --seconds-per-box x the "
-                        "expected boxes)")
+    _add_cost_options(p, unit_help="images (default), boxes (the model's predicted boxes) or "
+                                   "cost (annotation seconds: --seconds-per-image + "
+                                   "--seconds-per-box x the expected boxes)")
+    p.add_argument("--dedupe", type=float, default=None,
+                   help="pass over picks with cosine similarity >= this to an earlier pick "
+                        "or a labeled image")
+
+
+def _add_cost_options(p, *, unit_help: str) -> None:
+    from alkit.core.query import BUDGET_UNITS
+
+    p.add_argument("--budget-unit", choices=BUDGET_UNITS, default=None, help=unit_help)
     p.add_argument("--seconds-per-image", type=float, default=None,
                    help="cost model: seconds to open and check an image (default 4)")
     p.add_argument("--seconds-per-box", type=float, default=None,
                    help="cost model: seconds to draw one box (default 25.5)")
-    p.add_argument("--dedupe", type=float, default=None,
-                   help="pass over picks with cosine similarity >= this to an earlier pick "
-                        "or a labeled image")
 
 
 def _version() -> str:

@@ -143,7 +143,11 @@ class BoxCountFit:
     error_fit: float | None = None
 
     def predict(self, features_N_K) -> np.ndarray:
-        """(N,) expected boxes for (N, 3) :func:`box_count_features`."""
+        """(N,) expected boxes of images.
+
+        Args:
+            features_N_K: (N, 3) their :func:`box_count_features`.
+        """
         features = np.asarray(features_N_K, dtype=np.float64).reshape(-1, len(self.slopes))
         return self.intercept + features @ np.asarray(self.slopes, dtype=np.float64)
 

@@ -8,6 +8,12 @@ starting from one shared seed model:
   box (1 - the minimum confidence over boxes at or above ``conf_threshold``); an image with no
   such box counts as maximally uncertain (score 1.0, picked first; ties keep pool order);
 * **random-K**: K random images, drawn anew for each seed;
+
+K counts images by default. With ``budget_unit="boxes"`` or ``"cost"`` both arms spend the same
+K in the model's predicted boxes or in annotation seconds (``seconds_per_image +
+seconds_per_box * expected boxes``, :mod:`alkit.core.cost`, the expected boxes calibrated on the
+val split), so an arm that buys crowded images buys fewer of them; the report prices what each
+arm really bought in images, boxes and hours either way.
 * **seed only** (``control=True``): the same retraining without new labels, which says how much
   of a gain the extra epochs alone give.
 
@@ -40,6 +46,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alkit.annotate.base import Annotator
+from alkit.core.cost import CostModel
 from alkit.core.query import Query
 from alkit.data import datasets, samples
 from alkit.data.datasets import DatasetError
@@ -49,6 +56,8 @@ from alkit.loop.starter_report import (
     PLOT_FILE,
     ArmResult,
     StarterReport,
+    budget_label,
+    budget_words,
     verdict,
 )
 from alkit.model.recipe import Recipe, as_recipe
@@ -65,7 +74,9 @@ def run_starter(
     labels: str | os.PathLike | None = None,
     sample_preset: str = "demo",
     recipe: Recipe | str = "starter",
-    budget: int = 200,
+    budget: float = 200,
+    budget_unit: str = "images",
+    cost_model: CostModel | None = None,
     n_seeds: int = 3,
     control: bool = True,
     conf_threshold: float = 0.25,
@@ -88,7 +99,12 @@ def run_starter(
         labels: a folder of YOLO label files for the pool (default: the dataset's hidden
             ``oracle_labels``, through the simulated annotator).
         recipe: a :class:`alkit.Recipe` or the name of one in :data:`alkit.RECIPES`.
-        budget: K, images labeled per arm. n_seeds: repetitions. control: the seed-only arm.
+        budget: K, what each arm spends on labels, in ``budget_unit``.
+        budget_unit: ``"images"``, ``"boxes"`` (the model's predicted boxes, at least one per
+            image) or ``"cost"`` (annotation seconds by ``cost_model``).
+        cost_model: the :class:`alkit.core.cost.CostModel` that prices ``"cost"`` budgets and
+            the report's hours (default: 4 s per image + 25.5 s per box).
+        n_seeds: repetitions. control: the seed-only arm.
         conf_threshold: boxes at or above it count when finding an image's weakest box.
         out: results folder (default ``workdir/starter-<preset>``; for your own data
             ``starter-<yaml stem>`` in the current directory).
@@ -101,27 +117,30 @@ def run_starter(
     started = time.perf_counter()
     the_recipe = as_recipe(recipe)
     data, samples_root = _dataset(data, sample_preset, Path(workdir), echo)
-    spec, pool_images = _check_inputs(data, pool, budget, n_seeds)
+    spec, pool_images = _check_inputs(data, pool, budget, budget_unit, n_seeds)
     annotator = annotator or _annotator(spec, labels, pool)
     out = Path(out) if out is not None else (
         Path(workdir) / f"starter-{sample_preset}" if samples_root else
         Path(f"starter-{Path(data).stem}"))
     the_recipe = _seed_recipe(the_recipe, weights, spec, echo)
     seeds = [random_state + i for i in range(n_seeds)]
-    exp = _experiment(spec, pool, the_recipe, budget, control, conf_threshold, random_state)
+    exp = _experiment(spec, pool, the_recipe, _bottom_query(budget, budget_unit, cost_model,
+                                                            conf_threshold),
+                      control, random_state)
     where = out / f"experiment-{_key(exp.to_dict())}"
+    share = (f"{budget / len(pool_images):.0%} of the pool" if budget_unit == "images" else
+             f"per arm, in {'predicted boxes' if budget_unit == 'boxes' else 'seconds'}")
     echo(f"    {len(datasets.read_split(spec, 'train'))} labeled seed images, "
-         f"{len(pool_images)} pool images, K = {budget} ({budget / len(pool_images):.0%} of "
-         "the pool)")
+         f"{len(pool_images)} pool images, K = {budget_words(budget, budget_unit)} ({share})")
     from alkit.model.yolo import quiet
 
     with quiet():
         seed_record = _seed_model(where, exp, random_state, progress, echo)
-        scores = _score_pool(where, exp, seed_record, pool_images, budget, progress, echo)
+        scores = _score_pool(where, exp, seed_record, pool_images, progress, echo)
         echo(f"4/5 labels from {annotator.describe()}")
         cells = _arms(where, exp, seeds, annotator, out, progress, echo)
-    report = _report(where, exp, spec, pool, samples_root, seeds, budget, control, seed_record,
-                     scores, cells, out)
+    report = _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, scores,
+                     cells, out)
     report.seconds = time.perf_counter() - started
     report.save(out)
     figure = report.plot()
@@ -147,10 +166,13 @@ def _dataset(data, preset: str, workdir: Path, echo) -> tuple[Path, Path | None]
     return root / "dataset.yaml", root
 
 
-def _check_inputs(data: Path, pool, budget: int, n_seeds: int):
+def _check_inputs(data: Path, pool, budget: float, budget_unit: str, n_seeds: int):
     """Everything that can be wrong before any training, with the file named."""
+    from alkit.core.selection import BUDGET_UNITS
     from alkit.data import validation
 
+    if budget_unit not in BUDGET_UNITS:
+        raise ValueError(f"budget_unit must be one of {BUDGET_UNITS}, got {budget_unit!r}")
     if budget < 1 or n_seeds < 1:
         raise ValueError(f"budget and n_seeds must be >= 1, got {budget} and {n_seeds}")
     spec = datasets.read_dataset_yaml(data)
@@ -162,7 +184,8 @@ def _check_inputs(data: Path, pool, budget: int, n_seeds: int):
         raise DatasetError(spec.yaml_path, "no pool: give pool= (--pool DIR) or a 'pool' key "
                            "in the yaml (the unlabeled images to choose from)")
     pool_images = datasets.list_images(pool_root)
-    _check_budget(budget, len(pool_images), pool_root)
+    if budget_unit == "images":
+        _check_budget(budget, len(pool_images), pool_root)
     report = validation.validate_dataset(spec.yaml_path, check_duplicates=False, progress=False)
     if report.fatal:
         raise DatasetError(spec.yaml_path, "fix the dataset first:\n"
@@ -212,9 +235,23 @@ def _seed_recipe(the_recipe: Recipe, weights, spec, echo) -> Recipe:
     return replace(the_recipe, initial_weights=weights)
 
 
-def _experiment(spec, pool, the_recipe, budget, control, conf_threshold, random_state):
-    bottom = Query("uncertainty", "least_confidence_max", budget, conf_threshold=conf_threshold)
-    queries = {f"bottom-{budget}": bottom, f"random-{budget}": replace(bottom, strategy="random")}
+def _bottom_query(budget, budget_unit, cost_model, conf_threshold) -> Query:
+    """The bottom-K query (``least_confidence_max``) with K in ``budget_unit``."""
+    cost_model = cost_model or CostModel()
+    return Query("uncertainty", "least_confidence_max", budget, budget_unit=budget_unit,
+                 conf_threshold=conf_threshold, seconds_per_image=cost_model.seconds_per_image,
+                 seconds_per_box=cost_model.seconds_per_box)
+
+
+def _arm_names(query: Query) -> tuple[str, str]:
+    """The names of the bottom and random arms, K in the query's unit (``bottom-200``)."""
+    k = budget_label(query.budget, query.budget_unit)
+    return f"bottom-{k}", f"random-{k}"
+
+
+def _experiment(spec, pool, the_recipe, bottom: Query, control, random_state):
+    bottom_name, random_name = _arm_names(bottom)
+    queries = {bottom_name: bottom, random_name: replace(bottom, strategy="random")}
     if control:
         queries["control"] = replace(bottom, strategy="random", budget=0)
     return simulate.Experiment(str(spec.yaml_path), the_recipe, queries, rounds=1,
@@ -234,20 +271,39 @@ def _seed_model(where: Path, exp, random_state: int, progress: bool, echo):
     return record
 
 
-def _score_pool(where: Path, exp, seed_record, pool_images, budget, progress, echo):
+def _score_pool(where: Path, exp, seed_record, pool_images, progress, echo):
     from alkit.model.scoring import score_pool
 
+    bottom = next(iter(exp.queries.values()))
     echo(f"3/5 scoring {len(pool_images)} pool images with the seed model")
     scores = score_pool(seed_record.model_after, pool_images, imgsz=exp.recipe.imgsz,
-                        conf_threshold=exp.queries[f"bottom-{budget}"].conf_threshold,
+                        conf_threshold=bottom.conf_threshold,
                         device=exp.recipe.device, cache_dir=where / simulate.WORK / "scores",
                         progress=progress)
     for path, reason in scores.skipped[:10]:
         echo(f"    skipped {path}: {reason}")
     if scores.skipped:
         echo(f"    {len(scores.skipped)} pool images skipped (they cannot be picked)")
-    _check_budget(budget, len(scores), exp.pool or "the pool")
+    if bottom.budget_unit == "images":
+        _check_budget(bottom.budget, len(scores), exp.pool or "the pool")
+    else:
+        _check_budget_of_pool(bottom, scores, exp.pool or "the pool")
     return scores
+
+
+def _check_budget_of_pool(query: Query, scores, pool_root) -> None:
+    """K in boxes or seconds must leave part of the pool unbought (uncalibrated prices:
+    the raw expected boxes, a rough but early check)."""
+    import numpy as np
+
+    per_image = (np.maximum(scores.n_boxes, 1) if query.budget_unit == "boxes" else
+                 query.cost_model.cost(scores.expected_boxes))
+    total = float(per_image.sum())
+    if query.budget >= total:
+        raise ValueError(f"K = {budget_words(query.budget, query.budget_unit)} per arm, but the "
+                         f"whole pool ({pool_root}) is worth about {total:.0f} "
+                         f"{'boxes' if query.budget_unit == 'boxes' else 's'}: K must buy part "
+                         "of the pool, or both arms label the same images")
 
 
 # ---- 4-5. the arms: one round of a project each
@@ -279,34 +335,41 @@ def _arms(where: Path, exp, seeds: list[int], annotator, out: Path, progress, ec
     return cells
 
 
-def _report(where, exp, spec, pool, samples_root, seeds, budget, control, seed_record, scores,
+def _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, scores,
             cells, out) -> StarterReport:
-    picks = {"bottom": _picks(where, f"bottom-{budget}", seeds[0])}
-    picks.update({f"random-s{s}": _picks(where, f"random-{budget}", s) for s in seeds})
+    bottom_query = next(iter(exp.queries.values()))
+    bottom_name, random_name = _arm_names(bottom_query)
+    picks = {"bottom": _picks(where, bottom_name, seeds[0])}
+    picks.update({f"random-s{s}": _picks(where, random_name, s) for s in seeds})
     row = {p: i for i, p in enumerate(scores.paths)}
     bottom_rows = [row[p] for p in picks["bottom"]]
     least = scores.table["least_confidence_max"].to_numpy()
     arms = [_arm(arm, name, seed, cells[(name, seed)], seed_record, where)
             for seed in seeds
-            for arm, name in (("bottom", f"bottom-{budget}"), ("random", f"random-{budget}"),
+            for arm, name in (("bottom", bottom_name), ("random", random_name),
                               *((("control", "control"),) if control else ()))]
     metrics = seed_record.metrics_after
+    config = {"recipe": exp.recipe.to_dict(), "budget": bottom_query.budget,
+              "n_seeds": len(seeds), "control": control,
+              "conf_threshold": bottom_query.conf_threshold}
+    if bottom_query.budget_unit != "images":
+        config.update(budget_unit=bottom_query.budget_unit,
+                      seconds_per_image=bottom_query.seconds_per_image,
+                      seconds_per_box=bottom_query.seconds_per_box)
     report = StarterReport(
         dataset=str(spec.yaml_path), pool=str(pool or spec.splits["pool"]), n_pool=len(scores),
-        n_skipped=len(scores.skipped), budget=budget, seeds=seeds,
-        config={"recipe": exp.recipe.to_dict(), "budget": budget, "n_seeds": len(seeds),
-                "control": control,
-                "conf_threshold": exp.queries[f"bottom-{budget}"].conf_threshold},
+        n_skipped=len(scores.skipped), budget=bottom_query.budget, seeds=seeds, config=config,
         start=_start(exp.recipe), seed_weights=seed_record.model_after,
-        n_seed_images=cells[(f"bottom-{budget}", seeds[0])]["rounds"][0]["labeled_images"],
+        n_seed_images=cells[(bottom_name, seeds[0])]["rounds"][0]["labeled_images"],
         seed_test={k: metrics[k] for k in ("map50", "map50_95", "ap50_per_class")},
         n_empty_picks=int((scores.n_boxes[bottom_rows] == 0).sum()),
         overlap=[len(set(picks["bottom"]) & set(picks[f"random-s{s}"])) for s in seeds],
         picks=picks, bottom_scores=[float(least[i]) for i in bottom_rows], arms=arms,
         condition_mix=_condition_mix(samples_root, scores, picks), out_dir=str(out),
-        scores_path=str(scores.save(out / "scores.npz")))
+        scores_path=str(scores.save(out / "scores.npz")),
+        budget_unit=bottom_query.budget_unit)
     report.verdict = verdict([report._map50("bottom", s) for s in seeds],
-                             [report._map50("random", s) for s in seeds], budget=budget)
+                             [report._map50("random", s) for s in seeds], budget=report.k)
     if len(seeds) > 1:
         report.verdict += (" Every arm starts from one seed model, so the spread above leaves out "
                            "that model's own training noise: another seed model can rank the "

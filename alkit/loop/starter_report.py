@@ -89,10 +89,11 @@ class StarterReport:
         pool: the scored pool (a folder or the yaml's ``pool`` split).
         n_pool: how many pool images were scored.
         n_skipped: how many pool images the scoring skipped.
-        budget: K, the number of images each arm labels.
+        budget: K, what each arm may spend on labels, in ``budget_unit``.
         seeds: the training seeds, one run of every arm per seed.
         config: the settings used: ``recipe`` (the training recipe as a dict), ``budget``,
-            ``n_seeds``, ``control`` (whether the control arm ran) and ``conf_threshold``.
+            ``n_seeds``, ``control`` (whether the control arm ran), ``conf_threshold`` and
+            (when not in images) ``budget_unit``, ``seconds_per_image``, ``seconds_per_box``.
         start: in words, where the seed model came from.
         seed_weights: the seed model's checkpoint path.
         n_seed_images: how many labeled images the seed model was trained on.
@@ -106,13 +107,15 @@ class StarterReport:
         seconds: wall time of the whole experiment, in seconds.
         out_dir: the folder of the report, its plot and the scores.
         scores_path: the saved pool scores (``scores.npz``).
+        budget_unit: ``"images"``, ``"boxes"`` (the model's predicted boxes) or ``"cost"``
+            (annotation seconds of the cost model, :mod:`alkit.core.cost`).
     """
 
     dataset: str
     pool: str
     n_pool: int
     n_skipped: int
-    budget: int
+    budget: float
     seeds: list[int]
     config: dict
     start: str
@@ -129,6 +132,16 @@ class StarterReport:
     seconds: float = 0.0
     out_dir: str = ""
     scores_path: str = ""
+    budget_unit: str = "images"
+
+    @property
+    def k(self) -> str:
+        """K as written in the arms' names (:func:`budget_label`)."""
+        return budget_label(self.budget, self.budget_unit)
+
+    def new_images(self, arm: str) -> float:
+        """Mean images an arm labeled over the seeds (K itself for budgets in images)."""
+        return float(np.mean([r.n_new_labels for r in self.arms if r.arm == arm]))
 
     def summary(self) -> dict[str, ArmSummary]:
         """Per arm (bottom, random, and control when run), its :class:`ArmSummary`."""
@@ -157,14 +170,15 @@ class StarterReport:
         """The comparison figure (mAP50 per arm and seed, AP50 per class); returns it."""
         from alkit.viz import plots
 
-        label = {"bottom": f"bottom-{self.budget}", "random": f"random-{self.budget}",
+        label = {"bottom": f"bottom-{self.k}", "random": f"random-{self.k}",
                  "control": "seed only"}
         per_arm = {label[a]: [r for r in self.arms if r.arm == a] for a in self.summary()}
         return plots.plot_arm_comparison(
             {k: [r.map50 for r in v] for k, v in per_arm.items()},
             {k: [r.ap50_per_class for r in v] for k, v in per_arm.items()},
             baseline=self.seed_test["map50"], baseline_per_class=self.seed_test["ap50_per_class"],
-            title=f"{self.budget} labels chosen two ways ({len(self.seeds)} seed"
+            title=f"{budget_words(self.budget, self.budget_unit)} of labels chosen two ways "
+                  f"({len(self.seeds)} seed"
                   f"{'s' if len(self.seeds) > 1 else ''})")
 
     def format(self) -> str:
@@ -187,7 +201,32 @@ def summarize_arm(results: list[ArmResult]) -> ArmSummary:
         {c: float(np.nanmax(v)) for c, v in ap.items()})
 
 
-def verdict(bottom_map50, random_map50, *, budget: int) -> str:
+def budget_label(budget: float, unit: str = "images") -> str:
+    """K as written in arm names: ``200`` (images), ``600box`` (boxes), ``20000s`` (cost).
+
+    Args:
+        budget: K in ``unit``.
+        unit: ``"images"``, ``"boxes"`` or ``"cost"``.
+    """
+    suffix = {"images": "", "boxes": "box", "cost": "s"}
+    if unit not in suffix:
+        raise ValueError(f"budget unit must be one of {tuple(suffix)}, got {unit!r}")
+    return f"{budget:g}{suffix[unit]}"
+
+
+def budget_words(budget: float, unit: str = "images") -> str:
+    """K in words: ``200 images``, ``600 boxes``, ``5.6 h (20000 s)``.
+
+    Args:
+        budget: K in ``unit``.
+        unit: ``"images"``, ``"boxes"`` or ``"cost"``.
+    """
+    if unit == "cost":
+        return f"{budget / 3600:.1f} h ({budget:g} s)"
+    return f"{budget:g} {unit}"
+
+
+def verdict(bottom_map50, random_map50, *, budget: int | str) -> str:
     """A plain-words verdict from paired per-seed test mAP50 of the two arms.
 
     The difference of each seed (bottom - random) is compared with the seed-to-seed spread
@@ -199,7 +238,8 @@ def verdict(bottom_map50, random_map50, *, budget: int) -> str:
     Args:
         bottom_map50: (n_seeds,) test mAP50 of the bottom-K arm, one per seed.
         random_map50: (n_seeds,) test mAP50 of the random-K arm, same seed order.
-        budget: K, the number of labels each arm got (named in the sentence).
+        budget: K, the number of labels each arm got, or its label (:func:`budget_label`;
+            named in the sentence).
 
     Returns:
         A sentence or a few. Arrays of different or zero length raise ``ValueError``.
@@ -251,7 +291,7 @@ def _lesson(bottom_won: bool) -> str:
 def format_report(report: StarterReport) -> str:
     """The comparison as printed at the end of ``alkit starter`` / ``make demo``: the lines
     of ``report`` (a :class:`StarterReport` with its verdict set), joined by newlines."""
-    k, summary = report.budget, report.summary()
+    k, summary = report.k, report.summary()
     lines = ["", f"alkit starter: bottom-{k} vs random-{k}", *_setup_lines(report), "",
              f"  {'':<14} {'test mAP50':>10}  {'range over seeds':>16}  {'gain/100 labels':>15}",
              f"  {'seed model':<14} {report.seed_test['map50']:>10.3f}"]
@@ -277,15 +317,14 @@ def format_report(report: StarterReport) -> str:
 
 
 def _setup_lines(r: StarterReport) -> list[str]:
-    c, k = r.config, r.budget
+    c, k = r.config, r.k
     text = [
         f"seed model: {r.start} ({r.n_seed_images} labeled images).",
         f"pool: {r.n_pool} images scored ({r.n_skipped} skipped); bottom-{k} = the {k} whose "
         f"weakest box is least confident ({r.n_empty_picks} of them with no box >= "
         f"{c['conf_threshold']}, which counts as least confident).",
-        f"K = {k} is {k / r.n_pool:.0%} of the pool: the arms share "
-        f"{float(np.mean(r.overlap)):.0f} images on average.",
-        f"each arm: the seed images + {k} labeled ones, retrained from the seed model, "
+        _share_line(r),
+        f"each arm: the seed images + {_new_words(r)}, retrained from the seed model, "
         f"{_plural(c['recipe']['epochs'], 'epoch')} at {c['recipe']['imgsz']} px; seeds "
         f"{', '.join(map(str, r.seeds))}.",
     ]
@@ -296,19 +335,39 @@ def _cost_lines(r: StarterReport, names: dict) -> list[str]:
     """What each arm's labels cost: images, boxes and annotator hours (the cost model)."""
     from alkit.core.cost import CostModel
 
-    model = CostModel()
+    model = CostModel(r.config.get("seconds_per_image", CostModel.seconds_per_image),
+                      r.config.get("seconds_per_box", CostModel.seconds_per_box))
     parts = []
     for arm in ("bottom", "random"):
         boxes = [a.n_new_objects for a in r.arms if a.arm == arm]
         if boxes:
             mean = float(np.mean(boxes))
-            hours = model.total(r.budget, mean) / 3600
-            parts.append(f"{names[arm]} {mean:.0f} boxes ({hours:.1f} h)")
+            hours = model.total(r.new_images(arm), mean) / 3600
+            images = "" if r.budget_unit == "images" else f"{r.new_images(arm):.0f} images, "
+            parts.append(f"{names[arm]} {images}{mean:.0f} boxes ({hours:.1f} h)")
     if not parts:
         return []
     text = (f"labels bought (mean over seeds; {model.describe()}): " + ", ".join(parts)
             + ".")
     return _wrap(text, "  ", subsequent="    ")
+
+
+def _share_line(r: StarterReport) -> str:
+    """How big K is against the pool, and how many picks the arms share."""
+    shared = f"the arms share {float(np.mean(r.overlap)):.0f} images on average."
+    if r.budget_unit == "images":
+        return f"K = {r.k} is {r.budget / r.n_pool:.0%} of the pool: {shared}"
+    unit = ("boxes as the model predicts them" if r.budget_unit == "boxes" else
+            "annotation time, priced with the model's expected boxes")
+    return (f"K = {budget_words(r.budget, r.budget_unit)} per arm ({unit}): bottom bought "
+            f"{r.new_images('bottom'):.0f} images, random {r.new_images('random'):.0f} on "
+            f"average ({r.new_images('random') / r.n_pool:.0%} of the pool); {shared}")
+
+
+def _new_words(r: StarterReport) -> str:
+    if r.budget_unit == "images":
+        return f"{r.k} labeled ones"
+    return f"the images {budget_words(r.budget, r.budget_unit)} bought"
 
 
 def _plural(n: int, word: str) -> str:
@@ -323,8 +382,8 @@ def _control_lines(r: StarterReport, summary: dict) -> list[str]:
     text = (f"seed only (the same retraining without new labels) reaches {control:.3f}: of the "
             f"gains over the seed model (bottom {bottom - seed:+.3f}, random {rand - seed:+.3f}),"
             f" {control - seed:+.3f} comes from the extra epochs alone; per 100 labels beyond "
-            f"that: bottom {100 * (bottom - control) / r.budget:+.3f}, random "
-            f"{100 * (rand - control) / r.budget:+.3f}.")
+            f"that: bottom {100 * (bottom - control) / r.new_images('bottom'):+.3f}, random "
+            f"{100 * (rand - control) / r.new_images('random'):+.3f}.")
     return ["", *_wrap(text, "  ", subsequent="    ")]
 
 
@@ -340,7 +399,7 @@ def _class_lines(r: StarterReport, summary: dict, names: dict) -> list[str]:
 def _condition_lines(r: StarterReport) -> list[str]:
     if not r.condition_mix:
         return []
-    mix, k = r.condition_mix, r.budget
+    mix, k = r.condition_mix, r.k
     lines = ["", "  share of each scene condition (generator metadata, analysis only):",
              f"  {'':<14} {'pool':>6} {f'bottom-{k}':>11} {f'random-{k}':>11}"]
     for c in mix["pool"]:
