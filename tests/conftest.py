@@ -74,3 +74,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("samples") / "tiny"
     return build_samples("tiny", out, random_state=0, progress=False).out
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium for the real-browser tests (a skip, or under ``CI`` a failure, that
+    names what is missing)."""
+    from jupyter_harness import require_chromium
+
+    return require_chromium()

@@ -125,6 +125,20 @@ def _submit(server, task, labels):
         labels.xyxy(128, 128), labels.class_ids, NAMES, 128, 128))
 
 
+def _pushed(server, staged_project, round_config, tiny_dataset):
+    """A staged round pushed to Label Studio: ``(project, annotator, ls_project_id, tasks,
+    truth by alkit path)``."""
+    from alkit.annotate.labelstudio import LabelStudioAnnotator
+
+    project = staged_project()
+    annotator = LabelStudioAnnotator(server)
+    project.annotate(1, annotator, round_config)
+    project_id = server.project(f"alkit {project.dir.name}", NAMES)
+    tasks = server.tasks(project_id)
+    return project, annotator, project_id, tasks, _truth(
+        tiny_dataset, [t["data"]["alkit_path"] for t in tasks])
+
+
 def _imported(project):
     return {row["path"]: datasets.read_labels(row["label_path"], len(NAMES))
             for row in project.ledger.labeled() if row["source"] == "labelstudio"}
@@ -254,14 +268,10 @@ def test_a_server_killed_in_the_middle_of_a_pull(label_studio, staged_project, r
 @pytest.mark.slow
 def test_annotations_changed_or_deleted_after_import_are_reported(server, staged_project,
                                                                   round_config, tiny_dataset):
-    from alkit.annotate.labelstudio import LabelStudioAnnotator, LabelStudioChangeWarning
+    from alkit.annotate.labelstudio import LabelStudioChangeWarning
 
-    project = staged_project()
-    annotator = LabelStudioAnnotator(server)
-    project.annotate(1, annotator, round_config)
-    project_id = server.project(f"alkit {project.dir.name}", NAMES)
-    tasks = server.tasks(project_id)
-    truth = _truth(tiny_dataset, [t["data"]["alkit_path"] for t in tasks])
+    project, annotator, _, tasks, truth = _pushed(server, staged_project, round_config,
+                                                  tiny_dataset)
     annotation_ids = [_submit(server, task, truth[task["data"]["alkit_path"]])
                       for task in tasks[:3]]
     assert project.annotate(1, annotator, round_config) == 3
@@ -288,14 +298,8 @@ def test_annotations_changed_or_deleted_after_import_are_reported(server, staged
 @pytest.mark.slow
 def test_a_labeling_config_edited_by_hand_stops_the_pull(server, staged_project, round_config,
                                                          tiny_dataset):
-    from alkit.annotate.labelstudio import LabelStudioAnnotator
-
-    project = staged_project()
-    annotator = LabelStudioAnnotator(server)
-    project.annotate(1, annotator, round_config)
-    project_id = server.project(f"alkit {project.dir.name}", NAMES)
-    tasks = server.tasks(project_id)
-    truth = _truth(tiny_dataset, [t["data"]["alkit_path"] for t in tasks])
+    project, annotator, project_id, tasks, truth = _pushed(server, staged_project, round_config,
+                                                           tiny_dataset)
     _submit(server, tasks[0], truth[tasks[0]["data"]["alkit_path"]])
     # Label Studio refuses a config that drops a label an annotation uses: edit the others
     used = {NAMES[c] for c in truth[tasks[0]["data"]["alkit_path"]].class_ids}

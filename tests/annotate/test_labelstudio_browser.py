@@ -20,24 +20,13 @@ without the optional pretrained start the seed model predicts no box and the tes
 import contextlib
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from annotate_fixtures import BUDGET, NAMES
-from jupyter_harness import artifacts_dir, chromium, require_chromium
+from jupyter_harness import artifacts_dir, chromium
 
 SIZE = 128  # the tiny benchmark's images are SIZE x SIZE
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    return require_chromium()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    return artifacts_dir("labelstudio")
 
 
 def _wait_for(condition, timeout: float, what: str):
@@ -92,14 +81,14 @@ LABELING_IMAGE = """() => Array.from(document.querySelectorAll('img'))
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_an_annotator_corrects_a_box_in_label_studio(label_studio, server, staged_project,
-                                                     round_config, tiny_dataset, chromium_path,
-                                                     artifacts):
+                                                     round_config, tiny_dataset, chromium_path):
     from alkit.annotate.labelstudio import LabelStudioAnnotator
     from alkit.annotate.simulated import Oracle
     from alkit.core.query import query
     from alkit.data import datasets
     from alkit.model.yolo import pretrained_checkpoint
 
+    artifacts = artifacts_dir("labelstudio")
     # the seed model's boxes down to the scorer's lowest confidence (at the default 0.25 it
     # draws none), and the picks it is least sure of among those it drew a box on (by
     # entropy_max an image without a box is the most uncertain)

@@ -29,7 +29,6 @@ from jupyter_harness import (
     button,
     chromium,
     open_notebook,
-    require_chromium,
     run_all,
     wait_images_loaded,
     wait_run_finished,
@@ -48,16 +47,6 @@ RUN_TIMEOUT_S = 900 if UPDATE_SCREENSHOTS else 420  # the notebook's own compute
 VIEWPORT = (1400, 1800)  # tall enough for a whole page of the grid (3 rows of 4 cards)
 CLASS_ID, CLASS_NAME = 1, "one"  # the drawn box gets the sample benchmark's second class
 DRAG = (0.35, 0.30)  # the drawn box's size, as a share of the image's width and height
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    return require_chromium()
-
-
-@pytest.fixture
-def artifacts() -> Path:
-    return artifacts_dir("browser")
 
 
 class Phases:
@@ -133,7 +122,8 @@ def _free_drag(frame: dict, taken: list[dict]) -> tuple[tuple[float, float], ...
 
 @pytest.mark.slow
 @pytest.mark.timeout(2 * RUN_TIMEOUT_S)
-def test_review_notebook_in_a_real_browser(chromium_path, artifacts, tmp_path):
+def test_review_notebook_in_a_real_browser(chromium_path, tmp_path):
+    artifacts = artifacts_dir("browser")
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     phase = Phases(artifacts / "timings.txt")
