@@ -34,7 +34,7 @@ def errors(estimate, truth) -> dict:
             "top_decile_overlap": round(len(top_true & top_est) / k, 3)}
 
 
-def measure(weights: str, spec, pool, imgsz: int, cache: Path) -> dict:
+def measure(weights: str, spec, pool, imgsz: int, cache: Path | None) -> dict:
     """Fit on the val split, evaluate raw and fitted estimates on ``pool``."""
     val = datasets.read_split(spec, "val")
     val_scores = score_pool(weights, [str(p) for p, _ in val], imgsz=imgsz, cache_dir=cache,
@@ -59,14 +59,16 @@ def main() -> None:
     parser.add_argument("weights", nargs="+")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--pool", type=int, default=1000, help="pool images to check")
-    parser.add_argument("--cache", default=".alkit-cache/bench-box-counts")
+    parser.add_argument("--cache", default=None,
+                        help="score cache folder (default: alkit's own, shared with rounds)")
     parser.add_argument("--out", default=None, help="write the rows here as JSON")
     args = parser.parse_args()
     spec = datasets.read_dataset_yaml(args.dataset_yaml)
     pool = datasets.read_split(spec, "pool")
     pool = [pool[i] for i in np.random.default_rng(0).permutation(len(pool))[: args.pool]]
     started = time.perf_counter()
-    rows = [measure(w, spec, pool, args.imgsz, Path(args.cache)) for w in args.weights]
+    cache = Path(args.cache) if args.cache else None
+    rows = [measure(w, spec, pool, args.imgsz, cache) for w in args.weights]
     for row in rows:
         fitted = row.get("fitted", {"mae": "-", "bias": "-", "top_decile_overlap": "-"})
         print(f"{row['weights']}: real {row['real_boxes_per_image']} boxes/image; "
