@@ -236,7 +236,7 @@ class Project:
     def _select(self, record: RoundRecord, config: RoundConfig, progress: bool) -> None:
         """Score pool and labeled set, run the query, record the picks (-> staged)."""
         number, query = record.number, config.query
-        unlabeled = self.ledger.images(state="unlabeled", split="pool")
+        unlabeled = self.ledger.images(state="unlabeled", split=("pool", "production"))
         if not unlabeled:
             raise LedgerError("the pool has no unlabeled image left to query")
         if query.budget == 0:  # a control round: retrain without new labels
@@ -534,6 +534,48 @@ class Project:
                                 "removed": removed})
         files.write_json(folder / "manifest.json", manifest)
         return manifest
+
+    # ---- after deployment: production monitoring (alkit.loop.monitor)
+
+    def monitor(self, batch, *, name: str | None = None, timestamps=None, model=None,
+                imgsz: int | None = None, flag_threshold: float = 0.6, budget: int = 0,
+                strategy: str = "uncertainty", measure: str = "least_confidence_max",
+                from_flagged: bool = True, random_state: int = 0,
+                progress: bool = False) -> dict:
+        """Monitor one batch of production images with the deployed model, record it in the
+        ledger (one transaction) and send ``budget`` of its images to the pool as the
+        ``production`` source, where the next :meth:`run_round` can pick them; returns the
+        batch's record (:func:`alkit.loop.monitor.monitor_batch`, which documents each step).
+
+        Args:
+            batch: a folder (the next day's folder), a ``.txt`` / ``.csv`` / ``.parquet``
+                manifest (``path`` and optional ``timestamp``), or a list of paths.
+            name: the batch's name (default: the folder's or manifest's name).
+            timestamps: one ISO-8601 timestamp per image of a list.
+            model: the deployed checkpoint (default: the last finished round's model).
+            imgsz: the inference size (default: the size that model was trained at).
+            flag_threshold: an image whose most confident box is below it is flagged.
+            budget: images to send for relabeling (0: none).
+            strategy: the selection strategy (:data:`alkit.STRATEGIES`).
+            measure: the uncertainty column the strategy reads.
+            from_flagged: choose only among flagged images.
+            random_state: the seed of the strategy's random draws.
+            progress: a progress bar while scoring.
+        """
+        from alkit.loop.monitor import monitor_batch
+
+        return monitor_batch(self, batch, name=name, timestamps=timestamps, model=model,
+                             imgsz=imgsz, flag_threshold=flag_threshold, budget=budget,
+                             strategy=strategy, measure=measure, from_flagged=from_flagged,
+                             random_state=random_state, progress=progress)
+
+    def monitor_report(self, rule=None):
+        """The monitored batches over time (:class:`alkit.loop.monitor.MonitorReport`: table,
+        class mix, changed batches with their reasons, plots); ``rule``: the
+        :class:`alkit.core.drift.ChangeRule` (default thresholds when None)."""
+        from alkit.loop.monitor import monitor_report
+
+        return monitor_report(self, rule=rule)
 
     # ---- status
 
