@@ -140,7 +140,8 @@ class Project:
     # ---- rounds: one state machine
 
     def run_round(self, config: RoundConfig = RoundConfig(), *,
-                  annotator: Annotator | None = None, progress: bool = True) -> RoundRecord:
+                  annotator: Annotator | None = None, progress: bool = True,
+                  splits: tuple[str, ...] = ("pool", "production")) -> RoundRecord:
         """Run (or resume) the next round until it is done or waits for labels; returns its
         record (status ``done``, or ``annotating`` while labels are missing: call again once
         they are in).
@@ -150,8 +151,11 @@ class Project:
             annotator: any :class:`alkit.Annotator` (default: the simulated annotator over the
                 dataset's hidden labels).
             progress: progress bars while scoring.
+            splits: the ledger splits a new round queries: the original ``pool`` and the
+                ``production`` images that :meth:`monitor` sent; ``("production",)`` labels
+                only what monitoring sent.
         """
-        return self._advance(config, annotator, progress, until="done")
+        return self._advance(config, annotator, progress, until="done", splits=splits)
 
     def stage_round(self, config: RoundConfig = RoundConfig(), *,
                     progress: bool = True) -> RoundRecord:
@@ -165,7 +169,7 @@ class Project:
         return self._advance(config, None, progress, until="staged")
 
     def _advance(self, config: RoundConfig, annotator, progress: bool, *,
-                 until: str) -> RoundRecord:
+                 until: str, splits: tuple[str, ...] = ("pool", "production")) -> RoundRecord:
         """Step the last round through selecting -> staged -> annotating -> training -> done
         (a done round opens the next one), committing each step; stop when a round is done,
         waits for labels, or (``until="staged"``) is staged."""
@@ -176,7 +180,7 @@ class Project:
             elif last.status == "done":
                 self._open_round(last, config)
             elif last.status == "selecting":
-                self._select(last, config, progress)
+                self._select(last, config, progress, splits)
             elif last.status in ("staged", "annotating"):
                 if not (self.round_dir(last.number) / "manifest.json").exists():
                     self._stage(last.number)  # killed while staging: staging is idempotent
@@ -233,12 +237,14 @@ class Project:
             model_before=previous.model_after, model_before_hash=previous.model_after_hash,
             metrics_before=previous.metrics_after)
 
-    def _select(self, record: RoundRecord, config: RoundConfig, progress: bool) -> None:
+    def _select(self, record: RoundRecord, config: RoundConfig, progress: bool,
+                splits: tuple[str, ...] = ("pool", "production")) -> None:
         """Score pool and labeled set, run the query, record the picks (-> staged)."""
         number, query = record.number, config.query
-        unlabeled = self.ledger.images(state="unlabeled", split=("pool", "production"))
+        unlabeled = self.ledger.images(state="unlabeled", split=splits)
         if not unlabeled:
-            raise LedgerError("the pool has no unlabeled image left to query")
+            raise LedgerError(f"the {' and '.join(splits)} split(s) have no unlabeled image "
+                              "left to query")
         if query.budget == 0:  # a control round: retrain without new labels
             self.ledger.record_queries(number, [], [], [], params=query.to_dict())
             return
