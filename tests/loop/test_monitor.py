@@ -164,7 +164,9 @@ def test_a_monitor_run_killed_mid_batch_resumes_with_nothing_counted_twice(
     assert process.poll() is None and recorded == 1, "the run ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)  # scoring the second batch by now
     process.wait()
-    rerun = subprocess.run([*command, "--report"], capture_output=True, text=True, timeout=600)
+    plot = tmp_path / "monitor.png"
+    rerun = subprocess.run([*command, "--report", "--plot", str(plot)], capture_output=True,
+                           text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     with Project(deployed.dir) as resumed:
         records = resumed.ledger.monitor_batches()
@@ -173,7 +175,7 @@ def test_a_monitor_run_killed_mid_batch_resumes_with_nothing_counted_twice(
         assert [r["n_sent"] for r in records] == [3, 3, 3]
         production = resumed.ledger.images(split="production")
         assert len(production) == 9 == len({r["hash"] for r in production})
-    assert "batch  name" in rerun.stdout
+    assert "batch  name" in rerun.stdout and plot.stat().st_size > 10_000
 
 
 def test_the_report_marks_the_drift_at_its_start_over_five_seeds(seed_round, tiny_dataset,
