@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from alkit import Project, build_samples, build_stream, round_config
+from alkit.model.yolo import quiet
 
 
 def main(argv=None) -> int:
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     data = build_samples(args.preset, work / "samples", random_state=0, progress=False).out
     config = round_config("two_stage", args.recipe, budget=8, epochs=args.epochs,
                           imgsz=args.imgsz)
-    with Project.init(work / "seed", data / "dataset.yaml") as project:
+    with Project.init(work / "seed", data / "dataset.yaml") as project, quiet():
         seed = project.run_round(config, progress=False)
     print(f"seed model: mAP50 {seed.metrics_after['map50']:.3f} "
           f"({time.perf_counter() - started:.0f} s)")
@@ -61,10 +62,12 @@ def main(argv=None) -> int:
                "first": min(changed) if changed else None,
                "delay": min(changed) - start if changed else None,
                "false_alarm": any(b < start for b in changed),
-               "far_before": [round(before.far_share.min(), 3), round(before.far_share.max(), 3)],
-               "far_after": [round(after.far_share.min(), 3), round(after.far_share.max(), 3)],
-               "flagged_before": round(before.flagged_rate.mean(), 3),
-               "flagged_after": round(after.flagged_rate.mean(), 3)}
+               "far_before": [round(float(before.far_share.min()), 3),
+                              round(float(before.far_share.max()), 3)],
+               "far_after": [round(float(after.far_share.min()), 3),
+                             round(float(after.far_share.max()), 3)],
+               "flagged_before": round(float(before.flagged_rate.mean()), 3),
+               "flagged_after": round(float(after.flagged_rate.mean()), 3)}
         rows.append(row)
         print(f"seed {stream_seed}: changed {changed}, delay {row['delay']}, far share "
               f"{row['far_before']} before, {row['far_after']} after; flagged "
