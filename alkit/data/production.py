@@ -165,6 +165,12 @@ def read_batch(source, *, name: str | None = None,
         batch = ProductionBatch(name, paths, stamps)
     if not batch.paths and not batch.skipped:
         raise DatasetError(batch.source, "the batch has no image")
+    first: dict[str, int] = {}
+    for line, image in enumerate(batch.paths, 1):
+        if image in first:
+            raise DatasetError(batch.source, f"{image} is listed twice (images {first[image]} "
+                               f"and {line})", line)
+        first[image] = line
     check_order(batch.timestamps, batch.source)
     return batch
 

@@ -182,8 +182,9 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
     # what may be sent: scored here, flagged (unless from_flagged is off), not in the ledger
     known = ledger.known_hashes(scores.hashes[prod_rows].tolist())
     candidate = np.zeros(len(scores), bool)
-    candidate[prod_rows] = [(flagged[r] or not from_flagged) and scores.hashes[r] not in known
-                            for r in prod_rows]
+    for r in prod_rows:  # identical files in one batch: the first one only
+        candidate[r] = (flagged[r] or not from_flagged) and scores.hashes[r] not in known
+        known.add(scores.hashes[r])
     sent_paths: list[str] = []
     n_budget = min(int(budget), int(candidate.sum()))
     if n_budget > 0:

@@ -64,6 +64,8 @@ def test_bad_timestamps_and_batches_are_named(tmp_path):
         read_batch(tmp_path / "empty")
     with pytest.raises(ValueError, match="needs name="):
         read_batch(paths)
+    with pytest.raises(DatasetError, match=r"1.jpg is listed twice \(images 1 and 3\)"):
+        read_batch([paths[0], paths[1], paths[0]], name="twice")
     with pytest.raises(DatasetError, match="the previous batch's last timestamp"):
         check_order([parse_timestamp("2026-12-01")], "day", after="2026-12-02T00:00:00+00:00")
 
