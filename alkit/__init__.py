@@ -12,7 +12,8 @@ alkit.viz       matplotlib figures
 alkit.model     the Ultralytics adapter (``alkit.model.yolo`` is the one module importing
                 ultralytics), pool scoring, the recipe, committee training
 alkit.annotate  annotators: the interface, simulated, label files, Label Studio, CVAT files
-alkit.loop      the loop: the ledger, the project, round configs, experiments, the starter
+alkit.loop      the loop: the ledger, the project, round configs, experiments, the starter,
+                production monitoring
 alkit.ui        the notebook UI: review states and widgets
 ==============  ==========================================================================
 
@@ -34,6 +35,7 @@ from alkit.annotate.folder import FolderAnnotator
 from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelStudioError
 from alkit.annotate.simulated import NoiseModel, Oracle
 from alkit.core.detections import Detections
+from alkit.core.drift import ChangeRule, detect_changes
 from alkit.core.query import QUERIES, Query, query, run_query
 from alkit.core.randomness import check_random_state, derive_seed
 from alkit.core.selection import STRATEGIES, Selection
@@ -67,10 +69,12 @@ from alkit.data.datasets import (
     write_dataset_yaml,
     write_labels,
 )
+from alkit.data.production import ProductionBatch, build_stream, read_batch
 from alkit.data.samples import PRESETS, build_samples, ensure_samples
 from alkit.data.validation import ValidationReport, validate_dataset
 from alkit.loop.config import RoundConfig, round_config
 from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
+from alkit.loop.monitor import MonitorReport, monitor_batch, monitor_report
 from alkit.loop.project import Project
 from alkit.loop.simulate import Experiment, experiment, run_grid, write_report
 from alkit.loop.starter import MissingLabelError, run_starter
@@ -95,6 +99,7 @@ __all__ = [
     "Annotator",
     "AnyOf",
     "BoxEditorState",
+    "ChangeRule",
     "CurveAnalysis",
     "CvatFilesAnnotator",
     "DatasetError",
@@ -114,10 +119,12 @@ __all__ = [
     "LedgerError",
     "MaxRounds",
     "MissingLabelError",
+    "MonitorReport",
     "NoiseModel",
     "Oracle",
     "PoolScores",
     "PredictedGainBelow",
+    "ProductionBatch",
     "Project",
     "Query",
     "Recipe",
@@ -135,17 +142,22 @@ __all__ = [
     "__version__",
     "analyze",
     "build_samples",
+    "build_stream",
     "check_random_state",
     "class_trends",
     "default_rule",
     "derive_seed",
+    "detect_changes",
     "ensure_samples",
     "experiment",
     "label_path_for",
     "list_images",
     "load_rgb",
+    "monitor_batch",
+    "monitor_report",
     "plots",
     "query",
+    "read_batch",
     "read_dataset_yaml",
     "read_labels",
     "read_split",

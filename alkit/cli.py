@@ -12,6 +12,10 @@ Subcommands:
 * ``alkit init PROJECT --dataset YAML``, ``alkit round PROJECT``, ``alkit status PROJECT``:
   the round loop over a project ledger (``--recipe`` names a recipe of :data:`alkit.RECIPES`,
   ``--annotator`` one of :data:`ANNOTATORS`).
+* ``alkit monitor PROJECT [BATCH ...] [--budget N] [--report] [--plot FILE]``: after
+  deployment, monitor batches of production images (folders or manifests) with the deployed
+  model, send a budget of them to the pool, report drift over time
+  (:mod:`alkit.loop.monitor`, ``docs/monitoring.md``).
 * ``alkit starter`` (alias ``alkit demo``): the bottom-K vs random-K experiment behind
   ``make demo``, on the sample benchmark or your data (``--data --pool --weights --labels``).
 
@@ -240,6 +244,37 @@ def _cost_model(args):
                      else args.seconds_per_box)
 
 
+def _monitor(args) -> int:
+    from alkit.core.drift import ChangeRule
+    from alkit.loop.project import Project
+
+    if not args.batches and not args.report and args.plot is None:
+        raise ValueError("give batches to monitor, --report, or both")
+    rule = ChangeRule(flagged_ratio=args.flagged_ratio, far_min_rise=args.far_rise)
+    with Project(args.project) as project, _quiet(args.quiet):
+        for source in args.batches:
+            record = project.monitor(
+                source, model=args.model, imgsz=args.imgsz, flag_threshold=args.threshold,
+                budget=args.budget, strategy=args.strategy, measure=args.measure,
+                from_flagged=not args.all_images, random_state=args.seed,
+                progress=not args.quiet)
+            stats = record["stats"]
+            print(f"batch {record['number']} {record['name']}: {record['n_scored']} scored "
+                  f"({stats['scoring']['n_inferred']} inferred), {record['n_skipped']} "
+                  f"skipped, {record['n_flagged']} flagged, {record['n_sent']} sent; far "
+                  f"{stats['far_share']:.0%}, KS {stats['confidence_ks']:.2f}")
+            for image in project.ledger.monitor_images(record["number"]):
+                if image["status"] == "skipped":
+                    print(f"  skipped {image['path']}: {image['reason']}")
+        if args.report or args.plot is not None:
+            report = project.monitor_report(rule)
+            print(report.summary())
+            if args.plot is not None:
+                report.plot().savefig(args.plot, dpi=100)
+                print(f"plots: {args.plot}")
+    return 0
+
+
 def _starter(args) -> int:
     from alkit.loop.starter import run_starter
     from alkit.model.recipe import recipe
@@ -368,8 +403,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", type=Path)
     p.set_defaults(func=_status)
 
+    _add_monitor_parser(sub)
     _add_starter_parser(sub)
     return parser
+
+
+def _add_monitor_parser(sub) -> None:
+    from alkit.core.selection import STRATEGIES
+
+    p = sub.add_parser(
+        "monitor", help="after deployment: score batches of production images with the "
+                        "deployed model, record drift, send a budget to the pool; --report")
+    p.add_argument("project", type=Path)
+    p.add_argument("batches", nargs="*", type=Path,
+                   help="batches in time order: folders (the next day's folder) or manifests "
+                        "(.txt: path[TAB timestamp]; .csv / .parquet: path, timestamp)")
+    p.add_argument("--model", default=None,
+                   help="the deployed checkpoint (default: the last finished round's model)")
+    p.add_argument("--imgsz", type=int, default=None,
+                   help="inference size (default: the size the model was trained at)")
+    p.add_argument("--threshold", type=float, default=0.6,
+                   help="flag an image whose most confident box is below this (0.6)")
+    p.add_argument("--budget", type=int, default=0,
+                   help="images per batch to send to the pool for relabeling (0)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="uncertainty",
+                   help="how the budget is chosen (uncertainty)")
+    p.add_argument("--measure", default="least_confidence_max",
+                   help="the uncertainty column the strategy reads (least_confidence_max)")
+    p.add_argument("--all-images", action="store_true",
+                   help="choose the budget among every scored image, not only flagged ones")
+    p.add_argument("--seed", type=int, default=0, help="random_state of the strategy")
+    p.add_argument("--report", action="store_true",
+                   help="print the report over time: changed batches and why")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="write the report's plots (flagged rate, drift, class mix) to a PNG")
+    p.add_argument("--flagged-ratio", type=float, default=2.0,
+                   help="change rule: flagged rate this many times its baseline (2)")
+    p.add_argument("--far-rise", type=float, default=0.15,
+                   help="change rule: far share this much above its baseline (0.15)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_monitor)
 
 
 def _add_starter_parser(sub) -> None:

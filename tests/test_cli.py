@@ -45,6 +45,18 @@ def test_errors_are_one_line_on_stderr_with_exit_1(tmp_path, capsys):
     assert "alkit samples: error:" in capsys.readouterr().err
 
 
+def test_monitor_needs_batches_or_a_report_and_a_finished_round(tiny_dataset, tmp_path, capsys):
+    from alkit import Project
+
+    Project.init(tmp_path / "p", tiny_dataset / "dataset.yaml").close()
+    assert cli.main(["monitor", str(tmp_path / "p")]) == 1
+    assert "give batches to monitor, --report, or both" in capsys.readouterr().err
+    assert cli.main(["monitor", str(tmp_path / "p"), str(tiny_dataset / "images" / "val")]) == 1
+    assert "no finished round: train a model first" in capsys.readouterr().err
+    assert cli.main(["monitor", str(tmp_path / "p"), "--report"]) == 0
+    assert "no batch monitored yet" in capsys.readouterr().out
+
+
 def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["samples", "--preset", "enormous"])

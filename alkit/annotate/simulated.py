@@ -121,17 +121,21 @@ class Oracle(Annotator):
         noise: the annotation mistakes to make; ``None``: none (exact labels).
         random_state: seeds the noise, together with each image's file name, so the same image
             always gets the same answer.
+        also: more benchmark yamls whose pools it answers too (a simulated production stream,
+            :func:`alkit.data.production.build_stream`, whose images were sent to the project).
     """
 
     source = "oracle"
 
     def __init__(self, dataset_yaml: str | os.PathLike, *, noise: NoiseModel | None = None,
-                 random_state: int = 0):
-        self.spec = datasets.read_dataset_yaml(dataset_yaml)
-        if self.spec.oracle_labels is None or "pool" not in self.spec.splits:
-            raise datasets.DatasetError(
-                dataset_yaml, "the simulated annotator needs a 'pool' split with hidden "
-                "'oracle_labels' (a benchmark such as `alkit samples` builds)")
+                 random_state: int = 0, also: tuple = ()):
+        specs = [datasets.read_dataset_yaml(y) for y in (dataset_yaml, *also)]
+        for yaml_path, spec in zip((dataset_yaml, *also), specs, strict=True):
+            if spec.oracle_labels is None or "pool" not in spec.splits:
+                raise datasets.DatasetError(
+                    yaml_path, "the simulated annotator needs a 'pool' split with hidden "
+                    "'oracle_labels' (a benchmark such as `alkit samples` builds)")
+        self.spec, self.also = specs[0], specs[1:]
         self.noise = noise or NoiseModel()
         self.random_state = random_state
 
@@ -141,7 +145,9 @@ class Oracle(Annotator):
         ``image_path``: a pool image; its hidden label file is read (a missing one raises
         :class:`alkit.DatasetError`)."""
         image_path = Path(image_path)
-        label_path = datasets.split_label_path(self.spec, "pool", image_path)
+        spec = next((s for s in self.also if image_path.is_relative_to(s.splits["pool"])),
+                    self.spec)
+        label_path = datasets.split_label_path(spec, "pool", image_path)
         if not label_path.exists():
             raise datasets.DatasetError(label_path, "the oracle has no hidden label for "
                                         f"{image_path.name}")

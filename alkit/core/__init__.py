@@ -4,5 +4,6 @@ containers. Nothing here touches the disk or a model, and nothing imports from t
 detections (the two box forms), boxes (IoU, matching across models), uncertainty (per box, per
 image, per class), selection (the strategies), query (a query and the named queries),
 disagreement (query-by-committee), curves (learning-curve math), stopping (rules and the
-stopping engine), randomness (``random_state`` and derived seeds).
+stopping engine), randomness (``random_state`` and derived seeds), drift (production drift
+measures and the change rule).
 """

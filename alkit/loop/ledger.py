@@ -9,14 +9,15 @@ interrupted one.
 Every SQL statement of alkit is in this module: the loop asks the ledger, it never reaches into
 the database itself.
 
-Schema (version 2; a version-1 ledger is migrated when opened):
+Schema (version 3; a version-1 or version-2 ledger is migrated when opened):
 
 =========  ==============================================================================
 table      columns
 =========  ==============================================================================
 meta       key, value (schema_version, dataset yaml, class names as JSON, created)
-images     id, path (unique), hash (SHA-256 of the file), split (seed / pool), state
-           (unlabeled / queried / labeled / skipped / flagged), added_at
+images     id, path (unique), hash (SHA-256 of the file), split (seed / pool / production:
+           production images sent for relabeling by the monitor, apart from the original
+           pool), state (unlabeled / queried / labeled / skipped / flagged), added_at
 rounds     number (0 = the seed model), strategy, params (JSON), status (selecting / staged /
            annotating / training / done), model_before, model_before_hash, model_after,
            model_after_hash, metrics_before (JSON), metrics_after (JSON), n_labeled_before,
@@ -26,7 +27,16 @@ labels     image_id (unique: a label is never imported twice), round, source (th
            that gave it: seed / oracle / widget / labelstudio / folder / any annotator's name),
            annotator, received_at, label_path, label_hash, n_objects
 decisions  id, image_id, round, decision (label / skip / flag), note, decided_at
+monitor_   number (0, 1, ...), name (unique), content_key (SHA-256 of the batch's sorted
+batches    paths and hashes), model, model_hash, recorded_at, first_timestamp,
+           last_timestamp, n_images, n_scored, n_skipped, n_flagged, n_sent, flag_threshold,
+           stats (JSON: measure quantiles, class mix, drift measures, scoring counts)
+monitor_   batch, position, path, hash, timestamp, status (scored / skipped), reason,
+images     max_confidence, flagged, image_id (the images row when it was sent, else NULL)
 =========  ==============================================================================
+
+Version 3 (issue 17, monitoring) added the ``production`` split and the two ``monitor_``
+tables; :func:`_migrate_2_to_3` rebuilds ``images`` (SQLite cannot change a CHECK in place).
 """
 
 from __future__ import annotations
@@ -39,12 +49,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LEDGER_FILE = "project.db"
 IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
 ROUND_STATUSES = ("selecting", "staged", "annotating", "training", "done")
 #: The label sources alkit's own annotators record; any other annotator names its own.
 LABEL_SOURCES = ("seed", "oracle", "widget", "labelstudio", "folder")
+#: Where an image came from: the labeled seed, the original pool, or production (the monitor).
+SPLITS = ("seed", "pool", "production")
 
 _LABELS_TABLE = """
 CREATE TABLE IF NOT EXISTS labels (
@@ -59,17 +71,54 @@ CREATE TABLE IF NOT EXISTS labels (
 )
 """
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_IMAGES_TABLE = """
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
     hash TEXT NOT NULL,
-    split TEXT NOT NULL CHECK (split IN ('seed', 'pool')),
+    split TEXT NOT NULL CHECK (split IN ('seed', 'pool', 'production')),
     state TEXT NOT NULL CHECK (state IN ('unlabeled', 'queried', 'labeled', 'skipped',
                                          'flagged')),
     added_at TEXT NOT NULL
+)
+"""
+
+_MONITOR_TABLES = """
+CREATE TABLE IF NOT EXISTS monitor_batches (
+    number INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    content_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    first_timestamp TEXT,
+    last_timestamp TEXT,
+    n_images INTEGER NOT NULL,
+    n_scored INTEGER NOT NULL,
+    n_skipped INTEGER NOT NULL,
+    n_flagged INTEGER NOT NULL,
+    n_sent INTEGER NOT NULL,
+    flag_threshold REAL NOT NULL,
+    stats TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS monitor_images (
+    batch INTEGER NOT NULL REFERENCES monitor_batches (number),
+    position INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    hash TEXT,
+    timestamp TEXT,
+    status TEXT NOT NULL CHECK (status IN ('scored', 'skipped')),
+    reason TEXT,
+    max_confidence REAL,
+    flagged INTEGER,
+    image_id INTEGER REFERENCES images (id),
+    PRIMARY KEY (batch, position)
+);
+"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+""" + _IMAGES_TABLE + """;
 CREATE INDEX IF NOT EXISTS images_hash ON images (hash);
 CREATE TABLE IF NOT EXISTS rounds (
     number INTEGER PRIMARY KEY,
@@ -99,7 +148,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     note TEXT,
     decided_at TEXT NOT NULL
 );
-"""
+""" + _MONITOR_TABLES
 
 
 class LedgerError(RuntimeError):
@@ -152,9 +201,9 @@ class Ledger:
     """The SQLite ledger of one project directory (see the module docstring)."""
 
     def __init__(self, project_dir: str | os.PathLike):
-        """Open the ledger ``<project_dir>/project.db`` (a version-1 ledger is migrated to
-        version 2 in one transaction). A missing ledger or another schema version raises
-        :class:`LedgerError`."""
+        """Open the ledger ``<project_dir>/project.db`` (a version-1 or version-2 ledger is
+        migrated to version 3, one transaction per step). A missing ledger or another schema
+        version raises :class:`LedgerError`."""
         self.project_dir = Path(project_dir)
         self.path = self.project_dir / LEDGER_FILE
         if not self.path.exists():
@@ -164,9 +213,12 @@ class Ledger:
         version = self.meta().get("schema_version")
         if version == "1":
             _migrate_1_to_2(self.conn)
+            version = "2"
+        if version == "2":
+            _migrate_2_to_3(self.conn)
         elif version != str(SCHEMA_VERSION):
             raise LedgerError(f"{self.path}: schema version {version}, this alkit reads "
-                              f"{SCHEMA_VERSION} (and migrates 1)")
+                              f"{SCHEMA_VERSION} (and migrates 1 and 2)")
 
     @classmethod
     def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
@@ -226,7 +278,7 @@ class Ledger:
         how many were new.
 
         ``items``: ``(image path, SHA-256 of the file)`` pairs; ``split``: the split they
-        join, ``"pool"`` (default) or ``"seed"``. One transaction."""
+        join, ``"pool"`` (default), ``"seed"`` or ``"production"``. One transaction."""
         rows = [(str(p), h, split, "unlabeled", _now()) for p, h in items]
         with self.conn:
             before = self.conn.total_changes
@@ -263,13 +315,17 @@ class Ledger:
             ids.append(row[0])
         return ids
 
-    def images(self, *, state: str | None = None, split: str | None = None) -> list[dict]:
-        """Image rows (id, path, hash, split, state), optionally filtered."""
+    def images(self, *, state: str | None = None,
+               split: str | Sequence[str] | None = None) -> list[dict]:
+        """Image rows (id, path, hash, split, state), optionally filtered by ``state`` (one of
+        :data:`IMAGE_STATES`) and ``split`` (one of :data:`SPLITS`, or several)."""
         query, args = "SELECT id, path, hash, split, state FROM images WHERE 1=1", []
         if state is not None:
             query, args = query + " AND state = ?", [*args, state]
         if split is not None:
-            query, args = query + " AND split = ?", [*args, split]
+            splits = [split] if isinstance(split, str) else list(split)
+            query = query + f" AND split IN ({', '.join('?' * len(splits))})"
+            args = [*args, *splits]
         cols = ("id", "path", "hash", "split", "state")
         return [dict(zip(cols, row, strict=True)) for row in
                 self.conn.execute(query + " ORDER BY id", args)]
@@ -505,6 +561,89 @@ class Ledger:
         return [dict(zip(cols, row, strict=True)) for row in rows]
 
 
+    # ---- production monitoring
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """The ones of ``hashes`` (SHA-256 of image files) that some registered image has."""
+        found: set[str] = set()
+        for h in set(hashes):
+            if self.conn.execute("SELECT 1 FROM images WHERE hash = ? LIMIT 1",
+                                 (h,)).fetchone():
+                found.add(h)
+        return found
+
+    def record_monitor_batch(self, batch: dict, rows: Sequence[dict],
+                             sent: Sequence[int]) -> int:
+        """Record one monitored batch, its images and the ones sent for relabeling, in ONE
+        transaction: a process killed before the commit leaves no trace of the batch.
+
+        Args:
+            batch: the ``monitor_batches`` columns except ``number`` and ``recorded_at``
+                (``stats`` as a dict, stored as JSON). Its ``name`` must be new.
+            rows: one dict per image of the batch, in order: ``path``, ``hash``,
+                ``timestamp``, ``status`` (``scored`` / ``skipped``), ``reason``,
+                ``max_confidence``, ``flagged``.
+            sent: positions (indices into ``rows``) of the images sent for relabeling; each
+                is registered as an unlabeled image of the ``production`` split (a path
+                already registered raises :class:`LedgerError` and nothing is written).
+
+        Returns:
+            The batch's number (0, 1, ... in the order recorded).
+        """
+        with self.conn:
+            if self.conn.execute("SELECT 1 FROM monitor_batches WHERE name = ?",
+                                 (batch["name"],)).fetchone():
+                raise LedgerError(f"batch {batch['name']!r} is already recorded")
+            row = self.conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM monitor_batches"
+                                    ).fetchone()
+            number = int(row[0])
+            columns = ("name", "content_key", "model", "model_hash", "first_timestamp",
+                       "last_timestamp", "n_images", "n_scored", "n_skipped", "n_flagged",
+                       "n_sent", "flag_threshold")
+            self.conn.execute(
+                f"INSERT INTO monitor_batches (number, recorded_at, stats, {', '.join(columns)}) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(columns))})",
+                (number, _now(), json.dumps(batch["stats"]), *(batch[c] for c in columns)))
+            image_ids: dict[int, int] = {}
+            for position in sent:
+                path, digest = rows[position]["path"], rows[position]["hash"]
+                if self.conn.execute("SELECT 1 FROM images WHERE path = ?",
+                                     (path,)).fetchone():
+                    raise LedgerError(f"{path}: already in the ledger; not sent twice")
+                cursor = self.conn.execute(
+                    "INSERT INTO images (path, hash, split, state, added_at) "
+                    "VALUES (?, ?, 'production', 'unlabeled', ?)", (path, digest, _now()))
+                image_ids[position] = int(cursor.lastrowid)
+            self.conn.executemany(
+                "INSERT INTO monitor_images (batch, position, path, hash, timestamp, status, "
+                "reason, max_confidence, flagged, image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(number, i, r["path"], r["hash"], r["timestamp"], r["status"], r["reason"],
+                  r["max_confidence"], None if r["flagged"] is None else int(r["flagged"]),
+                  image_ids.get(i)) for i, r in enumerate(rows)])
+        return number
+
+    def monitor_batches(self) -> list[dict]:
+        """Every monitored batch in order: dicts of the ``monitor_batches`` columns, ``stats``
+        decoded."""
+        cursor = self.conn.execute("SELECT * FROM monitor_batches ORDER BY number")
+        cols = [c[0] for c in cursor.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cursor]
+        for record in out:
+            record["stats"] = json.loads(record["stats"])
+        return out
+
+    def monitor_images(self, batch: int) -> list[dict]:
+        """The images of monitored batch number ``batch`` in order: dicts of the
+        ``monitor_images`` columns (``flagged`` as bool or None)."""
+        cursor = self.conn.execute("SELECT * FROM monitor_images WHERE batch = ? "
+                                   "ORDER BY position", (batch,))
+        cols = [c[0] for c in cursor.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cursor]
+        for record in out:
+            record["flagged"] = None if record["flagged"] is None else bool(record["flagged"])
+        return out
+
+
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     """Version 2 lets any annotator name itself as a label's source (version 1 allowed five
     names). SQLite cannot drop a CHECK: the labels table is rebuilt, in one transaction (the
@@ -515,12 +654,39 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         conn.execute(_LABELS_TABLE)
         conn.execute("INSERT INTO labels SELECT * FROM labels_v1")
         conn.execute("DROP TABLE labels_v1")
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                     (str(SCHEMA_VERSION),))
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Version 3 adds the ``production`` split and the monitor tables. The images table is
+    rebuilt (SQLite's documented procedure: new table, copy, drop, rename, with foreign keys
+    off so the rows of queries / labels / decisions that point at it stay as they are), all in
+    one transaction: a crash leaves version 2 as it was."""
+    conn.execute("PRAGMA foreign_keys=OFF")  # only outside a transaction
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_IMAGES_TABLE.replace("EXISTS images", "EXISTS images_v3"))
+        conn.execute("INSERT INTO images_v3 SELECT * FROM images")
+        conn.execute("DROP TABLE images")
+        conn.execute("ALTER TABLE images_v3 RENAME TO images")
+        conn.execute("CREATE INDEX IF NOT EXISTS images_hash ON images (hash)")
+        for statement in _MONITOR_TABLES.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise LedgerError(f"migration to version 3: broken references {problems[:5]}")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        conn.execute("PRAGMA foreign_keys=ON")
+        raise
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA foreign_keys=ON")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

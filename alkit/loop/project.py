@@ -140,7 +140,8 @@ class Project:
     # ---- rounds: one state machine
 
     def run_round(self, config: RoundConfig = RoundConfig(), *,
-                  annotator: Annotator | None = None, progress: bool = True) -> RoundRecord:
+                  annotator: Annotator | None = None, progress: bool = True,
+                  splits: tuple[str, ...] = ("pool", "production")) -> RoundRecord:
         """Run (or resume) the next round until it is done or waits for labels; returns its
         record (status ``done``, or ``annotating`` while labels are missing: call again once
         they are in).
@@ -150,8 +151,11 @@ class Project:
             annotator: any :class:`alkit.Annotator` (default: the simulated annotator over the
                 dataset's hidden labels).
             progress: progress bars while scoring.
+            splits: the ledger splits a new round queries: the original ``pool`` and the
+                ``production`` images that :meth:`monitor` sent; ``("production",)`` labels
+                only what monitoring sent.
         """
-        return self._advance(config, annotator, progress, until="done")
+        return self._advance(config, annotator, progress, until="done", splits=splits)
 
     def stage_round(self, config: RoundConfig = RoundConfig(), *,
                     progress: bool = True) -> RoundRecord:
@@ -165,7 +169,7 @@ class Project:
         return self._advance(config, None, progress, until="staged")
 
     def _advance(self, config: RoundConfig, annotator, progress: bool, *,
-                 until: str) -> RoundRecord:
+                 until: str, splits: tuple[str, ...] = ("pool", "production")) -> RoundRecord:
         """Step the last round through selecting -> staged -> annotating -> training -> done
         (a done round opens the next one), committing each step; stop when a round is done,
         waits for labels, or (``until="staged"``) is staged."""
@@ -176,7 +180,7 @@ class Project:
             elif last.status == "done":
                 self._open_round(last, config)
             elif last.status == "selecting":
-                self._select(last, config, progress)
+                self._select(last, config, progress, splits)
             elif last.status in ("staged", "annotating"):
                 if not (self.round_dir(last.number) / "manifest.json").exists():
                     self._stage(last.number)  # killed while staging: staging is idempotent
@@ -233,12 +237,14 @@ class Project:
             model_before=previous.model_after, model_before_hash=previous.model_after_hash,
             metrics_before=previous.metrics_after)
 
-    def _select(self, record: RoundRecord, config: RoundConfig, progress: bool) -> None:
+    def _select(self, record: RoundRecord, config: RoundConfig, progress: bool,
+                splits: tuple[str, ...] = ("pool", "production")) -> None:
         """Score pool and labeled set, run the query, record the picks (-> staged)."""
         number, query = record.number, config.query
-        unlabeled = self.ledger.images(state="unlabeled", split="pool")
+        unlabeled = self.ledger.images(state="unlabeled", split=splits)
         if not unlabeled:
-            raise LedgerError("the pool has no unlabeled image left to query")
+            raise LedgerError(f"the {' and '.join(splits)} split(s) have no unlabeled image "
+                              "left to query")
         if query.budget == 0:  # a control round: retrain without new labels
             self.ledger.record_queries(number, [], [], [], params=query.to_dict())
             return
@@ -538,6 +544,48 @@ class Project:
                                 "removed": removed})
         files.write_json(folder / "manifest.json", manifest)
         return manifest
+
+    # ---- after deployment: production monitoring (alkit.loop.monitor)
+
+    def monitor(self, batch, *, name: str | None = None, timestamps=None, model=None,
+                imgsz: int | None = None, flag_threshold: float = 0.6, budget: int = 0,
+                strategy: str = "uncertainty", measure: str = "least_confidence_max",
+                from_flagged: bool = True, random_state: int = 0,
+                progress: bool = False) -> dict:
+        """Monitor one batch of production images with the deployed model, record it in the
+        ledger (one transaction) and send ``budget`` of its images to the pool as the
+        ``production`` source, where the next :meth:`run_round` can pick them; returns the
+        batch's record (:func:`alkit.loop.monitor.monitor_batch`, which documents each step).
+
+        Args:
+            batch: a folder (the next day's folder), a ``.txt`` / ``.csv`` / ``.parquet``
+                manifest (``path`` and optional ``timestamp``), or a list of paths.
+            name: the batch's name (default: the folder's or manifest's name).
+            timestamps: one ISO-8601 timestamp per image of a list.
+            model: the deployed checkpoint (default: the last finished round's model).
+            imgsz: the inference size (default: the size that model was trained at).
+            flag_threshold: an image whose most confident box is below it is flagged.
+            budget: images to send for relabeling (0: none).
+            strategy: the selection strategy (:data:`alkit.STRATEGIES`).
+            measure: the uncertainty column the strategy reads.
+            from_flagged: choose only among flagged images.
+            random_state: the seed of the strategy's random draws.
+            progress: a progress bar while scoring.
+        """
+        from alkit.loop.monitor import monitor_batch
+
+        return monitor_batch(self, batch, name=name, timestamps=timestamps, model=model,
+                             imgsz=imgsz, flag_threshold=flag_threshold, budget=budget,
+                             strategy=strategy, measure=measure, from_flagged=from_flagged,
+                             random_state=random_state, progress=progress)
+
+    def monitor_report(self, rule=None):
+        """The monitored batches over time (:class:`alkit.loop.monitor.MonitorReport`: table,
+        class mix, changed batches with their reasons, plots); ``rule``: the
+        :class:`alkit.core.drift.ChangeRule` (default thresholds when None)."""
+        from alkit.loop.monitor import monitor_report
+
+        return monitor_report(self, rule=rule)
 
     # ---- status
 

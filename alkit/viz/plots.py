@@ -442,3 +442,47 @@ def write_sample_examples(dataset_dir: str | os.PathLike, out: str | os.PathLike
                                    titles=[r["condition"] for r in chosen], ncols=2 * per_condition)
     figure.savefig(out / "overview.png", dpi=80)
     return out
+
+
+def plot_monitor(table, class_mix, *, axes=None):
+    """Production monitoring over time: the flagged rate, the drift measures and the class mix
+    per batch, the batches the change rule marked shaded in red. Returns the figure.
+
+    Args:
+        table: the report's DataFrame (:class:`alkit.loop.monitor.MonitorReport`), with columns
+            ``batch``, ``flagged_rate``, ``far_share``, ``confidence_ks``, ``class_mix_tv``
+            and ``changed``.
+        class_mix: a DataFrame, one row per batch, one column per class (shares).
+        axes: three matplotlib axes to draw into, or None for a new figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    fig = axes[0].figure
+    x = table["batch"].to_numpy()
+    changed = x[table["changed"].to_numpy(bool)]
+    axes[0].plot(x, table["flagged_rate"], "o-", color="C3", label="flagged rate")
+    axes[0].set_ylabel("share of images")
+    axes[0].set_title("flagged (most confident box < threshold)")
+    for column, label in (("far_share", "far from labeled set"),
+                          ("confidence_ks", "KS of confidences"),
+                          ("class_mix_tv", "class-mix TV")):
+        axes[1].plot(x, table[column], "o-", label=label)
+    axes[1].set_title("drift against the labeled set")
+    axes[1].legend(fontsize=7)
+    shares = class_mix.div(class_mix.sum(axis=1).replace(0, 1), axis=0)
+    bottom = np.zeros(len(shares))
+    for i, name in enumerate(shares.columns):
+        axes[2].bar(x, shares[name].to_numpy(), bottom=bottom, label=name,
+                    color=plt.get_cmap("tab10")(i % 10))
+        bottom += shares[name].to_numpy()
+    axes[2].set_title("predicted class mix")
+    axes[2].legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    for ax in axes:
+        ax.set_xlabel("batch")
+        for b in changed:
+            ax.axvspan(b - 0.45, b + 0.45, color="red", alpha=0.12, lw=0)
+    axes[0].set_ylim(0, 1)
+    fig.tight_layout()
+    return fig

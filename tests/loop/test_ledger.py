@@ -26,8 +26,9 @@ def ledger(tmp_path):
 def test_schema_and_no_overwrite(ledger, tmp_path):
     query = "SELECT name FROM sqlite_master WHERE type='table'"
     tables = {r[0] for r in ledger.conn.execute(query)}
-    assert tables == {"meta", "images", "rounds", "queries", "labels", "decisions"}
-    assert ledger.meta()["schema_version"] == "2" and ledger.names == ["a", "b"]
+    assert tables == {"meta", "images", "rounds", "queries", "labels", "decisions",
+                      "monitor_batches", "monitor_images"}
+    assert ledger.meta()["schema_version"] == "3" and ledger.names == ["a", "b"]
     with pytest.raises(LedgerError, match="already exists"):
         Ledger.create(tmp_path / "p", dataset_yaml="x", names=["a"])
     with pytest.raises(LedgerError, match="no ledger here"):
@@ -112,7 +113,7 @@ def test_a_version_1_ledger_is_migrated_with_its_labels(tmp_path):
     v1_labels = ledger_module._LABELS_TABLE.replace(
         "CHECK (length(source) > 0)",
         "CHECK (source IN ('seed', 'oracle', 'widget', 'labelstudio', 'folder'))")
-    schema = ledger_module._SCHEMA.replace(ledger_module._LABELS_TABLE, v1_labels)
+    schema = _version_2_schema().replace(ledger_module._LABELS_TABLE, v1_labels)
     (tmp_path / "old").mkdir()
     conn = sqlite3.connect(tmp_path / "old" / "project.db")
     conn.executescript(schema)
@@ -128,11 +129,80 @@ def test_a_version_1_ledger_is_migrated_with_its_labels(tmp_path):
     conn.rollback()
     conn.close()
     with Ledger(tmp_path / "old") as ledger:
-        assert ledger.meta()["schema_version"] == "2"
+        assert ledger.meta()["schema_version"] == "3"
         assert ledger.labeled()[0]["source"] == "oracle" and ledger.labeled_totals() == (1, 3)
         ledger.add_images([("/p/2.jpg", "h2")])
         assert ledger.record_label(2, round_number=1, source="cvat-files", label_path="/l",
                                    label_hash="y", n_objects=1)
+
+
+def _version_2_schema() -> str:
+    """The version-2 schema: no production split, no monitor tables."""
+    schema = ledger_module._SCHEMA.replace(ledger_module._MONITOR_TABLES, "")
+    return schema.replace("'seed', 'pool', 'production'", "'seed', 'pool'")
+
+
+def test_a_version_2_ledger_is_migrated_with_every_row_and_reference(tmp_path):
+    (tmp_path / "v2").mkdir()
+    conn = sqlite3.connect(tmp_path / "v2" / "project.db")
+    conn.executescript(_version_2_schema())
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("schema_version", "2"), ("dataset_yaml", "d.yaml"), ("names", '["a"]'),
+        ("created", "2026-01-01")])
+    conn.execute("INSERT INTO images VALUES (1, '/p/1.jpg', 'h1', 'seed', 'labeled', 'now')")
+    conn.execute("INSERT INTO images VALUES (2, '/p/2.jpg', 'h2', 'pool', 'queried', 'now')")
+    conn.execute("INSERT INTO rounds (number, status, started_at) VALUES (1, 'staged', 'n')")
+    conn.execute("INSERT INTO queries VALUES (2, 1, 1, 0.5, 'top')")
+    conn.execute("INSERT INTO labels VALUES (1, 0, 'seed', NULL, 'now', '/l', 'x', 3)")
+    conn.commit()
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO images VALUES (3, '/p/3.jpg', 'h', 'production', "
+                     "'unlabeled', 'n')")
+    conn.rollback()
+    conn.close()
+    with Ledger(tmp_path / "v2") as ledger:
+        assert ledger.meta()["schema_version"] == "3"
+        assert [(r["id"], r["split"], r["state"]) for r in ledger.images()] == [
+            (1, "seed", "labeled"), (2, "pool", "queried")]
+        assert ledger.queries(1)[0]["path"] == "/p/2.jpg" and ledger.labeled_totals() == (1, 3)
+        assert ledger.add_images([("/prod/1.jpg", "h3")], split="production") == 1
+        assert [r["path"] for r in ledger.images(split=("pool", "production"))] == [
+            "/p/2.jpg", "/prod/1.jpg"]
+        assert ledger.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert ledger.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def _batch(name, **overrides):
+    return {"name": name, "content_key": "k", "model": "m.pt", "model_hash": "abc",
+            "first_timestamp": None, "last_timestamp": None, "n_images": 2, "n_scored": 1,
+            "n_skipped": 1, "n_flagged": 1, "n_sent": 1, "flag_threshold": 0.6,
+            "stats": {"flagged_rate": 1.0}, **overrides}
+
+
+_ROWS = [{"path": "/prod/a.jpg", "hash": "ha", "timestamp": "2026-12-01T00:00:00+00:00",
+          "status": "scored", "reason": None, "max_confidence": 0.3, "flagged": True},
+         {"path": "/prod/b.jpg", "hash": None, "timestamp": None, "status": "skipped",
+          "reason": "image file is empty (0 bytes)", "max_confidence": None, "flagged": None}]
+
+
+def test_a_monitored_batch_is_one_transaction(ledger):
+    assert ledger.record_monitor_batch(_batch("day1"), _ROWS, [0]) == 0
+    (record,) = ledger.monitor_batches()
+    assert record["name"] == "day1" and record["stats"] == {"flagged_rate": 1.0}
+    images = ledger.monitor_images(0)
+    assert [i["status"] for i in images] == ["scored", "skipped"]
+    assert images[0]["flagged"] is True and images[1]["reason"].startswith("image file is empty")
+    sent = ledger.images(split="production")
+    assert [(r["path"], r["state"]) for r in sent] == [("/prod/a.jpg", "unlabeled")]
+    assert images[0]["image_id"] == sent[0]["id"] and ledger.known_hashes(["ha", "zz"]) == {"ha"}
+    before = (ledger.monitor_batches(), ledger.images(), ledger.monitor_images(1))
+    with pytest.raises(LedgerError, match="already recorded"):
+        ledger.record_monitor_batch(_batch("day1"), _ROWS, [])
+    with pytest.raises(LedgerError, match="not sent twice"):  # fails after the batch row
+        ledger.record_monitor_batch(_batch("day2"), _ROWS, [0])
+    with pytest.raises(KeyError):  # a broken record fails before anything is kept
+        ledger.record_monitor_batch({"name": "day3"}, _ROWS, [])
+    assert (ledger.monitor_batches(), ledger.images(), ledger.monitor_images(1)) == before
 
 
 def test_only_the_ledger_speaks_sql():
