@@ -261,8 +261,8 @@ class Project:
 
         return score_pool(model, [str(p) for p in paths], imgsz=config.recipe.imgsz,
                           conf_threshold=config.query.conf_threshold,
-                          device=config.recipe.device, cache_dir=self.scores_dir,
-                          progress=progress)
+                          cache_dir=self.scores_dir, progress=progress,
+                          **config.recipe.scoring_kwargs())
 
     def _committee_disagreement(self, record: RoundRecord, config: RoundConfig, paths,
                                 progress: bool) -> np.ndarray:

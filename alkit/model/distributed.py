@@ -237,7 +237,9 @@ def infer_missing_ray(model, cache, paths: list[str], settings: dict, *, engine:
         ``(loaded, info)``: (N,) :class:`alkit.model.scoring._Loaded` items (path, content
         hash, error) in the order of ``paths``; ``info`` has ``n_blocks``,
         ``n_blocks_skipped`` (finished shards found and not recomputed), ``startup_seconds``
-        (connecting or starting Ray, building the actors' inputs) and ``engine``.
+        (connecting or starting Ray, starting the actors, until the first scored batch
+        returns), ``steady_images_per_second`` (images after that first batch over the time
+        after it), ``engine``, ``address``, ``actors``, ``gpus_per_actor``.
     """
     from alkit.model.scoring import _Loaded
 
@@ -298,10 +300,10 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
                                "settings": settings, "device": actor_device,
                                "threads": threads})
     seen: dict[int, dict[str, tuple]] = {j: {} for j in pending}
-    first_row = None
+    first_row, n_rows_first = None, 0
     for out in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
         if first_row is None:
-            first_row = time.perf_counter()
+            first_row, n_rows_first = time.perf_counter(), out.num_rows
         for j, path, digest, error, record in zip(*(out.column(c).to_pylist() for c in (
                 "block", "path", "hash", "error", "record")), strict=True):
             rows = seen.get(j)
@@ -313,7 +315,12 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
                 done.update({p: (r[0], r[1]) for p, r in rows.items()})
                 bar.update(len(rows))
                 del seen[j]
-    info["startup_seconds"] = (first_row or time.perf_counter()) - started
+    ended = time.perf_counter()
+    info["startup_seconds"] = (first_row or ended) - started
+    # throughput once the actors are up: rows after the first returned batch
+    steady = ended - (first_row or ended)
+    info["steady_images_per_second"] = ((len(rows_path) - n_rows_first) / steady
+                                        if steady > 0 else float("nan"))
     if seen:
         missing = sum(len(blocks[j]) - len(rows) for j, rows in seen.items())
         raise DistributedError(f"the Ray job ended with {missing} image(s) of {len(seen)} "
