@@ -154,7 +154,8 @@ def _stopping(args) -> int:
 def _init(args) -> int:
     from alkit.loop.project import Project
 
-    project = Project.init(args.project, args.dataset, pool=args.pool)
+    project = Project.init(args.project, args.dataset, pool=args.pool, manifest=args.manifest,
+                           check_exists=not args.no_check)
     counts = project.ledger.counts()
     print(f"created {project.dir / 'project.db'}: {counts['unlabeled']} pool images, "
           f"{counts['labeled']} labeled seed images")
@@ -329,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset yaml with train (the seed set), val, test and pool splits")
     p.add_argument("--pool", type=Path, default=None,
                    help="the pool's image folder or list file (default: the yaml's pool)")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="the pool as a manifest for big pools: a .txt list of paths or a "
+                        ".parquet file with a 'path' column (checked whole, not hashed)")
+    p.add_argument("--no-check", action="store_true",
+                   help="--manifest: do not require each path to be a file here (paths "
+                        "only the cluster's nodes can read)")
     p.set_defaults(func=_init)
 
     p = sub.add_parser("round", help="run (or resume) rounds: score, select, stage, annotate, "
