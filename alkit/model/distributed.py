@@ -131,9 +131,11 @@ class _Connection:
         self.engine, self.n_gpus = engine, n_gpus
 
     def __enter__(self):
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if self.engine.address is None:  # before Ray reads its settings at import
+            for key, value in RAY_LOCAL_ENV.items():
+                os.environ.setdefault(key, value)
         ray = _import_ray()
-        for key, value in RAY_LOCAL_ENV.items():
-            os.environ.setdefault(key, value)
         if ray.is_initialized():
             ray.shutdown()
         if self.engine.address is None:
@@ -212,7 +214,8 @@ class _ScoreActor:
             "path": pa.array(paths, pa.string()),
             "hash": pa.array([it.hash or "" for it in items], pa.string()),
             "error": pa.array([it.error or "" for it in items], pa.string()),
-            "record": pa.array([records.pop(it.hash, b"") if it.hash else b""
+            # every row of a newly scored hash carries the record (duplicates in a batch too)
+            "record": pa.array([records.get(it.hash, b"") if it.hash else b""
                                 for it in items], pa.binary()),
         })
 
@@ -301,20 +304,26 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
                                "threads": threads})
     seen: dict[int, dict[str, tuple]] = {j: {} for j in pending}
     first_row, n_rows_first = None, 0
-    for out in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
-        if first_row is None:
-            first_row, n_rows_first = time.perf_counter(), out.num_rows
-        for j, path, digest, error, record in zip(*(out.column(c).to_pylist() for c in (
-                "block", "path", "hash", "error", "record")), strict=True):
-            rows = seen.get(j)
-            if rows is None or path in rows:  # a finished block, or a retried batch's repeat
-                continue
-            rows[path] = (digest, error, record)
-            if len(rows) == len(blocks[j]):
-                _finish_block(cache, names[j], blocks[j], rows)
-                done.update({p: (r[0], r[1]) for p, r in rows.items()})
-                bar.update(len(rows))
-                del seen[j]
+    try:
+        for out in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
+            if first_row is None:
+                first_row, n_rows_first = time.perf_counter(), out.num_rows
+            for j, path, digest, error, record in zip(*(out.column(c).to_pylist() for c in (
+                    "block", "path", "hash", "error", "record")), strict=True):
+                rows = seen.get(j)
+                if rows is None or path in rows:  # a finished block, or a retried batch's repeat
+                    continue
+                rows[path] = (digest, error, record)
+                if len(rows) == len(blocks[j]):
+                    _finish_block(cache, names[j], blocks[j], rows)
+                    done.update({p: (r[0], r[1]) for p, r in rows.items()})
+                    bar.update(len(rows))
+                    del seen[j]
+    except ray.exceptions.RayError as error:
+        raise DistributedError(
+            f"the Ray job on {engine.address or 'a private local Ray'} failed after "
+            f"{len(pending) - len(seen)} of {len(pending)} block(s) (finished ones are kept; "
+            f"run again to resume): {str(error)[-2000:]}") from None
     ended = time.perf_counter()
     info["startup_seconds"] = (first_row or ended) - started
     # throughput once the actors are up: rows after the first returned batch
@@ -333,14 +342,14 @@ def _finish_block(cache, name: str, block: list[str], rows: dict[str, tuple]) ->
 
     records = {}
     for digest, error, blob in rows.values():
-        if error or not digest:
-            continue
-        if blob:
+        if not error and digest and blob:
             records.setdefault(digest, pickle.loads(blob))
-        elif digest in cache.records:
-            records.setdefault(digest, cache.records[digest])
-        else:  # pragma: no cover - an actor saw a hash the driver's cache does not hold
-            raise DistributedError(f"image {rows} came back without a record")
+    for path, (digest, error, _) in rows.items():
+        if error or not digest or digest in records:
+            continue
+        if digest not in cache.records:  # the actors only leave out hashes the cache holds
+            raise DistributedError(f"{path}: came back from the Ray job without its scores")
+        records[digest] = cache.records[digest]
     ordered = [rows[p] for p in block]
     arrays = _join_records(list(records.values())) if records else _empty_records()
     _atomic_savez(cache.directory / name, **arrays,

@@ -3,6 +3,7 @@ the same numbers as local scoring, a killed actor, a killed driver resumed, bad 
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -210,3 +211,21 @@ def test_a_block_shard_is_read_back_with_its_path_index(tmp_path):
                                                    "/b.jpg": ("", "cannot read: gone")}}
     assert loaded.records == {} and not loaded.unreadable
     assert json.loads(json.dumps(list(loaded.blocks)))  # plain names
+
+
+def test_a_block_with_identical_files_keeps_one_record_for_both(tmp_path):
+    record = {"hash": "h1", "height": 4, "width": 5, "xyxy": np.zeros((1, 4), np.float32),
+              "confidence": np.ones(1, np.float32), "class_id": np.zeros(1, np.int64),
+              "class_scores": np.ones((1, 2), np.float32), "embedding": np.ones(3, np.float32),
+              "box_features": np.zeros((1, 32), np.float16)}
+    cache = scoring.ShardCache(tmp_path)
+    distributed._finish_block(cache, "shard-block-y.npz", ["/a.jpg", "/b.jpg"],
+                              {"/a.jpg": ("h1", "", b""),
+                               "/b.jpg": ("h1", "", pickle.dumps(record))})
+    loaded = scoring.ShardCache(tmp_path).load()
+    assert list(loaded.records) == ["h1"]
+    assert loaded.blocks["shard-block-y.npz"] == {"/a.jpg": ("h1", ""), "/b.jpg": ("h1", "")}
+    with pytest.raises(distributed.DistributedError, match=r"/c\.jpg: came back"):
+        distributed._finish_block(cache, "shard-block-z.npz", ["/c.jpg"],
+                                  {"/c.jpg": ("h2", "", b"")})
+    assert not (tmp_path / "shard-block-z.npz").exists()
