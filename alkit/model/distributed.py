@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-#: Environment a Ray started by alkit needs to stay on loopback and send nothing out
-#: (../shared/ENVIRONMENT.md, "Ray": on Linux the gRPC servers bind every interface unless
-#: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0).
+#: Environment a private Ray started by alkit needs to stay on loopback and send nothing out
+#: (measured with ray 2.60: on Linux its gRPC servers bind every interface unless
+#: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which also refuses a second node).
 RAY_LOCAL_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 

@@ -14,6 +14,10 @@ inference; new images are the only ones scored; a run killed at any moment (even
 started again loses no finished batch and duplicates nothing (records are keyed by content
 hash). After a run the shards are merged into one. Default cache dir: ``<alkit home>/scores``.
 
+**Engines.** ``engine="local"`` (default) infers in this process; ``engine="ray"`` infers on Ray
+Data actors (:mod:`alkit.model.distributed`), writes one shard per finished block of paths into
+the same cache and gives the same numbers, so the two engines share every finished record.
+
 **Bad images** (missing, unreadable, zero bytes, truncated, not an image) are skipped, counted
 and listed in ``PoolScores.skipped`` with the reason; they never stop a run.
 
