@@ -129,6 +129,7 @@ class _Connection:
 
     def __init__(self, engine: RayEngine, n_gpus: int):
         self.engine, self.n_gpus = engine, n_gpus
+        self.restore = None
 
     def __enter__(self):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -139,6 +140,12 @@ class _Connection:
         if ray.is_initialized():
             ray.shutdown()
         if self.engine.address is None:
+            # Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, at import: when it was imported
+            # before this call, its constant is set here too (else it binds every interface)
+            from ray._private import ray_constants
+
+            self.restore = (ray_constants, ray_constants.ENABLE_RAY_CLUSTER)
+            ray_constants.ENABLE_RAY_CLUSTER = False
             ray.init(num_cpus=max(1, int(np.ceil(self.engine.actors * self.engine.cpus_per_actor))),
                      num_gpus=self.n_gpus, include_dashboard=False,
                      _node_ip_address="127.0.0.1", log_to_driver=False,
@@ -157,6 +164,9 @@ class _Connection:
         import ray
 
         ray.shutdown()
+        if self.restore is not None:  # a later call may connect to a real cluster
+            module, value = self.restore
+            module.ENABLE_RAY_CLUSTER = value
 
 
 class _ScoreActor:
