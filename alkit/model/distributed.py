@@ -146,10 +146,16 @@ class _Connection:
 
             self.restore = (ray_constants, ray_constants.ENABLE_RAY_CLUSTER)
             ray_constants.ENABLE_RAY_CLUSTER = False
-            ray.init(num_cpus=max(1, int(np.ceil(self.engine.actors * self.engine.cpus_per_actor))),
-                     num_gpus=self.n_gpus, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", log_to_driver=False,
-                     object_store_memory=256 * 2**20, configure_logging=False)
+            try:
+                ray.init(num_cpus=max(1, int(np.ceil(self.engine.actors
+                                                     * self.engine.cpus_per_actor))),
+                         num_gpus=None if self.n_gpus else 0,  # None: the GPUs Ray finds
+                         include_dashboard=False, _node_ip_address="127.0.0.1",
+                         log_to_driver=False, object_store_memory=256 * 2**20,
+                         configure_logging=False)
+            except BaseException:
+                self._restore()
+                raise
         else:
             check_address(self.engine.address)
             try:
@@ -164,9 +170,13 @@ class _Connection:
         import ray
 
         ray.shutdown()
+        self._restore()
+
+    def _restore(self) -> None:
         if self.restore is not None:  # a later call may connect to a real cluster
             module, value = self.restore
             module.ENABLE_RAY_CLUSTER = value
+            self.restore = None
 
 
 class _ScoreActor:
