@@ -19,6 +19,9 @@ LS_PACKAGE := label-studio>=1.23,<1.24
 DM_VENV  := .venv-datumaro
 DM_STAMP := $(DM_VENV)/.alkit-installed
 DM_PACKAGE := datumaro>=1.13,<1.14
+# Ray (the distributed scoring engine, an optional extra) goes into the same venv for the tests
+# only: `make demo` does not install it.
+RAY_STAMP := $(VENV)/.alkit-ray-installed
 # The real-browser test drives Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM := /usr/lib/chromium/chromium
 
@@ -32,7 +35,7 @@ JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	--LabApp.extension_manager=readonly
 
-.PHONY: venv labelstudio datumaro browser test lint demo lab samples clean
+.PHONY: venv ray labelstudio datumaro browser test lint demo lab samples clean
 
 venv: $(STAMP)
 
@@ -47,6 +50,12 @@ $(STAMP): pyproject.toml Makefile
 		$(BIN)/python -m pip install --quiet --no-deps '$(PRETRAINED_PACKAGE)'; \
 	fi
 	touch $(STAMP)
+
+ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(RAY_STAMP)
 
 labelstudio: $(LS_STAMP)
 
@@ -77,7 +86,7 @@ browser:
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv labelstudio datumaro browser lint
+test: venv ray labelstudio datumaro browser lint
 	ALKIT_NETWORK_GUARD=1 ALKIT_LABEL_STUDIO_BIN=$(CURDIR)/$(LS_VENV)/bin/label-studio \
 		ALKIT_DATUMARO_PYTHON=$(CURDIR)/$(DM_VENV)/bin/python $(NB_ENV) \
 		$(BIN)/python -m pytest tests notebooks \

@@ -64,12 +64,19 @@ def _score(args) -> int:
     scores = score_pool(args.model, source, imgsz=args.imgsz, batch=args.batch, conf=args.conf,
                         iou=args.iou, max_det=args.max_det, embed_layer=args.embed_layer,
                         conf_threshold=args.conf_threshold, device=args.device,
-                        cache_dir=args.cache_dir, progress=not args.quiet)
+                        cache_dir=args.cache_dir, progress=not args.quiet,
+                        engine=args.engine or "local", address=args.address,
+                        actors=args.actors or 2,
+                        gpus_per_actor=args.gpus_per_actor or 0.0)
     out = scores.save(args.out)
     scores.table.to_csv(out.with_suffix(".csv"), index=False)
     run = scores.meta["run"]
     print(f"scored {len(scores)} images ({run['n_inferred']} inferred, {run['n_cached']} from "
           f"the cache) in {run['seconds']:.1f} s; {run['n_skipped']} skipped")
+    if run.get("engine") == "ray":
+        print(f"ray ({run['address']}, {run['actors']} actors): {run['n_blocks_skipped']} of "
+              f"{run['n_blocks']} block shards already finished (not recomputed); start-up "
+              f"{run['startup_seconds']:.1f} s")
     for path, reason in scores.skipped[:20]:
         print(f"  skipped {path}: {reason}")
     print(f"flagged (most confident box < 0.6): {int(scores.flagged().sum())}")
@@ -151,7 +158,8 @@ def _stopping(args) -> int:
 def _init(args) -> int:
     from alkit.loop.project import Project
 
-    project = Project.init(args.project, args.dataset, pool=args.pool)
+    project = Project.init(args.project, args.dataset, pool=args.pool, manifest=args.manifest,
+                           check_exists=not args.no_check)
     counts = project.ledger.counts()
     print(f"created {project.dir / 'project.db'}: {counts['unlabeled']} pool images, "
           f"{counts['labeled']} labeled seed images")
@@ -204,7 +212,8 @@ def _round(args) -> int:
         seconds_per_image=args.seconds_per_image, seconds_per_box=args.seconds_per_box,
         committee_members=args.committee, epochs=args.epochs, seed_epochs=args.seed_epochs,
         imgsz=args.imgsz, batch=args.batch, device=args.device, initial_weights=args.weights,
-        warm_start=False if args.fixed_start else None)
+        warm_start=False if args.fixed_start else None, engine=args.engine,
+        address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
     with Project(args.project) as project, _quiet(args.quiet):
         annotator = _annotator(args, project)
         for _ in range(args.rounds):
@@ -331,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedding layer (default: the last backbone block)")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--device", default="cpu")
+    _add_engine_options(p)
     p.add_argument("--top", type=int, default=10, help="most uncertain images to print")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_score)
@@ -366,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset yaml with train (the seed set), val, test and pool splits")
     p.add_argument("--pool", type=Path, default=None,
                    help="the pool's image folder or list file (default: the yaml's pool)")
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="the pool as a manifest for big pools: a .txt list of paths or a "
+                        ".parquet file with a 'path' column (checked whole, not hashed)")
+    p.add_argument("--no-check", action="store_true",
+                   help="--manifest: do not require each path to be a file here (paths "
+                        "only the cluster's nodes can read)")
     p.set_defaults(func=_init)
 
     p = sub.add_parser("round", help="run (or resume) rounds: score, select, stage, annotate, "
@@ -376,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--committee", type=int, default=None,
                    help="query-by-committee with N members (N trainings more a round)")
     _add_recipe_options(p, default="cpu")
+    _add_engine_options(p)
     p.add_argument("--weights", default=None, help="initial checkpoint (default: the "
                                                    "pretrained start if installed)")
     p.add_argument("--fixed-start", action="store_true",
@@ -506,6 +523,18 @@ def _add_recipe_options(p, *, default: str) -> None:
     p.add_argument("--device", default=None, help="cpu (default), 0, cuda:0, ...")
 
 
+def _add_engine_options(p) -> None:
+    p.add_argument("--engine", choices=("local", "ray"), default=None,
+                   help="where pool scoring runs: local (this process, default) or ray "
+                        "(Ray actors; pip install 'alkit[ray]', docs/distributed.md)")
+    p.add_argument("--address", default=None,
+                   help="ray: a running cluster's host:port (default: a private Ray on "
+                        "127.0.0.1)")
+    p.add_argument("--actors", type=int, default=None, help="ray: scoring actors (2)")
+    p.add_argument("--gpus-per-actor", type=float, default=None,
+                   help="ray: GPUs each actor reserves (0: CPU actors)")
+
+
 def _add_query_options(p, *, budget_required: bool) -> None:
     from alkit.core.query import QUERIES
 
@@ -545,11 +574,12 @@ def main(argv: list[str] | None = None) -> int:
     from alkit.annotate.labelstudio import LabelStudioError
     from alkit.data.datasets import DatasetError
     from alkit.loop.ledger import LedgerError
+    from alkit.model.distributed import DistributedError
 
     try:
         return args.func(args)
     except (DatasetError, LedgerError, LabelStudioError, FileNotFoundError, FileExistsError,
-            ValueError) as error:
+            ValueError, DistributedError) as error:
         print(f"alkit {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

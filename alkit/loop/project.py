@@ -65,7 +65,9 @@ class Project:
     @classmethod
     def init(cls, directory: str | os.PathLike, dataset_yaml: str | os.PathLike, *,
              pool: str | os.PathLike | None = None,
-             scores_dir: str | os.PathLike | None = None) -> Project:
+             scores_dir: str | os.PathLike | None = None,
+             manifest: str | os.PathLike | None = None,
+             check_exists: bool = True) -> Project:
         """Create the ledger and register the pool (unlabeled) and the seed split (labeled).
 
         Args:
@@ -75,8 +77,19 @@ class Project:
             pool: the pool's image folder or list file, instead of the yaml's.
             scores_dir: the scoring cache (default ``<project>/scores``); projects that score
                 with the same models (a benchmark's cells) can share one.
+            manifest: the pool as a manifest (:func:`alkit.data.manifest.read_manifest`: a text
+                or parquet list of paths, for pools of millions): checked whole before the
+                ledger is created, bulk-inserted in one transaction, and not hashed here
+                (the ledger's hash stays empty; scoring hashes each image's bytes when it
+                reads them). Exclusive with ``pool``.
+            check_exists: with ``manifest``, require every listed path to be a file here.
         """
         spec = datasets.read_dataset_yaml(dataset_yaml)
+        if manifest is not None:
+            if pool is not None:
+                raise ValueError("give the pool as pool= or as manifest=, not both")
+            return cls._init_from_manifest(directory, dataset_yaml, spec, manifest,
+                                           scores_dir, check_exists)
         pool_source = pool if pool is not None else spec.splits.get("pool")
         if pool_source is None:
             raise DatasetError(dataset_yaml, "an active-learning project needs a 'pool' split "
@@ -88,6 +101,27 @@ class Project:
             extra["scores_dir"] = str(Path(scores_dir).resolve())
         ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **extra)
         ledger.add_images(((str(p), datasets.file_sha256(p)) for p in pool_images), split="pool")
+        ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
+        ledger.close()
+        project = cls(directory)
+        for image, labels in seed:
+            project._store_label(image, labels, round_number=0, source="seed")
+        return project
+
+    @classmethod
+    def _init_from_manifest(cls, directory, dataset_yaml, spec, manifest, scores_dir,
+                            check_exists: bool) -> Project:
+        from alkit.data.manifest import read_manifest
+
+        pool_images = read_manifest(manifest, check_exists=check_exists)
+        seed = datasets.read_split(spec, "train")
+        extra = {"pool": os.path.commonpath(pool_images) if len(pool_images) > 1
+                 else str(Path(pool_images[0]).parent),
+                 "manifest": str(Path(manifest).resolve())}
+        if scores_dir is not None:
+            extra["scores_dir"] = str(Path(scores_dir).resolve())
+        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **extra)
+        ledger.add_images(((p, "") for p in pool_images), split="pool")
         ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
         ledger.close()
         project = cls(directory)
@@ -268,8 +302,8 @@ class Project:
 
         return score_pool(model, [str(p) for p in paths], imgsz=config.recipe.imgsz,
                           conf_threshold=config.query.conf_threshold,
-                          device=config.recipe.device, cache_dir=self.scores_dir,
-                          progress=progress)
+                          cache_dir=self.scores_dir, progress=progress,
+                          **config.recipe.scoring_kwargs())
 
     def _committee_disagreement(self, record: RoundRecord, config: RoundConfig, paths,
                                 progress: bool) -> np.ndarray:

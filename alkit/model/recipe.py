@@ -43,6 +43,11 @@ class Recipe:
         initial_weights: the start weights (default: the optional pretrained start, else
             ``yolov8n.yaml``; see :func:`alkit.model.yolo.default_start_weights`).
         workers: dataloader worker processes. device: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
+            (training, scoring and the committee all use it).
+        engine: where pool scoring runs: ``"local"`` (this process) or ``"ray"`` (Ray actors,
+            :mod:`alkit.model.distributed`). address: the Ray cluster (``host:port``;
+            ``None``: a private Ray on 127.0.0.1). actors, gpus_per_actor: Ray actors and the
+            GPUs each reserves. Training always runs in this process.
     """
 
     epochs: int = 30
@@ -57,6 +62,10 @@ class Recipe:
     initial_weights: str | None = None
     workers: int = 2
     device: str = "cpu"
+    engine: str = "local"
+    address: str | None = None
+    actors: int = 2
+    gpus_per_actor: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "imgsz", "batch"):
@@ -69,6 +78,10 @@ class Recipe:
                 raise ValueError(f"Recipe.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.workers < 0 or self.close_mosaic < 0 or self.mixup_from_round < 0:
             raise ValueError("Recipe.workers, close_mosaic and mixup_from_round must be >= 0")
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"Recipe.engine must be 'local' or 'ray', got {self.engine!r}")
+        if int(self.actors) < 1 or self.gpus_per_actor < 0:
+            raise ValueError("Recipe.actors must be >= 1 and gpus_per_actor >= 0")
 
     def epochs_of(self, round_number: int) -> int:
         """Epochs of round ``round_number`` (``seed_epochs`` for round 0)."""
@@ -84,6 +97,12 @@ class Recipe:
                 "mosaic": self.mosaic, "close_mosaic": self.close_mosaic,
                 "mixup": self.mixup if round_number >= self.mixup_from_round else 0.0,
                 "seed": int(random_state)}
+
+    def scoring_kwargs(self) -> dict:
+        """Keyword arguments of :func:`alkit.score_pool` this recipe sets: ``device``,
+        ``engine``, ``address``, ``actors`` and ``gpus_per_actor`` (image size not included)."""
+        return {"device": self.device, "engine": self.engine, "address": self.address,
+                "actors": int(self.actors), "gpus_per_actor": float(self.gpus_per_actor)}
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict of the fields."""

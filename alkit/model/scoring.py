@@ -14,6 +14,10 @@ inference; new images are the only ones scored; a run killed at any moment (even
 started again loses no finished batch and duplicates nothing (records are keyed by content
 hash). After a run the shards are merged into one. Default cache dir: ``<alkit home>/scores``.
 
+**Engines.** ``engine="local"`` (default) infers in this process; ``engine="ray"`` infers on Ray
+Data actors (:mod:`alkit.model.distributed`), writes one shard per finished block of paths into
+the same cache and gives the same numbers, so the two engines share every finished record.
+
 **Bad images** (missing, unreadable, zero bytes, truncated, not an image) are skipped, counted
 and listed in ``PoolScores.skipped`` with the reason; they never stop a run.
 
@@ -334,13 +338,16 @@ class ShardCache:
     """Per-image records of one (model, settings) key, stored as atomic ``.npz`` shards.
 
     ``directory`` is the key's cache folder, created if missing; nothing is read until
-    :meth:`load`. Records are keyed by image content hash.
+    :meth:`load`. Records are keyed by image content hash. Shards the Ray engine wrote for a
+    block of paths (``shard-block-*.npz``, :mod:`alkit.model.distributed`) also carry the
+    block's path index: ``blocks[shard name] = {path: (content hash, skip reason)}``.
     """
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.records: dict[str, dict] = {}
+        self.blocks: dict[str, dict[str, tuple[str, str]]] = {}
         self.unreadable: list[Path] = []
 
     def shards(self) -> list[Path]:
@@ -358,6 +365,11 @@ class ShardCache:
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     arrays = {k: data[k] for k in _SHARD_ARRAYS}
+                    if "block_paths" in data.files:
+                        self.blocks[shard.name] = {
+                            str(p): (str(h), str(e)) for p, h, e in zip(
+                                data["block_paths"], data["block_hashes"], data["block_errors"],
+                                strict=True)}
             except (OSError, ValueError, KeyError, EOFError):
                 self.unreadable.append(shard)
                 continue
@@ -376,7 +388,8 @@ class ShardCache:
             self.records[record["hash"]] = record
 
     def compact(self) -> None:
-        """Merge all shards into one (written first, then the old ones removed)."""
+        """Merge all shards into one (written first, then the old ones removed; Ray block
+        shards are merged too, and their path index with them)."""
         shards = self.shards()
         if len(shards) <= 1 or not self.records:
             return
@@ -384,6 +397,7 @@ class ShardCache:
         _atomic_savez(merged, **_join_records(list(self.records.values())))
         for shard in shards:
             shard.unlink(missing_ok=True)
+        self.blocks.clear()
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
@@ -503,6 +517,11 @@ def score_pool(
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    engine: str = "local",
+    address: str | None = None,
+    actors: int = 2,
+    gpus_per_actor: float = 0.0,
+    block_size: int = 64,
 ) -> PoolScores:
     """Score every image of a pool once per model (see the module docstring).
 
@@ -519,15 +538,25 @@ def score_pool(
         device: the torch device to infer on: ``"cpu"``, ``"0"``, ``"cuda:0"``, ...
         cache_dir: where the per-model cache lives (default :func:`default_cache_dir`).
         progress: a tqdm bar with images/s.
+        engine: ``"local"`` (this process, the default) or ``"ray"`` (Ray Data actors, see
+            :mod:`alkit.model.distributed`; needs ``pip install 'alkit[ray]'``). Both write and
+            read the same cache and give the same numbers.
+        address: ray only: a running cluster's ``host:port``; ``None`` starts a private Ray on
+            127.0.0.1 for the call.
+        actors: ray only: scoring actors (one model each).
+        gpus_per_actor: ray only: GPUs each actor reserves (0: CPU actors using ``device``).
+        block_size: ray only: images per block shard (what a rerun skips when finished).
 
     Returns:
         :class:`PoolScores`; ``.meta["run"]`` says how many images were inferred, cached,
-        skipped.
+        skipped (and, with Ray, blocks skipped and the start-up seconds).
     """
     from tqdm.auto import tqdm
 
     from alkit.model import yolo
 
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     started = time.perf_counter()
     paths = _unique_paths(images)
     model = yolo.load_model(model)
@@ -539,19 +568,28 @@ def score_pool(
     cache = ShardCache(Path(cache_dir or default_cache_dir()) / key.hexdigest()[:24]).load()
     n_cached_before = len(cache.records)
     names = tuple(model.names[i] for i in sorted(model.names))
-    with _LazyScorer(lambda: yolo.OnePassScorer(
-            model, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, embed_layer=layer,
-            device=device)) as scorer:
-        bar = tqdm(total=len(paths), desc="scoring", unit="img", disable=not progress)
-        loaded = _infer_missing(scorer, cache, paths, batch, bar)
-    cache.compact()
+    bar = tqdm(total=len(paths), desc="scoring", unit="img", disable=not progress)
+    extra = {"engine": "local"}
+    if engine == "ray":
+        from alkit.model.distributed import RayEngine, infer_missing_ray
+
+        ray_engine = RayEngine(address, actors, gpus_per_actor, block_size=block_size)
+        with bar:
+            loaded, extra = infer_missing_ray(model, cache, paths, settings, engine=ray_engine,
+                                              batch=batch, device=device, bar=bar)
+    else:
+        with _LazyScorer(lambda: yolo.OnePassScorer(
+                model, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, embed_layer=layer,
+                device=device)) as scorer:
+            loaded = _infer_missing(scorer, cache, paths, batch, bar)
+        cache.compact()
     n_inferred = len(cache.records) - n_cached_before
     skipped = [(item.path, item.error) for item in loaded if item.error]
     run = ScoringRun(n_inferred, len(paths) - n_inferred - len(skipped), len(skipped),
                      time.perf_counter() - started, cache.directory)
     return _assemble(loaded, cache, names, skipped, conf_threshold, {
         "model_hash": model_hash, "settings": settings,
-        "run": {**run.__dict__, "cache_dir": str(run.cache_dir)},
+        "run": {**run.__dict__, "cache_dir": str(run.cache_dir), **extra},
     })
 
 

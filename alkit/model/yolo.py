@@ -142,6 +142,16 @@ def _use_all_cores() -> None:
 
 _use_all_cores()
 
+
+def set_torch_threads(n_threads: int) -> None:
+    """Use ``n_threads`` (an int >= 1) CPU threads in torch from now on, including after
+    Ultralytics' reset on a predictor's first run (a Ray actor holding one CPU sets 1)."""
+    import torch
+    from ultralytics.utils import torch_utils
+
+    torch_utils.NUM_THREADS = max(1, int(n_threads))
+    torch.set_num_threads(max(1, int(n_threads)))
+
 ULTRALYTICS_VERSION = ultralytics.__version__
 
 
@@ -524,6 +534,21 @@ def weights_hash(model: YOLO | str | os.PathLike) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def checkpoint_bytes(model: YOLO) -> bytes:
+    """The ``.pt`` bytes of the loaded YOLO ``model``: its checkpoint file's, or the model
+    saved to a temporary file when it has none (a yaml-built model's random weights are
+    shipped as drawn, so every process that loads the bytes holds the same model)."""
+    checkpoint = getattr(model, "ckpt_path", None)
+    if checkpoint and Path(checkpoint).is_file():
+        return Path(checkpoint).read_bytes()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="alkit-weights-") as folder:
+        path = Path(folder) / "model.pt"
+        model.save(path)
+        return path.read_bytes()
 
 
 def default_embedding_layer(model: YOLO) -> int:
