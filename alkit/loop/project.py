@@ -655,4 +655,21 @@ class Project:
             analysis = analyze(history.labeled, history.metric, n_bootstrap=50,
                                history=history)
             lines += ["", analysis.summary()]
-        return "\n".join(lines)
+        return "\n".join(lines + self._monitor_status())
+
+    def _monitor_status(self) -> list[str]:
+        """A line on production monitoring (``alkit monitor``), when any batch is recorded:
+        the last batch and the latest change the rule found."""
+        if not self.ledger.monitor_batches():
+            return []
+        table = self.monitor_report().table
+        last = table.iloc[-1]
+        lines = ["", f"monitoring: {len(table)} batch(es); the last, {last['name']}: "
+                     f"{last['flagged_rate']:.0%} flagged, {last['far_share']:.0%} far from the "
+                     f"labeled set, {int(last['n_sent'])} sent for labels"]
+        changed = table[table["changed"]]
+        if len(changed):
+            row = changed.iloc[-1]
+            lines.append(f"  latest change: batch {int(row['batch'])} ({row['name']}): "
+                         f"{row['reasons']} (alkit monitor --report)")
+        return lines

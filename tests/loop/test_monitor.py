@@ -191,7 +191,10 @@ def test_the_report_marks_the_drift_at_its_start_over_five_seeds(seed_round, tin
             for manifest in stream.manifests:
                 project.monitor(manifest)
             report = project.monitor_report()
+            status = project.status()
         changed = report.changed
+        assert "monitoring: 7 batch(es); the last, batch_006:" in status
+        assert f"latest change: batch {max(changed)} (batch_00{max(changed)}):" in status
         assert all(b >= 4 for b in changed), (seed, report.summary())
         delays[seed] = min(changed) - 4 if changed else None
         assert delays[seed] is not None and delays[seed] <= 2, (seed, report.summary())
