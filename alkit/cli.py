@@ -65,9 +65,7 @@ def _score(args) -> int:
                         iou=args.iou, max_det=args.max_det, embed_layer=args.embed_layer,
                         conf_threshold=args.conf_threshold, device=args.device,
                         cache_dir=args.cache_dir, progress=not args.quiet,
-                        engine=args.engine or "local", address=args.address,
-                        actors=args.actors or 2,
-                        gpus_per_actor=args.gpus_per_actor or 0.0)
+                        **_engine_kwargs(args))
     out = scores.save(args.out)
     scores.table.to_csv(out.with_suffix(".csv"), index=False)
     run = scores.meta["run"]
@@ -253,6 +251,12 @@ def _cost_model(args):
                      else args.seconds_per_box)
 
 
+def _engine_kwargs(args) -> dict:
+    """``score_pool``'s engine keywords from ``--engine --address --actors --gpus-per-actor``."""
+    return {"engine": args.engine or "local", "address": args.address,
+            "actors": args.actors or 2, "gpus_per_actor": args.gpus_per_actor or 0.0}
+
+
 def _monitor(args) -> int:
     from alkit.core.drift import ChangeRule
     from alkit.loop.project import Project
@@ -266,7 +270,7 @@ def _monitor(args) -> int:
                 source, model=args.model, imgsz=args.imgsz, flag_threshold=args.threshold,
                 budget=args.budget, strategy=args.strategy, measure=args.measure,
                 from_flagged=not args.all_images, random_state=args.seed,
-                progress=not args.quiet)
+                scoring=_engine_kwargs(args), progress=not args.quiet)
             stats = record["stats"]
             print(f"batch {record['number']} {record['name']}: {record['n_scored']} scored "
                   f"({stats['scoring']['n_inferred']} inferred), {record['n_skipped']} "
@@ -458,6 +462,7 @@ def _add_monitor_parser(sub) -> None:
                    help="change rule: flagged rate this many times its baseline (2)")
     p.add_argument("--far-rise", type=float, default=0.15,
                    help="change rule: far share this much above its baseline (0.15)")
+    _add_engine_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_monitor)
 

@@ -97,7 +97,7 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
                   flag_threshold: float = 0.6, budget: int = 0, strategy: str = "uncertainty",
                   measure: str = "least_confidence_max", from_flagged: bool = True,
                   far_quantile: float = 0.95, random_state: int = 0,
-                  progress: bool = False) -> dict:
+                  scoring: dict | None = None, progress: bool = False) -> dict:
     """Monitor one batch of production images (see the module docstring); returns its record
     (a dict of the ``monitor_batches`` columns, ``stats`` decoded).
 
@@ -116,6 +116,8 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
         from_flagged: choose only among flagged images (else among every scored image).
         far_quantile: the level of the far-share threshold (:func:`alkit.core.drift.far_share`).
         random_state: the seed of the strategy's random draws.
+        scoring: the scoring engine's keywords of :func:`alkit.model.scoring.score_pool`
+            (``engine``, ``address``, ``actors``, ``gpus_per_actor``; default: this process).
         progress: a progress bar while scoring.
 
     Raises:
@@ -152,7 +154,7 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
                           "images or more")
     scores = score_pool(model, [*labeled, *batch.paths], imgsz=imgsz,
                         conf_threshold=conf_threshold, device=recipe.get("device", "cpu"),
-                        cache_dir=project.scores_dir, progress=progress)
+                        cache_dir=project.scores_dir, progress=progress, **(scoring or {}))
     skipped = dict(scores.skipped) | dict(batch.skipped)
     row_of = {p: i for i, p in enumerate(scores.paths)}
     key = content_key([*batch.paths, *(p for p, _ in batch.skipped)],

@@ -585,7 +585,7 @@ class Project:
                 imgsz: int | None = None, flag_threshold: float = 0.6, budget: int = 0,
                 strategy: str = "uncertainty", measure: str = "least_confidence_max",
                 from_flagged: bool = True, random_state: int = 0,
-                progress: bool = False) -> dict:
+                scoring: dict | None = None, progress: bool = False) -> dict:
         """Monitor one batch of production images with the deployed model, record it in the
         ledger (one transaction) and send ``budget`` of its images to the pool as the
         ``production`` source, where the next :meth:`run_round` can pick them; returns the
@@ -604,6 +604,8 @@ class Project:
             measure: the uncertainty column the strategy reads.
             from_flagged: choose only among flagged images.
             random_state: the seed of the strategy's random draws.
+            scoring: ``score_pool``'s engine keywords (``engine="ray"``, ``address``,
+                ``actors``, ``gpus_per_actor``; docs/distributed.md), default this process.
             progress: a progress bar while scoring.
         """
         from alkit.loop.monitor import monitor_batch
@@ -611,7 +613,7 @@ class Project:
         return monitor_batch(self, batch, name=name, timestamps=timestamps, model=model,
                              imgsz=imgsz, flag_threshold=flag_threshold, budget=budget,
                              strategy=strategy, measure=measure, from_flagged=from_flagged,
-                             random_state=random_state, progress=progress)
+                             random_state=random_state, scoring=scoring, progress=progress)
 
     def monitor_report(self, rule=None):
         """The monitored batches over time (:class:`alkit.loop.monitor.MonitorReport`: table,

@@ -200,3 +200,32 @@ def test_the_report_marks_the_drift_at_its_start_over_five_seeds(seed_round, tin
         assert delays[seed] is not None and delays[seed] <= 2, (seed, report.summary())
         assert "new images far from the labeled set" in report.summary()
     print("detection delay per seed:", delays)
+
+
+def test_a_batch_scored_on_a_ray_cluster_records_what_local_scoring_records(
+        seed_round, tiny_dataset, stream, tmp_path):
+    """``Project.monitor(scoring={"engine": "ray", ...})`` on a real one-node cluster on
+    127.0.0.1: the same flagged count, far share and class mix as the same batch scored in
+    this process (issue 17 uses the Ray engine where it exists)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("Ray is missing: `make test` installs alkit[ray]")
+        pytest.skip("Ray is not installed (pip install 'alkit[ray]')")
+    from ray_cluster import LocalCluster
+
+    records = {}
+    with LocalCluster(1, cpus_per_node=1) as cluster:
+        for engine in ("local", "ray"):
+            with Project.init(tmp_path / engine, tiny_dataset / "dataset.yaml") as project:
+                project.adopt_seed_round(seed_round)
+                scoring = ({"engine": "ray", "address": cluster.address, "actors": 1}
+                           if engine == "ray" else None)
+                records[engine] = project.monitor(stream.manifests[0], scoring=scoring)
+    local, ray_record = records["local"], records["ray"]
+    assert ray_record["stats"]["scoring"]["n_inferred"] == 12 + 24
+    assert ray_record["n_flagged"] == local["n_flagged"]
+    for measure in ("far_share", "flagged_rate", "class_mix_tv"):
+        assert ray_record["stats"][measure] == pytest.approx(local["stats"][measure], abs=1e-6,
+                                                             nan_ok=True)
