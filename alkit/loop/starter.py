@@ -115,6 +115,8 @@ def run_starter(
         echo: where the step-by-step lines and the report go (``print``).
     """
     started = time.perf_counter()
+    # 200 and 200.0 (the command line's float) name the same experiment and its cache
+    budget = int(budget) if float(budget).is_integer() else float(budget)
     the_recipe = as_recipe(recipe)
     data, samples_root = _dataset(data, sample_preset, Path(workdir), echo)
     spec, pool_images = _check_inputs(data, pool, budget, budget_unit, n_seeds)
@@ -175,6 +177,8 @@ def _check_inputs(data: Path, pool, budget: float, budget_unit: str, n_seeds: in
         raise ValueError(f"budget_unit must be one of {BUDGET_UNITS}, got {budget_unit!r}")
     if budget < 1 or n_seeds < 1:
         raise ValueError(f"budget and n_seeds must be >= 1, got {budget} and {n_seeds}")
+    if budget_unit == "images" and not isinstance(budget, int):
+        raise ValueError(f"K = {budget} images: a budget in images must be a whole number")
     spec = datasets.read_dataset_yaml(data)
     if "test" not in spec.splits:
         raise DatasetError(spec.yaml_path, "the starter needs a 'test' split (the fixed "

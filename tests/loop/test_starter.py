@@ -233,22 +233,24 @@ def test_own_data_with_real_label_files(tiny_run, tiny_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_a_budget_in_annotation_seconds_buys_the_same_cost_per_arm(tiny_run, capsys):
-    """K = 600 s per arm: each arm's picks are priced at 4 s + 25.5 s per expected box (the
-    seed model's candidates) and fit the budget; the report names the unit and counts the
-    images each arm bought."""
-    _, _, workdir = tiny_run
-    args = ["--samples", "tiny", "--workdir", str(workdir), "--budget", "600", "--seeds", "1",
+    """K = a third of the pool's annotation seconds per arm: each arm's picks are priced at
+    4 s + 25.5 s per expected box (the seed model's candidates) and fit the budget; the report
+    names the unit and counts the images each arm bought."""
+    report, _, workdir = tiny_run
+    pool = PoolScores.load(report.scores_path)  # the same seed recipe, data and seed
+    k = round(float((4 + 25.5 * pool.expected_boxes).sum()) / 3)
+    args = ["--samples", "tiny", "--workdir", str(workdir), "--budget", str(k), "--seeds", "1",
             "--budget-unit", "cost", "--recipe", "tiny", "--epochs", "1", "--no-control",
             "--quiet"]
     assert cli.main(["starter", *args]) == 0
     out = capsys.readouterr().out
-    assert "alkit starter: bottom-600s vs random-600s" in out
-    assert "K = 0.2 h (600 s) per arm" in out
+    assert f"alkit starter: bottom-{k}s vs random-{k}s" in out
+    assert f"K = {starter_report.budget_words(k, 'cost')} per arm" in out
     report = json.loads((workdir / "starter-tiny" / starter_report.REPORT_FILE).read_text())
     assert report["budget_unit"] == "cost" and report["config"]["seconds_per_box"] == 25.5
     scores = PoolScores.load(report["scores_path"]).table.set_index("path")
     for picks in (report["picks"]["bottom"], report["picks"]["random-s0"]):
-        assert 0 < (4 + 25.5 * scores["expected_boxes"][picks]).sum() <= 600
+        assert 0 < (4 + 25.5 * scores["expected_boxes"][picks]).sum() <= k
     with pytest.raises(ValueError, match=r"K = 27.8 h .* the whole pool .* is worth about"):
         starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir,
                             budget=100_000, budget_unit="cost", n_seeds=1, control=False,
