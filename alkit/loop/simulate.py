@@ -152,6 +152,7 @@ def check_config(out: Path, exp: Experiment) -> None:
                          "(write_report, bench_al.py --report-only) but not extended; use "
                          "another output folder")
     if stored is not None:
+        stored = _fill_new_fields(stored)
         fixed = ("dataset_yaml", "recipe", "shared_seed_model", "pool")
         changed = sorted(k for k in fixed if stored.get(k) != current[k])
         changed += sorted(f"queries.{k}" for k, q in current["queries"].items()
@@ -165,6 +166,19 @@ def check_config(out: Path, exp: Experiment) -> None:
         if current == stored:
             return
     files.write_json(path, current, sort_keys=True)
+
+
+def _fill_new_fields(stored: dict) -> dict:
+    """``stored`` (a config.json) with the recipe and query fields added to alkit since it was
+    written set to their defaults: a field that did not exist then had its default's effect,
+    so adding one does not make an old folder "another experiment"."""
+    recipe_defaults, query_defaults = Recipe().to_dict(), Query().to_dict()
+    filled = dict(stored)
+    if isinstance(stored.get("recipe"), dict):
+        filled["recipe"] = {**recipe_defaults, **stored["recipe"]}
+    filled["queries"] = {k: {**query_defaults, **q} if isinstance(q, dict) else q
+                         for k, q in stored.get("queries", {}).items()}
+    return filled
 
 
 def machine_info() -> dict:

@@ -109,6 +109,14 @@ def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_datase
     stored = json.loads((tmp_path / "config.json").read_text())
     assert stored["rounds"] == 7 and stored["rare_classes"] == ["four"]
     assert set(stored["queries"]) == {"random", "margin"}
+    # a folder written before a field existed (here the recipe's engine and the queries'
+    # seconds_per_box) is the same experiment when the new field has its default
+    del stored["recipe"]["engine"], stored["queries"]["random"]["seconds_per_box"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY))
+    with pytest.raises(ValueError, match="recipe"):
+        simulate.check_config(tmp_path, simulate.experiment(
+            yaml, ["random"], recipe=recipe("tiny", epochs=1, engine="ray")))
 
 
 def test_rare_classes_of_the_samples(tiny_dataset):
