@@ -95,12 +95,19 @@ class Project:
             raise DatasetError(dataset_yaml, "an active-learning project needs a 'pool' split "
                                "(the unlabeled images), or pool=")
         pool_images = datasets.list_images(pool_source)
+        return cls._create(directory, dataset_yaml, spec, scores_dir,
+                           ((str(p), datasets.file_sha256(p)) for p in pool_images),
+                           pool=str(Path(pool_source).resolve()))
+
+    @classmethod
+    def _create(cls, directory, dataset_yaml, spec, scores_dir, pool_items, **meta) -> Project:
+        """The ledger with ``meta``, the pool's ``(path, hash)`` items and the labeled seed
+        split (its labels stored as round 0)."""
         seed = datasets.read_split(spec, "train")
-        extra = {"pool": str(Path(pool_source).resolve())}
         if scores_dir is not None:
-            extra["scores_dir"] = str(Path(scores_dir).resolve())
-        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **extra)
-        ledger.add_images(((str(p), datasets.file_sha256(p)) for p in pool_images), split="pool")
+            meta["scores_dir"] = str(Path(scores_dir).resolve())
+        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **meta)
+        ledger.add_images(pool_items, split="pool")
         ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
         ledger.close()
         project = cls(directory)
@@ -114,20 +121,11 @@ class Project:
         from alkit.data.manifest import read_manifest
 
         pool_images = read_manifest(manifest, check_exists=check_exists)
-        seed = datasets.read_split(spec, "train")
-        extra = {"pool": os.path.commonpath(pool_images) if len(pool_images) > 1
-                 else str(Path(pool_images[0]).parent),
-                 "manifest": str(Path(manifest).resolve())}
-        if scores_dir is not None:
-            extra["scores_dir"] = str(Path(scores_dir).resolve())
-        ledger = Ledger.create(directory, dataset_yaml=dataset_yaml, names=spec.names, **extra)
-        ledger.add_images(((p, "") for p in pool_images), split="pool")
-        ledger.add_images(((str(p), datasets.file_sha256(p)) for p, _ in seed), split="seed")
-        ledger.close()
-        project = cls(directory)
-        for image, labels in seed:
-            project._store_label(image, labels, round_number=0, source="seed")
-        return project
+        return cls._create(directory, dataset_yaml, spec, scores_dir,
+                           ((p, "") for p in pool_images),
+                           pool=os.path.commonpath(pool_images) if len(pool_images) > 1
+                           else str(Path(pool_images[0]).parent),
+                           manifest=str(Path(manifest).resolve()))
 
     def close(self) -> None:
         """Close the project's ledger."""

@@ -17,7 +17,7 @@ from ray_cluster import LocalCluster, free_port
 
 from alkit.cli import main
 from alkit.data import datasets
-from alkit.model import distributed, scoring, yolo
+from alkit.model import distributed, scoring
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"imgsz": 96, "batch": 4, "conf": 0.001, "progress": False}
@@ -39,16 +39,6 @@ def cluster():
     _require_ray()
     with LocalCluster(2, cpus_per_node=1) as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def pool(tiny_dataset) -> list[str]:
-    return [str(p) for p in datasets.list_images(tiny_dataset / "images")]
-
-
-@pytest.fixture(scope="module")
-def weights() -> str:
-    return str(yolo.pretrained_checkpoint())
 
 
 @pytest.fixture(scope="module")

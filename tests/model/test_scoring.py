@@ -20,16 +20,6 @@ pytestmark = pytest.mark.slow
 CONF = 0.001  # low, so that even an untrained model keeps boxes to compare
 
 
-@pytest.fixture(scope="module")
-def pool(tiny_dataset) -> list[str]:
-    return [str(p) for p in datasets.list_images(tiny_dataset / "images")]
-
-
-@pytest.fixture(scope="module")
-def weights() -> str:
-    return str(yolo.pretrained_checkpoint())
-
-
 def _score(weights, images, cache, **kwargs):
     kwargs = {"imgsz": 96, "batch": 8, "conf": CONF, "cache_dir": cache, "progress": False,
               **kwargs}
