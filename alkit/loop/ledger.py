@@ -333,10 +333,14 @@ class Ledger:
         return [dict(zip(cols, row, strict=True)) for row in
                 self.conn.execute(query + " ORDER BY id", args)]
 
-    def labeled_totals(self) -> tuple[int, int]:
-        """``(labeled images, their boxes)``."""
-        row = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(n_objects), 0) FROM labels"
-                                ).fetchone()
+    def labeled_totals(self, through_round: int | None = None) -> tuple[int, int]:
+        """``(labeled images, their boxes)``: all of them, or those labeled in rounds up to
+        ``through_round`` (0: the seed set), as they stood when that round ended."""
+        query = "SELECT COUNT(*), COALESCE(SUM(n_objects), 0) FROM labels"
+        args = ()
+        if through_round is not None:
+            query, args = query + " WHERE round <= ?", (int(through_round),)
+        row = self.conn.execute(query, args).fetchone()
         return int(row[0]), int(row[1])
 
     def counts(self) -> dict[str, int]:

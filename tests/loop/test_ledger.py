@@ -64,6 +64,10 @@ def test_a_label_is_never_imported_twice_and_any_annotator_names_its_source(ledg
     assert ledger.record_label(1, **kwargs) is False
     assert len(ledger.labeled()) == 1 and ledger.counts()["labeled"] == 1
     assert ledger.labeled_totals() == (1, 2)
+    assert ledger.record_label(2, **{**kwargs, "round_number": 2, "n_objects": 5}) is True
+    assert ledger.labeled_totals() == (2, 7)
+    assert ledger.labeled_totals(through_round=1) == (1, 2)  # as round 1 ended
+    assert ledger.labeled_totals(through_round=0) == (0, 0)
     with pytest.raises(LedgerError, match="needs a source"):
         ledger.record_label(2, **{**kwargs, "source": " "})
 

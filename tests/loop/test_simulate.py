@@ -145,6 +145,12 @@ def test_quick_benchmark_trains_resumes_and_reports(tmp_path, tiny_dataset):
         assert first["labeled_boxes"] > cell["rounds"][0]["labeled_boxes"]
         assert set(first["ap50_per_class"]) <= {"zero", "one", "two", "three", "four", "seven"}
         assert first["seconds"] > 0
+    # A cell whose record was lost after round 1 began (killed before its first entry was
+    # written) re-reads round 0 as it stood then, not with round 1's labels.
+    with simulate._project(out / "work" / "random-s0", config, out) as project:
+        seed_entry = simulate._round_entry(project, project.ledger.rounds()[0], None, True)
+    assert seed_entry["labeled_images"] == cells[0]["rounds"][0]["labeled_images"]
+    assert seed_entry["labeled_boxes"] == cells[0]["rounds"][0]["labeled_boxes"]
 
     # Running the same grid again resumes: finished rounds are not retrained.
     random_cell = out / "cells" / "random-s0.json"
