@@ -13,16 +13,20 @@ the category conditioning for later).
 
 **auto** (:func:`auto_choice`): typicality first, uncertainty once it is worth following.
 TypiClust (ICML 2022) shows that uncertainty picks lose to typical picks while the model is
-weak and win once it is not. The model's own measurement is its mean class quality ``q`` on
-labeled images the round can check it on (:func:`alkit.core.difficulty.class_quality`, mean
-over every class, unseen classes counting 0): the share of labeled objects the model both
-finds and names, discounted by how sure and how tight it is. ``auto`` runs
-:func:`alkit.core.typicality.typiclust_selection` while ``q < threshold`` and ``calibrated``
-from then on. The threshold (:data:`AUTO_QUALITY_THRESHOLD`) and the measurement behind it are
-in docs/selection.md.
+weak and win once it is not. Whether the model's uncertainty is worth following is measured
+on images with ground truth the round can check (the val split): :func:`uncertainty_lift`
+ranks them as ``calibrated`` ranks the pool (calibrated uncertainty per expected second) and
+asks how much of the model's error (:func:`alkit.core.difficulty.image_error`) the first
+tenth holds per second of annotation, against the whole set's error per second, which is what
+a random pick buys on average. ``auto`` runs ``calibrated`` once that lift is above 1 with
+90% confidence (the 10th percentile of a bootstrap over the checked images,
+:data:`AUTO_LIFT_THRESHOLD`), and :func:`alkit.core.typicality.typiclust_selection` before.
+The rule and the measurements behind it are in docs/selection.md.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -35,8 +39,16 @@ from alkit.core.selection import (
     take_within_budget,
 )
 
-#: ``auto`` follows the model's uncertainty once its mean class quality reaches this.
-AUTO_QUALITY_THRESHOLD = 0.5
+#: ``auto`` follows the model's uncertainty once the lower bound of its lift reaches this
+#: (1: the error per annotation second of a random pick).
+AUTO_LIFT_THRESHOLD = 1.0
+#: The lift is measured on the checked images this share would pick first ...
+LIFT_TOP_SHARE = 0.1
+#: ... its lower bound is this quantile of a bootstrap over the checked images ...
+LIFT_QUANTILE = 0.1
+LIFT_BOOTSTRAP = 400
+#: ... and it is not measured on fewer checked images than this.
+MIN_LIFT_IMAGES = 20
 #: The shortlist of ``calibrated`` holds this many times the budget (PPAL's 4x).
 M_FACTOR = 4.0
 
@@ -121,15 +133,78 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
                       "cost_aware": expected_cost_N is not None, "n_shortlist": len(short)})
 
 
-def auto_choice(class_quality_C, *, threshold: float = AUTO_QUALITY_THRESHOLD
-                ) -> tuple[str, float | None]:
-    """Which strategy ``auto`` runs: ``("typiclust", q)`` while the mean class quality ``q``
-    is below ``threshold`` (or unmeasured: ``None``), else ``("calibrated", q)``.
+@dataclass(frozen=True)
+class LiftCheck:
+    """How much of the model's error its uncertainty finds (:func:`uncertainty_lift`).
 
-    ``class_quality_C`` is the (C,) per-class quality (:func:`alkit.core.difficulty.
-    class_quality`; unseen classes 0), or ``None`` when no labeled image could be checked.
+    Attributes:
+        lift: error per second of the first ``n_top`` checked images by rank over the error
+            per second of all ``n_images`` (1: what a random pick buys on average).
+        lower: the bootstrap lower bound of ``lift`` (its :data:`LIFT_QUANTILE` quantile).
+        n_images, n_top: checked images, and how many of them the lift's share holds.
     """
-    if class_quality_C is None or len(class_quality_C) == 0:
-        return "typiclust", None
-    quality = float(np.mean(class_quality_C))
-    return ("calibrated" if quality >= threshold else "typiclust"), quality
+
+    lift: float
+    lower: float
+    n_images: int
+    n_top: int
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (rounded)."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def uncertainty_lift(rank_V, error_V, seconds_V, *, share: float = LIFT_TOP_SHARE,
+                     quantile: float = LIFT_QUANTILE, reps: int = LIFT_BOOTSTRAP,
+                     random_state=0) -> LiftCheck | None:
+    """Whether ranking checked images by ``rank_V`` finds the model's error per second.
+
+    ``lift = (sum_top e / sum_top s) / (sum_all e / sum_all s)`` over the first
+    ``k = round(share * V)`` (at least 1) images by ``rank_V``, and its lower bound: the
+    ``quantile`` of the same ratio over ``reps`` bootstrap resamples of the V images.
+
+    Args:
+        rank_V: (V,) the ranking score of each checked image (higher = picked first), as the
+            strategy would rank pool images (calibrated uncertainty per expected second).
+        error_V: (V,) the model's error on each (>= 0; :func:`alkit.core.difficulty.
+            image_error`).
+        seconds_V: (V,) the annotation seconds of each, from its real boxes (> 0).
+        share: the share of images the lift is measured on.
+        quantile, reps: the bootstrap's lower quantile and resamples.
+        random_state: seed of the resampling (the check is deterministic for one seed).
+    Returns:
+        a :class:`LiftCheck`, or ``None`` with fewer than :data:`MIN_LIFT_IMAGES` images or
+        no error at all (nothing to find).
+    """
+    rank, error, seconds = (np.asarray(a, dtype=np.float64).reshape(-1)
+                            for a in (rank_V, error_V, seconds_V))
+    if not len(rank) == len(error) == len(seconds):
+        raise ValueError(f"rank_V, error_V and seconds_V differ in length: {len(rank)}, "
+                         f"{len(error)}, {len(seconds)}")
+    if np.any(seconds <= 0) or np.any(error < 0) or not np.all(np.isfinite(rank)):
+        raise ValueError("seconds must be > 0, errors >= 0 and ranks finite")
+    if len(rank) < MIN_LIFT_IMAGES or error.sum() <= 0:
+        return None
+    k = max(1, round(share * len(rank)))
+    rng = np.random.default_rng(random_state)
+    draws = rng.integers(0, len(rank), (reps, len(rank)))
+    ratios = [r for r in (_lift(rank[d], error[d], seconds[d], k) for d in draws)
+              if np.isfinite(r)]
+    lower = float(np.quantile(ratios, quantile)) if ratios else float("nan")
+    return LiftCheck(_lift(rank, error, seconds, k), lower, len(rank), k)
+
+
+def _lift(rank, error, seconds, k) -> float:
+    if error.sum() <= 0:
+        return float("nan")
+    top = np.argsort(-rank, kind="stable")[:k]
+    return float(error[top].sum() / seconds[top].sum() / (error.sum() / seconds.sum()))
+
+
+def auto_choice(check: LiftCheck | None, *, threshold: float = AUTO_LIFT_THRESHOLD) -> str:
+    """Which strategy ``auto`` runs: ``"calibrated"`` once the lower bound of the
+    uncertainty's lift (:func:`uncertainty_lift`) reaches ``threshold``, else
+    ``"typiclust"`` (also when unmeasured: ``None`` or a nan bound)."""
+    if check is None or not np.isfinite(check.lower):
+        return "typiclust"
+    return "calibrated" if check.lower >= threshold else "typiclust"

@@ -107,3 +107,36 @@ def difficulty_weights(quality_C, *, alpha: float = WEIGHT_ALPHA, upper: float =
         raise ValueError(f"need alpha > 0 and upper >= 0, got {alpha} and {upper}")
     b = np.expm1(1.0 / alpha)
     return 1.0 + alpha * upper * np.log(b * (1.0 - np.clip(quality, 0.0, 1.0)) + 1.0)
+
+
+#: Candidates at or above this confidence that overlap no ground-truth box count as errors.
+ERROR_CONFIDENCE = 0.25
+#: ... where "overlap" means IoU at least this.
+ERROR_IOU = 0.5
+
+
+def image_error(gt_xyxy_G_4, gt_class_G, cand_xyxy_B_4, cand_scores_B_C, cand_confidence_B,
+                *, alpha: float = QUALITY_ALPHA) -> float:
+    """What a label of one image would teach the model: its missed and its false detections.
+
+    ``error = sum_g (1 - quality(g)) + sum_{b false} confidence(b)``: the missed mass of the
+    ground-truth boxes (:func:`box_quality`) plus the confidence of every candidate at or
+    above :data:`ERROR_CONFIDENCE` that overlaps no ground-truth box (IoU below
+    :data:`ERROR_IOU`). 0 for an image the model gets exactly right.
+
+    Args:
+        gt_xyxy_G_4, gt_class_G: (G, 4) ground-truth boxes in pixels and their class ids.
+        cand_xyxy_B_4, cand_scores_B_C: (B, 4) candidates in the same frame and their (B, C)
+            class scores. cand_confidence_B: (B,) their confidences.
+        alpha: as in :func:`box_quality`.
+    """
+    missed = float(np.sum(1.0 - box_quality(gt_xyxy_G_4, gt_class_G, cand_xyxy_B_4,
+                                            cand_scores_B_C, alpha=alpha)))
+    confidence = np.asarray(cand_confidence_B, dtype=np.float64).reshape(-1)
+    confident = confidence >= ERROR_CONFIDENCE
+    if not confident.any():
+        return missed
+    if len(np.asarray(gt_class_G).reshape(-1)) == 0:
+        return missed + float(confidence[confident].sum())
+    overlap = box_iou(np.asarray(cand_xyxy_B_4)[confident], gt_xyxy_G_4).max(axis=1)
+    return missed + float(confidence[confident][overlap < ERROR_IOU].sum())

@@ -151,8 +151,8 @@ def query(name: str = "two_stage", **overrides) -> Query:
 
 
 def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_quality=None,
-              box_count_fit=None, uncertainty_N=None, random_state=None
-              ) -> selection.Selection:
+              box_count_fit=None, uncertainty_lift=None, uncertainty_N=None,
+              random_state=None) -> selection.Selection:
     """Run ``query`` over a pool's :class:`alkit.PoolScores` (scored at the query's
     ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
 
@@ -167,6 +167,8 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_qu
             (:func:`alkit.core.difficulty.class_quality`; ``calibrated`` and ``auto``).
         box_count_fit: expected boxes calibrated on checked images
             (:class:`alkit.core.cost.BoxCountFit`) for cost budgets and cost-aware ranking.
+        uncertainty_lift: how well the model's uncertainty finds its error on checked images
+            (:func:`alkit.core.strategies.measure_lift`), the switch of ``auto``.
         uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
             disagreement).
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
@@ -182,6 +184,6 @@ def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_qu
         scores, query.strategy, query.budget, measure=query.measure, labeled=labeled,
         budget_unit=query.budget_unit, class_counts=class_counts, class_quality=class_quality,
         cost_model=query.cost_model, box_count_fit=box_count_fit,
-        dedupe_threshold=query.dedupe_threshold,
+        uncertainty_lift=uncertainty_lift, dedupe_threshold=query.dedupe_threshold,
         uncertainty_N=uncertainty_N, random_state=random_state, **query.params)
     return replace(picked, params={**query.to_dict(), **picked.params})

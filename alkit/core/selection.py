@@ -682,7 +682,7 @@ STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
 def select_from_scores(scores, strategy: str, budget: float, *,
                        measure: str = "least_confidence_mean3", labeled=None,
                        budget_unit: str = "images", class_counts=None, class_quality=None,
-                       cost_model=None, box_count_fit=None,
+                       cost_model=None, box_count_fit=None, uncertainty_lift=None,
                        dedupe_threshold: float | None = None, uncertainty_N=None,
                        random_state=None, **params) -> Selection:
     """Run a strategy over a :class:`alkit.PoolScores`.
@@ -699,15 +699,17 @@ def select_from_scores(scores, strategy: str, budget: float, *,
             the expected boxes, :mod:`alkit.core.cost`).
         class_counts: (C,) labeled-set instance counts, for ``"rare_class"``.
         class_quality: (C,) the model's class quality on labeled images
-            (:func:`alkit.core.difficulty.class_quality`), for ``"calibrated"`` (weights;
-            without it every class weighs 1) and ``"auto"`` (the switch; without it
-            ``auto`` runs TypiClust).
+            (:func:`alkit.core.difficulty.class_quality`), for ``"calibrated"`` and
+            ``"auto"`` (weights; without it every class weighs 1).
         cost_model: the :class:`alkit.core.cost.CostModel` of ``"cost"`` budgets and
             cost-aware ranking (default: the documented defaults).
         box_count_fit: a :class:`alkit.core.cost.BoxCountFit` calibrated on checked images
             (:meth:`alkit.PoolScores.fit_box_counts`); the expected boxes of ``"cost"``
             budgets and cost-aware ranking come from it (``None``: the raw sum of candidate
             confidences, :attr:`alkit.PoolScores.expected_boxes`).
+        uncertainty_lift: the :class:`alkit.core.calibrated.LiftCheck` of the model on checked
+            images (:func:`alkit.core.strategies.measure_lift`), the switch of ``"auto"``
+            (without it ``auto`` runs TypiClust).
         dedupe_threshold: if set, the ranking passes through :func:`near_duplicate_filter`
             (cosine similarity) before the budget is taken.
         uncertainty_N: (N,) float uncertainty that replaces the ``measure`` column.
@@ -739,7 +741,8 @@ def select_from_scores(scores, strategy: str, budget: float, *,
 
         return _with_fit(run_new_strategy(strategy, scores, measure, budget, mask, cost,
                                           cost_model.cost(expected_boxes), class_quality,
-                                          random_state, params), box_count_fit)
+                                          random_state, params, uncertainty_lift),
+                         box_count_fit)
     if dedupe_threshold is not None:
         wide = _run_strategy(strategy, scores, u, len(scores), mask, None, class_counts,
                              common, params)

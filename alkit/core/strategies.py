@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from alkit.core.calibrated import AUTO_QUALITY_THRESHOLD, auto_choice, calibrated_selection
+from alkit.core.calibrated import (
+    AUTO_LIFT_THRESHOLD,
+    LiftCheck,
+    auto_choice,
+    calibrated_selection,
+    uncertainty_lift,
+)
 from alkit.core.ccms import ccms_similarity
 from alkit.core.difficulty import WEIGHT_ALPHA, WEIGHT_UPPER, difficulty_weights
 from alkit.core.selection import Selection
@@ -46,25 +52,47 @@ def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
     return scores.candidate_scores(base_measure(measure), class_weights=weights), weights
 
 
+def measure_lift(scores, labels_by_path, measure: str, class_quality, cost_model,
+                 box_count_fit=None) -> LiftCheck | None:
+    """How well the model's calibrated uncertainty finds its error on checked images
+    (:func:`alkit.core.calibrated.uncertainty_lift`): ``scores`` (:class:`alkit.PoolScores`)
+    of images with ground truth ``labels_by_path`` are ranked as ``calibrated`` ranks a pool
+    (``measure`` with the weights of ``class_quality``, per second of expected annotation by
+    ``cost_model`` with the expected boxes of ``box_count_fit``) and their annotation seconds
+    come from their real boxes. ``None`` when too few images can be checked."""
+    rows, errors, boxes = scores.image_errors(labels_by_path)
+    if not len(rows):
+        return None
+    uncertainty, _ = calibrated_uncertainty(scores, measure, class_quality)
+    expected = (scores.expected_boxes if box_count_fit is None
+                else np.maximum(box_count_fit.predict(scores.box_count_features), 0.0))
+    rank = uncertainty / np.maximum(cost_model.cost(expected), 1e-9)
+    return uncertainty_lift(rank[rows], errors, cost_model.cost(boxes))
+
+
 def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cost,
-                     class_quality, random_state, params) -> Selection:
+                     class_quality, random_state, params, lift=None) -> Selection:
     """Run ``calibrated``, ``typiclust`` or ``auto`` over ``scores`` (:class:`alkit.PoolScores`).
 
     ``strategy``, ``measure`` (a candidate column), ``budget``, ``class_quality`` and
     ``random_state`` are as in :func:`alkit.core.selection.select_from_scores`; ``mask`` is
     the (N,) labeled rows, ``cost`` the per-image cost the budget counts in (``None``:
     images), ``expected_cost`` the (N,) expected annotation seconds per image (cost-aware
-    ranking) and ``params`` the strategy's parameters
-    (:data:`alkit.core.selection.STRATEGY_PARAMS`)."""
+    ranking), ``params`` the strategy's parameters
+    (:data:`alkit.core.selection.STRATEGY_PARAMS`) and ``lift`` the :class:`alkit.core.
+    calibrated.LiftCheck` ``auto`` switches on (:func:`measure_lift`; ``None``: TypiClust)."""
     params = dict(params)
     typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
                         if k in params}
-    threshold = params.pop("threshold", AUTO_QUALITY_THRESHOLD)
+    threshold = params.pop("threshold", AUTO_LIFT_THRESHOLD)
     quality = None if class_quality is None else np.asarray(class_quality, dtype=np.float64)
     extra = {}
     if strategy == "auto":
-        strategy, mean_quality = auto_choice(quality, threshold=threshold)
-        extra = {"auto": strategy, "model_quality": mean_quality, "threshold": threshold}
+        strategy = auto_choice(lift, threshold=threshold)
+        extra = {"auto": strategy, "threshold": threshold,
+                 "model_quality": None if quality is None else round(float(quality.mean()), 4)}
+    if lift is not None:
+        extra["uncertainty_lift"] = lift.to_dict()
     if strategy == "typiclust":
         picked = typiclust_selection(scores.embeddings, budget, labeled=mask, cost_N=cost,
                                      random_state=random_state, **typiclust_params)

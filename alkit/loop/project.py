@@ -46,6 +46,7 @@ from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
 from alkit.core.query import run_query
 from alkit.core.selection import CANDIDATE_STRATEGIES
 from alkit.core.stopping import History, analyze
+from alkit.core.strategies import measure_lift
 from alkit.data import datasets, files
 from alkit.data.datasets import DatasetError, Labels
 from alkit.loop.config import RoundConfig
@@ -285,12 +286,13 @@ class Project:
         scores = self._score(record.model_before, [*ids, *labeled], config, progress)
         disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
                         if query.committee_members else None)
-        quality, box_fit = (self._checks(record.model_before, config, progress)
-                            if query.strategy in CANDIDATE_STRATEGIES
-                            or query.budget_unit == "cost" else (None, None))
+        quality, box_fit, lift = (self._checks(record.model_before, config, progress)
+                                  if query.strategy in CANDIDATE_STRATEGIES
+                                  or query.budget_unit == "cost" else (None, None, None))
         picked = run_query(query, scores, labeled=np.array([p not in ids for p in scores.paths]),
                            class_counts=self._class_counts(), class_quality=quality,
-                           box_count_fit=box_fit, uncertainty_N=disagreement,
+                           box_count_fit=box_fit, uncertainty_lift=lift,
+                           uncertainty_N=disagreement,
                            random_state=config.seed_for("select", number))
         self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
                                    picked.scores, picked.reasons, params=picked.params)
@@ -320,21 +322,27 @@ class Project:
                                        for m in members])
 
     def _checks(self, model, config: RoundConfig, progress: bool):
-        """``(quality_C, box_count_fit)`` of the model on the dataset's val split, or on the
-        labeled set when there is no val split with boxes: its (C,) class quality
-        (:meth:`alkit.PoolScores.class_quality`) and its expected boxes calibrated against
-        the real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None`` when no better
-        than the raw sum); ``(None, None)`` when neither set has a box."""
+        """``(quality_C, box_count_fit, lift)`` of the model on the dataset's val split, or
+        on the labeled set when there is no val split with boxes: its (C,) class quality
+        (:meth:`alkit.PoolScores.class_quality`), its expected boxes calibrated against the
+        real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None`` when no better than
+        the raw sum) and how well its calibrated uncertainty finds its error
+        (:func:`alkit.core.strategies.measure_lift`, for candidate measures; else ``None``);
+        ``(None, None, None)`` when neither set has a box."""
         pairs = datasets.read_split(self.spec, "val") if "val" in self.spec.splits else []
         if not any(len(labels) for _, labels in pairs):
             pairs = [(Path(r["path"]), datasets.read_labels(r["label_path"], len(self.spec.names)))
                      for r in self.ledger.labeled()]
         if not any(len(labels) for _, labels in pairs):
-            return None, None
+            return None, None, None
         scores = self._score(model, [str(p) for p, _ in pairs], config, progress)
         truth = {str(p): labels for p, labels in pairs}
         quality, _ = scores.class_quality(truth)
-        return quality, scores.fit_box_counts(truth)
+        box_fit = scores.fit_box_counts(truth)
+        query = config.query
+        lift = (measure_lift(scores, truth, query.measure, quality, query.cost_model, box_fit)
+                if query.measure.startswith("candidate_") else None)
+        return quality, box_fit, lift
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)

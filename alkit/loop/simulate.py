@@ -228,8 +228,8 @@ def seed_model(out: str | os.PathLike, exp: Experiment, seed: int, *,
 def _round_entry(project: Project, record, seconds: float | None, resumed: bool) -> dict:
     images, boxes = project.ledger.labeled_totals(through_round=record.number)
     metrics = record.metrics_after
-    chosen = {k: record.params[k] for k in ("auto", "model_quality", "class_weights",
-                                           "box_count_fit")
+    chosen = {k: record.params[k] for k in ("auto", "model_quality", "uncertainty_lift",
+                                           "class_weights", "box_count_fit")
               if k in (record.params or {})}
     return {"round": record.number, "labeled_images": images, "labeled_boxes": boxes,
             "selection": chosen,

@@ -258,6 +258,30 @@ class PoolScores:
 
         return class_quality(rows(), self.n_classes)
 
+    def image_errors(self, labels_by_path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows_V, error_V, boxes_V)``: the scored images with ground truth (their rows),
+        the model's error on each (:func:`alkit.core.difficulty.image_error`, every stored
+        candidate counts) and its number of ground-truth boxes.
+
+        Args:
+            labels_by_path: as in :meth:`class_quality`.
+        """
+        from alkit.core.difficulty import image_error
+
+        rows, errors, boxes = [], [], []
+        for i, path in enumerate(self.paths):
+            labels = labels_by_path.get(path)
+            if labels is None:
+                continue
+            lo, hi = self.box_offsets[i], self.box_offsets[i + 1]
+            errors.append(image_error(labels.xyxy(int(self.widths[i]), int(self.heights[i])),
+                                      labels.class_ids, self.box_xyxy[lo:hi],
+                                      self.box_class_scores[lo:hi], self.box_confidence[lo:hi]))
+            rows.append(i)
+            boxes.append(len(labels.class_ids))
+        return (np.array(rows, dtype=np.int64), np.array(errors, dtype=np.float64),
+                np.array(boxes, dtype=np.int64))
+
     @cached_property
     def expected_boxes(self) -> np.ndarray:
         """(N,) expected objects per image, the sum of its candidates' confidences

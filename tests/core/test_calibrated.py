@@ -3,9 +3,18 @@
 import numpy as np
 import pytest
 
-from alkit.core.calibrated import auto_choice, calibrated_selection, shortlist
+from alkit.core.calibrated import (
+    LiftCheck,
+    auto_choice,
+    calibrated_selection,
+    shortlist,
+    uncertainty_lift,
+)
+from alkit.core.cost import CostModel
+from alkit.core.detections import Labels
 from alkit.core.query import Query, query, run_query
 from alkit.core.selection import select_from_scores
+from alkit.core.strategies import measure_lift
 from alkit.core.uncertainty import candidate_scores
 from alkit.model.scoring import PoolScores
 
@@ -71,10 +80,41 @@ def test_calibrated_spreads_the_shortlist_away_from_the_labeled_set():
     assert sorted(picked.indices.tolist()) == [1, 2]  # shortlist 1,2,3; 3 is next to 1 and 0
 
 
-def test_auto_switches_on_measured_quality():
-    assert auto_choice(None) == ("typiclust", None)
-    assert auto_choice([0.1, 0.2]) == ("typiclust", pytest.approx(0.15))
-    assert auto_choice([0.5, 0.7], threshold=0.4)[0] == "calibrated"
+def test_lift_is_one_for_a_blind_ranking_and_high_when_it_finds_the_error():
+    rng = np.random.default_rng(0)
+    error = np.r_[np.full(10, 5.0), np.full(90, 0.5)]
+    seconds = np.full(100, 30.0)
+    found = uncertainty_lift(-np.arange(100.0), error, seconds)  # the erring tenth first
+    assert found.lift == pytest.approx(5.0 / error.mean()) and found.n_top == 10
+    assert 1 < found.lower <= found.lift
+    blind = [uncertainty_lift(rng.random(100), error, seconds).lift for _ in range(200)]
+    assert np.mean(blind) == pytest.approx(1.0, abs=0.15)
+    wrong = uncertainty_lift(np.arange(100.0), error, seconds)  # the easy ones first
+    assert wrong.lift < 1 and wrong.lower < 1
+
+
+def test_lift_counts_error_per_second_not_per_image():
+    # the ranking finds the images with the most error, but they cost ten times as long
+    error, seconds = np.r_[np.full(10, 2.0), np.full(90, 1.0)], np.r_[np.full(10, 200.0),
+                                                                      np.full(90, 20.0)]
+    assert uncertainty_lift(-np.arange(100.0), error, seconds).lift < 1
+
+
+def test_lift_needs_enough_images_and_some_error():
+    assert uncertainty_lift(np.arange(10.0), np.ones(10), np.ones(10)) is None
+    assert uncertainty_lift(np.arange(50.0), np.zeros(50), np.ones(50)) is None
+    with pytest.raises(ValueError, match="differ in length"):
+        uncertainty_lift(np.arange(50.0), np.ones(49), np.ones(50))
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        uncertainty_lift(np.arange(50.0), np.ones(50), np.zeros(50))
+
+
+def test_auto_switches_once_the_lift_is_above_one_with_confidence():
+    assert auto_choice(None) == "typiclust"
+    assert auto_choice(LiftCheck(1.4, 0.9, 300, 30)) == "typiclust"  # not sure yet
+    assert auto_choice(LiftCheck(1.4, 1.1, 300, 30)) == "calibrated"
+    assert auto_choice(LiftCheck(1.4, float("nan"), 300, 30)) == "typiclust"
+    assert auto_choice(LiftCheck(1.4, 1.1, 300, 30), threshold=1.2) == "typiclust"
 
 
 def test_strategies_through_a_query():
@@ -85,11 +125,16 @@ def test_strategies_through_a_query():
         picked = run_query(query(name, budget=5), scores, labeled=labeled,
                            class_quality=[0.9, 0.1, 0.0], random_state=0)
         assert len(picked.indices) == 5 and not labeled[picked.indices].any(), name
+    sure = LiftCheck(1.5, 1.2, 300, 30)
     auto = run_query(query("auto", budget=5), scores, class_quality=[0.9, 0.8, 0.7],
-                     random_state=0)
+                     uncertainty_lift=sure, random_state=0)
     assert auto.params["auto"] == "calibrated"
     assert auto.params["model_quality"] == pytest.approx(0.8)
+    assert auto.params["uncertainty_lift"] == sure.to_dict()
     assert auto.params["class_weights"][0] < auto.params["class_weights"][2]
+    unsure = run_query(query("auto", budget=5), scores, class_quality=[0.9, 0.8, 0.7],
+                       uncertainty_lift=LiftCheck(1.5, 0.95, 300, 30), random_state=0)
+    assert unsure.params["auto"] == "typiclust"
 
 
 def test_budget_in_cost():
@@ -121,3 +166,15 @@ def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
         Query("calibrated", "least_confidence_max")
     with pytest.raises(ValueError, match="spreads its picks itself"):
         Query("auto", "candidate_entropy", dedupe_threshold=0.9)
+
+
+def test_measure_lift_ranks_checked_images_as_calibrated_ranks_a_pool():
+    # 40 checked images, each with one object at the candidates' box: the model is sure and
+    # right on 30 (confidence 0.95), unsure on 10 (0.3) which therefore miss most of the box
+    sure, unsure = [(0.95, 0)], [(0.3, 0)]
+    scores = pool([unsure] * 10 + [sure] * 30)
+    truth = {p: Labels([0], [[0.3, 0.3, 0.4, 0.4]]) for p in scores.paths}
+    check = measure_lift(scores, truth, "candidate_entropy", None, CostModel())
+    assert check.n_images == 40 and check.n_top == 4
+    assert check.lift > 2 and check.lower > 1
+    assert measure_lift(scores, {}, "candidate_entropy", None, CostModel()) is None

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alkit.core.difficulty import box_quality, class_quality, difficulty_weights
+from alkit.core.difficulty import box_quality, class_quality, difficulty_weights, image_error
 
 BOX = [10, 10, 50, 50]
 
@@ -62,3 +62,21 @@ def test_weights_are_bounded_and_fall_as_quality_rises(quality, alpha, upper):
     assert np.all(w >= 1 - 1e-9) and np.all(w <= 1 + upper + 1e-9)
     order = np.argsort(quality)
     assert np.all(np.diff(w[order]) <= 1e-9)
+
+
+def test_image_error_counts_missed_mass_and_confident_false_boxes():
+    far = [60, 60, 90, 90]
+    assert image_error([BOX], [0], [BOX], scores([1.0, 0.0]), [1.0]) == pytest.approx(0.0)
+    # a missed box costs 1; a confident candidate on nothing costs its confidence
+    assert image_error([BOX], [0], [far], scores([0.7, 0.0]), [0.7]) == pytest.approx(1.7)
+    # an unconfident stray candidate (< 0.25) costs nothing
+    assert image_error([BOX], [0], [BOX, far], scores([1, 0], [0.2, 0]), [1, 0.2]) == 0.0
+    assert image_error(np.zeros((0, 4)), [], [far], scores([0.5, 0]), [0.5]) == 0.5
+    assert image_error([BOX], [1], np.zeros((0, 4)), np.zeros((0, 2)), []) == 1.0
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_a_more_confident_right_answer_never_has_more_error(low, high):
+    low, high = sorted((low, high))
+    err = [image_error([BOX], [0], [BOX], scores([c, 0.0]), [c]) for c in (low, high)]
+    assert err[1] <= err[0] + 1e-12

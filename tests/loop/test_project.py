@@ -154,7 +154,8 @@ def test_budget_in_boxes_and_the_near_duplicate_filter_from_a_round(project):
 
 
 @pytest.mark.slow
-def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(project):
+def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(project,
+                                                                          monkeypatch):
     """The round scores the val split with the current model, turns its class quality into
     PPAL weights (calibrated) or a switch (auto), and spends a budget in seconds."""
     project.run_round(TINY, progress=False)
@@ -168,8 +169,12 @@ def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(proje
     picked = project.ledger.queries(calibrated.number)
     scores = project.round_scores(calibrated.number, [q["path"] for q in picked])
     assert 0 < np.sum(4 + 25.5 * scores.expected_boxes) <= 200
+    assert "uncertainty_lift" not in calibrated.params  # 16 val images: too few to measure
+    monkeypatch.setattr("alkit.core.calibrated.MIN_LIFT_IMAGES", 10)
     auto = project.run_round(round_config("auto", "tiny", budget=4), progress=False)
-    assert auto.params["auto"] in ("typiclust", "calibrated")
+    lift = auto.params["uncertainty_lift"]
+    assert lift["n_images"] == 16 and lift["n_top"] == 2
+    assert auto.params["auto"] == ("calibrated" if lift["lower"] >= 1 else "typiclust")
     assert auto.params["model_quality"] == pytest.approx(np.mean(auto.params["class_quality"]),
                                                          abs=1e-3)
     assert len(project.ledger.queries(auto.number)) == 4
