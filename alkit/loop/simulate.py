@@ -682,18 +682,19 @@ def _mean_rows(runs: list[list[dict]]) -> list[dict]:
 def format_composition(composition: dict[str, list[dict]]) -> str:
     """A Markdown table of a ``composition`` (:func:`pick_composition`): per strategy, the
     picks of all rounds together and of round 1."""
-    lines = ["| picks of | rounds | boxes / image | rare boxes / 100 images | hard scenes | "
-             "already-picked near-duplicates |", "|---|---|---|---|---|---|"]
+    keys = ("objects", "rare_per_100", "rare_share", "hard", "redundant")
+    lines = ["| picks of | rounds | boxes / image | rare boxes / 100 images | rare share of boxes "
+             "| hard scenes | already-picked near-duplicates |", "|---|---|---|---|---|---|---|"]
     for name, rows in sorted(composition.items(), key=lambda kv: (kv[0] == "pool", kv[0])):
         total = sum(r["images"] for r in rows) or 1
         mean = {key: (None if rows[0][key] is None else
                       sum(r[key] * r["images"] for r in rows) / total)
                 for key in ("objects", "rare_per_100", "hard", "redundant")}
-        first = rows[0]
+        first = {**rows[0], "rare_share": _rare_share(rows[0])}
+        mean["rare_share"] = _rare_share(mean)
         label = "the whole pool" if name == "pool" else name
         lines.append(f"| {label} | {len(rows) if name != 'pool' else '-'} | "
-                     + " | ".join(_both(mean[k], first[k], k, name == "pool")
-                                  for k in ("objects", "rare_per_100", "hard", "redundant"))
+                     + " | ".join(_both(mean[k], first[k], k, name == "pool") for k in keys)
                      + " |")
     return ("\nWhat the strategies sent to the annotators (all rounds; round 1 in brackets):\n\n"
             + "\n".join(lines) + "\n" + _format_scenes(composition))
@@ -715,10 +716,19 @@ def _format_scenes(composition: dict[str, list[dict]]) -> str:
     return "\nScene kinds among the picks (all rounds):\n\n" + "\n".join(lines) + "\n"
 
 
+def _rare_share(row: dict) -> float | None:
+    """Rare boxes per box bought: whether a strategy targets the rare classes or only buys
+    more boxes (``None`` without boxes)."""
+    return row["rare_per_100"] / 100 / row["objects"] if row["objects"] else None
+
+
 def _both(all_rounds, round_1, key: str, single: bool) -> str:
     if all_rounds is None:
         return "-"
-    fmt = {"objects": "{:.2f}", "rare_per_100": "{:.1f}"}.get(key, "{:.0%}").format
+    fmt = {"objects": "{:.2f}", "rare_per_100": "{:.1f}", "rare_share": "{:.1%}"}.get(
+        key, "{:.0%}").format
+    if round_1 is None:
+        return fmt(all_rounds) if single else f"{fmt(all_rounds)} (-)"
     return fmt(all_rounds) if single else f"{fmt(all_rounds)} ({fmt(round_1)})"
 
 

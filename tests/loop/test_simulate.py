@@ -84,7 +84,9 @@ def test_pick_composition_counts_rare_boxes_hard_scenes_and_repeated_groups():
     plain = simulate._composition([(2, 0, None, -1)], None)  # a dataset without metadata
     assert plain["hard"] is None and plain["redundant"] is None and "scene:easy" not in plain
     table = simulate.format_composition({"random": [first, second], "pool": [plain]})
-    assert "| random | 2 | 1.33 (1.50) | 50.0 (25.0) | 33% (50%) | 33% (25%) |" in table
+    assert ("| random | 2 | 1.33 (1.50) | 50.0 (25.0) | 37.5% (16.7%) | 33% (50%) | 33% (25%) |"
+            in table)
+    assert "| the whole pool | - | 2.00 | 0.0 | 0.0% | - | - |" in table
     assert "Scene kinds" in table
 
 
