@@ -140,3 +140,35 @@ def image_error(gt_xyxy_G_4, gt_class_G, cand_xyxy_B_4, cand_scores_B_C, cand_co
         return missed + float(confidence[confident].sum())
     overlap = box_iou(np.asarray(cand_xyxy_B_4)[confident], gt_xyxy_G_4).max(axis=1)
     return missed + float(confidence[confident][overlap < ERROR_IOU].sum())
+
+
+def gain_weights(quality_C, counts_C) -> np.ndarray:
+    """(C,) class weights by the expected mAP gain of one more labeled object of each class.
+
+    mAP is the mean of the per-class APs, and a class's AP grows with its labeled objects
+    ``n`` along a power-law learning curve, ``AP_c(n) = 1 - a * n ** -b`` (the shape measured
+    for deep networks' error against data size: Hestness et al., "Deep Learning Scaling is
+    Predictable, Empirically", 2017). Its slope, ``dAP_c/dn = b * (1 - AP_c) / n``, is the
+    value of one more object of class c::
+
+        w_c = (1 - q_c) / max(n_c, 1),   divided by its largest value
+
+    with the class quality ``q_c`` (:func:`class_quality`) standing in for ``AP_c`` and
+    ``n_c`` the labeled objects of the class; ``a`` and ``b`` are shared by the classes and
+    cancel. A class the model masters weighs little however rare it is; a hard class weighs
+    more the fewer labels it has. Unlike PPAL's weights (:func:`difficulty_weights`, 1 to 1.2)
+    the ratio between classes is not bounded. All weights are 1 when every class is mastered.
+
+    Args:
+        quality_C: (C,) class qualities in [0, 1].
+        counts_C: (C,) labeled objects per class (>= 0).
+    """
+    quality = np.asarray(quality_C, dtype=np.float64).reshape(-1)
+    counts = np.asarray(counts_C, dtype=np.float64).reshape(-1)
+    if len(quality) == 0 or len(quality) != len(counts):
+        raise ValueError(f"need one quality and one count per class, got {len(quality)} and "
+                         f"{len(counts)}")
+    if np.any(~np.isfinite(quality)) or np.any(~np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("class qualities must be finite and class counts finite and >= 0")
+    gain = (1.0 - np.clip(quality, 0.0, 1.0)) / np.maximum(counts, 1.0)
+    return gain / gain.max() if gain.max() > 0 else np.ones_like(gain)

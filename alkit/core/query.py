@@ -135,8 +135,11 @@ QUERIES: dict[str, Query] = {
     # the same shortlist spread by PPAL's category-conditioned similarity of per-box features
     "ppal": Query("calibrated", "candidate_entropy", params={"diversity": "ccms"}),
     "typiclust": Query("typiclust", "candidate_entropy"),
-    # TypiClust while the model's class quality is below 0.5, calibrated from then on
+    # TypiClust until the model's uncertainty is measured to find its error faster than
+    # random picks (the lift on the val split), calibrated from then on
     "auto": Query("auto", "candidate_entropy"),
+    # the same, calibrated with classes weighted by the expected mAP gain of one more object
+    "auto_gain": Query("auto", "candidate_entropy", params={"weights": "gain"}),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
 }

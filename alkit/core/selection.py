@@ -668,7 +668,8 @@ STRATEGIES = ("random", "uncertainty", "diversity", "coreset", "hybrid", "two_st
 #: Strategies that read candidate-level measures (a query's measure ``candidate_<measure>``).
 CANDIDATE_STRATEGIES = ("calibrated", "auto")
 BUDGET_UNITS = ("images", "boxes", "cost")
-_CALIBRATED = ("m_factor", "diversity", "weight_alpha", "weight_upper", "cost_aware")
+_CALIBRATED = ("m_factor", "diversity", "weights", "weight_alpha", "weight_upper",
+               "cost_aware")
 _TYPICLUST = ("n_neighbors", "min_cluster_size")
 #: The parameters each strategy takes through :func:`select_from_scores` (``**params``).
 STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
@@ -697,7 +698,8 @@ def select_from_scores(scores, strategy: str, budget: float, *,
         budget_unit: ``"images"``, ``"boxes"`` (predicted boxes at the scores' threshold,
             at least 1 per image) or ``"cost"`` (seconds of annotation by ``cost_model`` for
             the expected boxes, :mod:`alkit.core.cost`).
-        class_counts: (C,) labeled-set instance counts, for ``"rare_class"``.
+        class_counts: (C,) labeled-set instance counts, for ``"rare_class"`` and the
+            ``"gain"`` weights of ``"calibrated"`` / ``"auto"``.
         class_quality: (C,) the model's class quality on labeled images
             (:func:`alkit.core.difficulty.class_quality`), for ``"calibrated"`` and
             ``"auto"`` (weights; without it every class weighs 1).
@@ -741,8 +743,8 @@ def select_from_scores(scores, strategy: str, budget: float, *,
 
         return _with_fit(run_new_strategy(strategy, scores, measure, budget, mask, cost,
                                           cost_model.cost(expected_boxes), class_quality,
-                                          random_state, params, uncertainty_lift),
-                         box_count_fit)
+                                          random_state, params, uncertainty_lift,
+                                          class_counts), box_count_fit)
     if dedupe_threshold is not None:
         wide = _run_strategy(strategy, scores, u, len(scores), mask, None, class_counts,
                              common, params)

@@ -17,7 +17,12 @@ from alkit.core.calibrated import (
     uncertainty_lift,
 )
 from alkit.core.ccms import ccms_similarity
-from alkit.core.difficulty import WEIGHT_ALPHA, WEIGHT_UPPER, difficulty_weights
+from alkit.core.difficulty import (
+    WEIGHT_ALPHA,
+    WEIGHT_UPPER,
+    difficulty_weights,
+    gain_weights,
+)
 from alkit.core.selection import Selection
 from alkit.core.typicality import typiclust_selection
 
@@ -30,22 +35,40 @@ def base_measure(measure: str) -> str:
     return measure.removeprefix("candidate_")
 
 
+#: How ``calibrated`` weighs classes (its ``weights`` parameter).
+WEIGHTINGS = ("difficulty", "gain")
+
+
 def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
+                           weighting: str = "difficulty", class_counts=None,
                            weight_alpha: float = WEIGHT_ALPHA,
                            weight_upper: float = WEIGHT_UPPER) -> tuple[np.ndarray, np.ndarray]:
     """``(uncertainty_N, weights_C)``: candidate-level ``measure`` of every image of
-    ``scores`` (:class:`alkit.PoolScores`) with PPAL's difficulty weights from
-    ``class_quality`` (C,) (all weights 1 when it is ``None``).
+    ``scores`` (:class:`alkit.PoolScores`) with class weights from ``class_quality`` (C,)
+    (all weights 1 when it is ``None``).
 
     Args:
         scores: the pool's scores.
         measure: a ``candidate_<measure>`` column name.
         class_quality: (C,) class qualities, or ``None``.
+        weighting: ``"difficulty"``: PPAL's weights
+            (:func:`alkit.core.difficulty.difficulty_weights`); ``"gain"``: the expected mAP
+            gain of one more object of each class (:func:`alkit.core.difficulty.
+            gain_weights`, which also reads ``class_counts``).
+        class_counts: (C,) labeled objects per class, for ``"gain"`` (``None``: no class
+            has any, so the weights follow the quality alone).
         weight_alpha: ``a`` of :func:`alkit.core.difficulty.difficulty_weights`.
         weight_upper: ``u`` of :func:`alkit.core.difficulty.difficulty_weights`.
     """
-    weights = (np.ones(scores.n_classes) if class_quality is None else
-               difficulty_weights(class_quality, alpha=weight_alpha, upper=weight_upper))
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weights must be one of {WEIGHTINGS}, got {weighting!r}")
+    if class_quality is None:
+        weights = np.ones(scores.n_classes)
+    elif weighting == "gain":
+        counts = np.zeros(len(class_quality)) if class_counts is None else class_counts
+        weights = gain_weights(class_quality, counts)
+    else:
+        weights = difficulty_weights(class_quality, alpha=weight_alpha, upper=weight_upper)
     if len(weights) != scores.n_classes:
         raise ValueError(f"class_quality has {len(weights)} classes, the scores "
                          f"{scores.n_classes}")
@@ -53,17 +76,20 @@ def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
 
 
 def measure_lift(scores, labels_by_path, measure: str, class_quality, cost_model,
-                 box_count_fit=None) -> LiftCheck | None:
+                 box_count_fit=None, *, weighting: str = "difficulty", class_counts=None
+                 ) -> LiftCheck | None:
     """How well the model's calibrated uncertainty finds its error on checked images
     (:func:`alkit.core.calibrated.uncertainty_lift`): ``scores`` (:class:`alkit.PoolScores`)
     of images with ground truth ``labels_by_path`` are ranked as ``calibrated`` ranks a pool
     (``measure`` with the weights of ``class_quality``, per second of expected annotation by
-    ``cost_model`` with the expected boxes of ``box_count_fit``) and their annotation seconds
-    come from their real boxes. ``None`` when too few images can be checked."""
+    ``cost_model`` with the expected boxes of ``box_count_fit``; ``weighting`` and
+    ``class_counts`` as in :func:`calibrated_uncertainty`) and their annotation seconds come
+    from their real boxes. ``None`` when too few images can be checked."""
     rows, errors, boxes = scores.image_errors(labels_by_path)
     if not len(rows):
         return None
-    uncertainty, _ = calibrated_uncertainty(scores, measure, class_quality)
+    uncertainty, _ = calibrated_uncertainty(scores, measure, class_quality, weighting=weighting,
+                                            class_counts=class_counts)
     expected = (scores.expected_boxes if box_count_fit is None
                 else np.maximum(box_count_fit.predict(scores.box_count_features), 0.0))
     rank = uncertainty / np.maximum(cost_model.cost(expected), 1e-9)
@@ -71,7 +97,8 @@ def measure_lift(scores, labels_by_path, measure: str, class_quality, cost_model
 
 
 def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cost,
-                     class_quality, random_state, params, lift=None) -> Selection:
+                     class_quality, random_state, params, lift=None, class_counts=None
+                     ) -> Selection:
     """Run ``calibrated``, ``typiclust`` or ``auto`` over ``scores`` (:class:`alkit.PoolScores`).
 
     ``strategy``, ``measure`` (a candidate column), ``budget``, ``class_quality`` and
@@ -80,7 +107,8 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cos
     images), ``expected_cost`` the (N,) expected annotation seconds per image (cost-aware
     ranking), ``params`` the strategy's parameters
     (:data:`alkit.core.selection.STRATEGY_PARAMS`) and ``lift`` the :class:`alkit.core.
-    calibrated.LiftCheck` ``auto`` switches on (:func:`measure_lift`; ``None``: TypiClust)."""
+    calibrated.LiftCheck` ``auto`` switches on (:func:`measure_lift`; ``None``: TypiClust);
+    ``class_counts`` (C,) the labeled objects per class (the ``"gain"`` weights)."""
     params = dict(params)
     typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
                         if k in params}
@@ -98,7 +126,7 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cos
                                      random_state=random_state, **typiclust_params)
     else:
         picked = _calibrated(scores, measure, budget, mask, cost, expected_cost, quality,
-                             random_state, params)
+                             random_state, params, class_counts)
     if quality is not None:
         extra["class_quality"] = [round(float(q), 4) for q in quality]
     return Selection(picked.indices, picked.scores, picked.reasons, picked.strategy,
@@ -106,9 +134,10 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cos
 
 
 def _calibrated(scores, measure, budget, mask, cost, expected_cost, quality, random_state,
-                params):
+                params, class_counts=None):
     u, weights = calibrated_uncertainty(
-        scores, measure, quality, weight_alpha=params.pop("weight_alpha", WEIGHT_ALPHA),
+        scores, measure, quality, weighting=params.pop("weights", "difficulty"),
+        class_counts=class_counts, weight_alpha=params.pop("weight_alpha", WEIGHT_ALPHA),
         weight_upper=params.pop("weight_upper", WEIGHT_UPPER))
     cost_aware = params.pop("cost_aware", True)
     expected = expected_cost if cost_aware else None

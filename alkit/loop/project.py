@@ -340,7 +340,9 @@ class Project:
         quality, _ = scores.class_quality(truth)
         box_fit = scores.fit_box_counts(truth)
         query = config.query
-        lift = (measure_lift(scores, truth, query.measure, quality, query.cost_model, box_fit)
+        lift = (measure_lift(scores, truth, query.measure, quality, query.cost_model, box_fit,
+                             weighting=query.params.get("weights", "difficulty"),
+                             class_counts=self._class_counts())
                 if query.measure.startswith("candidate_") else None)
         return quality, box_fit, lift
 

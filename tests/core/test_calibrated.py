@@ -56,6 +56,21 @@ def test_class_weights_scale_the_boxes_of_their_class():
         candidate_scores(np.ones((1, 3)), [0.5], [0, 1], class_weights_C=[1, 2])
 
 
+def test_gain_weights_send_the_budget_to_the_class_with_most_to_gain_per_label():
+    # equally unsure candidates of class 0 (well labeled) and class 2 (hardly labeled)
+    scores = pool([[(0.4, 0)]] * 10 + [[(0.4, 2)]] * 10)
+    quality, counts = [0.5, 0.5, 0.5], [200, 200, 5]
+    args = dict(class_quality=quality, class_counts=counts, random_state=0)
+    gain = run_query(query("calibrated", budget=5, params={"weights": "gain", "m_factor": 1}),
+                     scores, **args)
+    assert set(gain.indices.tolist()) <= set(range(10, 20))
+    assert gain.params["class_weights"] == pytest.approx([0.025, 0.025, 1.0])
+    ppal = run_query(query("calibrated", budget=5, params={"m_factor": 1}), scores, **args)
+    assert ppal.params["class_weights"][0] == ppal.params["class_weights"][2]  # same quality
+    with pytest.raises(ValueError, match="weights must be one of"):
+        run_query(query("calibrated", budget=5, params={"weights": "counts"}), scores, **args)
+
+
 def test_shortlist_counts_images_or_cost():
     rank = np.array([5.0, 4, 3, 2, 1])
     assert shortlist(rank, 1, m_factor=2).tolist() == [0, 1]

@@ -5,7 +5,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alkit.core.difficulty import box_quality, class_quality, difficulty_weights, image_error
+from alkit.core.difficulty import (
+    box_quality,
+    class_quality,
+    difficulty_weights,
+    gain_weights,
+    image_error,
+)
 
 BOX = [10, 10, 50, 50]
 
@@ -80,3 +86,25 @@ def test_a_more_confident_right_answer_never_has_more_error(low, high):
     low, high = sorted((low, high))
     err = [image_error([BOX], [0], [BOX], scores([c, 0.0]), [c]) for c in (low, high)]
     assert err[1] <= err[0] + 1e-12
+
+
+def test_gain_weights_follow_headroom_per_labeled_object():
+    w = gain_weights([0.9, 0.5, 0.5, 1.0], [100, 100, 10, 1])
+    # (1 - q) / n: 0.001, 0.005, 0.05, 0 -> divided by the largest
+    assert w == pytest.approx([0.02, 0.1, 1.0, 0.0])
+    assert gain_weights([1.0, 1.0], [5, 0]).tolist() == [1.0, 1.0]  # nothing left to gain
+    assert gain_weights([0.2, 0.2], [0, 1]).tolist() == [1.0, 1.0]  # 0 labels count as 1
+    with pytest.raises(ValueError, match="one quality and one count per class"):
+        gain_weights([0.5], [1, 2])
+    with pytest.raises(ValueError, match=">= 0"):
+        gain_weights([0.5], [-1])
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.integers(0, 10_000)), min_size=1, max_size=8))
+def test_gain_weights_lie_in_0_1_and_fall_with_quality_and_counts(classes):
+    quality, counts = (np.array(x, dtype=float) for x in zip(*classes, strict=True))
+    w = gain_weights(quality, counts)
+    assert np.all((w >= 0) & (w <= 1)) and np.isclose(w.max(), 1.0)
+    better = gain_weights(np.r_[quality, np.clip(quality[0] + 0.1, 0, 1)],
+                          np.r_[counts, counts[0]])
+    assert better[-1] <= better[0] + 1e-12  # a better-mastered copy never weighs more
