@@ -1,0 +1,127 @@
+"""What 100 picks would hold under each class weighting, from a grid's own checkpoints.
+
+For a checkpoint a benchmark grid trained (``<cell>:<round>``), its labeled set as that round
+ended and its pool, this script runs, with no training: random picks, ``rare_class`` (label
+counts), ``calibrated`` with PPAL's difficulty weights and ``calibrated`` with gain weights
+(:func:`alkit.core.difficulty.gain_weights`), and reports from the hidden labels what each
+bought: boxes per image, the rare classes' share of the boxes, rare boxes per annotation hour
+(the cost model's defaults) and hours. It measures what the weights aim at (rare objects per
+second of annotation), not the mAP they buy: that needs the grid's cells.
+
+    .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-full-v2 \\
+        random-s0:1 rare_class-s0:1 typiclust-s0:1 random-s0:2 random-s0:3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from alkit.core.calibrated import calibrated_selection
+from alkit.core.cost import CostModel
+from alkit.core.selection import select_from_scores
+from alkit.core.strategies import calibrated_uncertainty
+from alkit.data import datasets, files
+
+BUDGET = 100
+
+
+def bought(paths, picks, classes_of, rare, cost_model) -> dict:
+    """Boxes per image, rare share of boxes, rare boxes per hour and hours of ``picks``."""
+    classes = [classes_of(paths[i]) for i in picks]
+    boxes = sum(len(c) for c in classes)
+    rare_boxes = sum(int(np.isin(c, rare).sum()) for c in classes)
+    hours = cost_model.total(len(picks), boxes) / 3600
+    return {"boxes_per_image": boxes / len(picks), "rare_share": rare_boxes / max(boxes, 1),
+            "rare_per_hour": rare_boxes / hours, "hours": hours}
+
+
+def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of) -> dict:
+    """``name -> picked rows`` of the four selections from ``cell``'s round ``number`` model,
+    and the pool's paths."""
+    from alkit.model.scoring import score_pool
+
+    work = out / "work"
+    db = sqlite3.connect(work / cell / "project.db")
+    labeled = {row[0] for row in db.execute(
+        "SELECT i.path FROM labels l JOIN images i ON i.id = l.image_id WHERE l.round <= ?",
+        (number,))}
+    paths = [row[0] for row in db.execute("SELECT path FROM images ORDER BY id")]
+    paths = [p for p in paths if p in labeled] + [p for p in paths if p not in labeled]
+    db.close()
+    weights = work / cell / "runs" / f"round_{number:03d}" / "weights" / "best.pt"
+    if number == 0:
+        weights = work / f"seed-{cell.rsplit('-', 1)[1]}" / "runs" / "round_000" / "weights"
+        weights = weights / "best.pt"
+    spec = datasets.read_dataset_yaml(config["dataset_yaml"])
+    truth = {str(p): labels for p, labels in datasets.read_split(spec, "val")}
+    imgsz, cache = config["recipe"]["imgsz"], work / "scores"
+    scores = score_pool(str(weights), paths, imgsz=imgsz, cache_dir=cache, progress=False)
+    val = score_pool(str(weights), list(truth), imgsz=imgsz, cache_dir=cache, progress=False)
+    quality, _ = val.class_quality(truth)
+    fit = val.fit_box_counts(truth)
+    mask = np.array([p in labeled for p in scores.paths])
+    counts = sum(np.bincount(classes_of(p), minlength=len(quality))
+                 for p in scores.paths if p in labeled)
+    expected = (scores.expected_boxes if fit is None
+                else np.maximum(fit.predict(scores.box_count_features), 0.0))
+    rare_query = config["queries"].get("rare_class", {"measure": "least_confidence_mean3"})
+    gain, _ = calibrated_uncertainty(scores, "candidate_entropy", quality, weighting="gain",
+                                     class_counts=counts)
+    common = {"labeled": mask, "random_state": 0}
+    return scores.paths, {
+        "random": np.random.default_rng(0).choice(np.flatnonzero(~mask), BUDGET,
+                                                  replace=False),
+        "rare_class": select_from_scores(scores, "rare_class", BUDGET,
+                                         measure=rare_query["measure"], class_counts=counts,
+                                         **common).indices,
+        "calibrated (difficulty)": select_from_scores(
+            scores, "calibrated", BUDGET, measure="candidate_entropy", class_quality=quality,
+            box_count_fit=fit, **common).indices,
+        "calibrated (gain)": calibrated_selection(
+            gain, scores.embeddings, BUDGET, expected_cost_N=CostModel().cost(expected),
+            **common).indices}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", help="<cell>:<round>, e.g. random-s0:1")
+    p.add_argument("--out", default="benchmarks/results/al-full-v2", help="a grid folder")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    config = files.read_json(out / "config.json")
+    if config is None:
+        sys.exit(f"{out / 'config.json'} not found: --out must be a benchmark grid folder")
+    spec = datasets.read_dataset_yaml(config["dataset_yaml"])
+    rare = [spec.names.index(name) for name in config["rare_classes"]]
+    oracle = Path(config["dataset_yaml"]).parent / "oracle" / "labels" / "pool"
+
+    def classes_of(path: str) -> np.ndarray:
+        label = oracle / (Path(path).stem + ".txt")
+        if not label.exists():
+            label = datasets.label_path_for(path)
+        return datasets.read_labels(label, len(spec.names)).class_ids
+
+    rows = []
+    print("| checkpoint | picks | boxes / image | rare share of boxes | rare boxes / hour | "
+          "hours |\n|---|---|---|---|---|---|")
+    for item in args.checkpoints:
+        cell, number = item.rsplit(":", 1)
+        paths, picks = checkpoint_picks(out, config, cell, int(number), classes_of)
+        for name, rows_picked in picks.items():
+            row = {"checkpoint": item, "picks": name,
+                   **bought(paths, rows_picked, classes_of, rare, CostModel())}
+            rows.append(row)
+            print(f"| {item} | {name} | {row['boxes_per_image']:.2f} | {row['rare_share']:.1%} "
+                  f"| {row['rare_per_hour']:.1f} | {row['hours']:.2f} |")
+    files.write_json(out / "weights.json", {"budget": BUDGET, "rows": rows})
+    print(f"\nwritten: {out / 'weights.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
