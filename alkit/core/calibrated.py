@@ -203,8 +203,8 @@ def _lift(rank, error, seconds, k) -> float:
 
 def auto_choice(check: LiftCheck | None, *, threshold: float = AUTO_LIFT_THRESHOLD) -> str:
     """Which strategy ``auto`` runs: ``"calibrated"`` once the lower bound of the
-    uncertainty's lift (:func:`uncertainty_lift`) reaches ``threshold``, else
-    ``"typiclust"`` (also when unmeasured: ``None`` or a nan bound)."""
+    uncertainty's lift ``check`` (:func:`uncertainty_lift`) reaches ``threshold``, else
+    ``"typiclust"`` (also when unmeasured: ``check`` is ``None`` or its bound nan)."""
     if check is None or not np.isfinite(check.lower):
         return "typiclust"
     return "calibrated" if check.lower >= threshold else "typiclust"
