@@ -36,6 +36,7 @@ from alkit.core.calibrated import LIFT_TOP_SHARE, auto_choice
 from alkit.core.cost import CostModel
 from alkit.core.strategies import calibrated_uncertainty, measure_lift
 from alkit.data import datasets, files
+from alkit.loop import simulate
 
 ROUND_DIR = re.compile(r"round_(\d{3})$")
 
@@ -95,9 +96,10 @@ def main(argv=None) -> int:
                    help="the candidate measure calibrated uncertainty reads (as auto's query)")
     args = p.parse_args(argv)
     out = Path(args.out)
-    config = files.read_json(out / "config.json")
-    if config is None:
-        sys.exit(f"{out / 'config.json'} not found: --out must be a benchmark grid folder")
+    try:
+        config = simulate.load_config(out)
+    except FileNotFoundError as error:
+        sys.exit(str(error))
     spec = datasets.read_dataset_yaml(config["dataset_yaml"])
     pairs = datasets.read_split(spec, "val")
     wanted = set(args.strategies.split(",")) if args.strategies else None

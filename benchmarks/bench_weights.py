@@ -26,6 +26,7 @@ from alkit.core.cost import CostModel
 from alkit.core.selection import select_from_scores
 from alkit.core.strategies import calibrated_uncertainty
 from alkit.data import datasets, files
+from alkit.loop import simulate
 
 BUDGET = 100
 
@@ -93,9 +94,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/al-full-v2", help="a grid folder")
     args = p.parse_args(argv)
     out = Path(args.out)
-    config = files.read_json(out / "config.json")
-    if config is None:
-        sys.exit(f"{out / 'config.json'} not found: --out must be a benchmark grid folder")
+    try:
+        config = simulate.load_config(out)
+    except FileNotFoundError as error:
+        sys.exit(str(error))
     spec = datasets.read_dataset_yaml(config["dataset_yaml"])
     rare = [spec.names.index(name) for name in config["rare_classes"]]
     oracle = Path(config["dataset_yaml"]).parent / "oracle" / "labels" / "pool"

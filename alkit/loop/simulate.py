@@ -317,6 +317,16 @@ def load_cells(out: str | os.PathLike) -> list[dict]:
     return sorted(cells, key=lambda c: (c["strategy"], c["seed"]))
 
 
+def load_config(out: str | os.PathLike) -> dict:
+    """The ``config.json`` of the experiment folder ``out``; ``FileNotFoundError`` naming the
+    file when ``out`` is not a benchmark folder."""
+    path = Path(out) / "config.json"
+    config = files.read_json(path)
+    if config is None:
+        raise FileNotFoundError(f"{path} not found: not a benchmark folder (bench_al.py --out)")
+    return config
+
+
 def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> list[str]:
     """Classes of ``dataset_yaml`` with less than ``share`` of the instances of its labeled
     splits (train, val, test: what a user knows before buying labels), or none."""

@@ -210,3 +210,10 @@ def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_datas
     assert [q["score"] for q in picks] == pytest.approx([disagreement[q["path"]] for q in picks])
     unpicked = [v for p, v in disagreement.items() if p not in {q["path"] for q in picks}]
     assert min(q["score"] for q in picks) >= max(unpicked) - 1e-12
+
+
+def test_load_config_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"config.json not found: not a benchmark folder"):
+        simulate.load_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"rounds": 2}')
+    assert simulate.load_config(tmp_path) == {"rounds": 2}
