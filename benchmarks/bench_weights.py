@@ -1,8 +1,8 @@
-"""What 100 picks would hold under each class weighting, from a grid's own checkpoints.
+"""What a round's picks would hold under each class weighting, from a grid's own checkpoints.
 
 For a checkpoint a benchmark grid trained (``<cell>:<round>``), its labeled set as that round
-ended and its pool, this script runs, with no training: random picks, ``rare_class`` (label
-counts), ``calibrated`` with PPAL's difficulty weights and ``calibrated`` with gain weights
+ended and its pool, this script runs, with no training: random picks, TypiClust, ``rare_class``
+(label counts), ``calibrated`` with PPAL's difficulty weights and ``calibrated`` with gain weights
 (:func:`alkit.core.difficulty.gain_weights`), and reports from the hidden labels what each
 bought: boxes per image, the rare classes' share of the boxes, rare boxes per annotation hour
 (the cost model's defaults) and hours. It measures what the weights aim at (rare objects per
@@ -10,6 +10,8 @@ second of annotation), not the mAP they buy: that needs the grid's cells.
 
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-full-v2 \\
         random-s0:1 rare_class-s0:1 typiclust-s0:1 random-s0:2 random-s0:3
+    .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
+        --budget 150 random-s0:0 random-s1:0 random-s2:0
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from alkit.core.calibrated import calibrated_selection
 from alkit.core.cost import CostModel
 from alkit.core.selection import select_from_scores
 from alkit.core.strategies import calibrated_uncertainty
+from alkit.core.typicality import typiclust_selection
 from alkit.data import datasets, files
 from alkit.loop import simulate
 
+#: Images picked per checkpoint (``--budget``).
 BUDGET = 100
 
 
@@ -41,9 +45,10 @@ def bought(paths, picks, classes_of, rare, cost_model) -> dict:
             "rare_per_hour": rare_boxes / hours, "hours": hours}
 
 
-def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of) -> dict:
-    """``name -> picked rows`` of the four selections from ``cell``'s round ``number`` model,
-    and the pool's paths."""
+def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of,
+                     budget: int = BUDGET) -> tuple[list, dict]:
+    """The pool's paths and ``name -> picked rows`` of the five selections of ``budget`` images
+    from ``cell``'s round ``number`` model."""
     from alkit.model.scoring import score_pool
 
     work = out / "work"
@@ -75,16 +80,17 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
                                      class_counts=counts)
     common = {"labeled": mask, "random_state": 0}
     return scores.paths, {
-        "random": np.random.default_rng(0).choice(np.flatnonzero(~mask), BUDGET,
+        "random": np.random.default_rng(0).choice(np.flatnonzero(~mask), budget,
                                                   replace=False),
-        "rare_class": select_from_scores(scores, "rare_class", BUDGET,
+        "typiclust": typiclust_selection(scores.embeddings, budget, **common).indices,
+        "rare_class": select_from_scores(scores, "rare_class", budget,
                                          measure=rare_query["measure"], class_counts=counts,
                                          **common).indices,
         "calibrated (difficulty)": select_from_scores(
-            scores, "calibrated", BUDGET, measure="candidate_entropy", class_quality=quality,
+            scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
             box_count_fit=fit, **common).indices,
         "calibrated (gain)": calibrated_selection(
-            gain, scores.embeddings, BUDGET, expected_cost_N=CostModel().cost(expected),
+            gain, scores.embeddings, budget, expected_cost_N=CostModel().cost(expected),
             **common).indices}
 
 
@@ -92,6 +98,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", help="<cell>:<round>, e.g. random-s0:1")
     p.add_argument("--out", default="benchmarks/results/al-full-v2", help="a grid folder")
+    p.add_argument("--budget", type=int, default=BUDGET, help="images picked per checkpoint")
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
@@ -113,14 +120,15 @@ def main(argv=None) -> int:
           "hours |\n|---|---|---|---|---|---|")
     for item in args.checkpoints:
         cell, number = item.rsplit(":", 1)
-        paths, picks = checkpoint_picks(out, config, cell, int(number), classes_of)
+        paths, picks = checkpoint_picks(out, config, cell, int(number), classes_of,
+                                        args.budget)
         for name, rows_picked in picks.items():
             row = {"checkpoint": item, "picks": name,
                    **bought(paths, rows_picked, classes_of, rare, CostModel())}
             rows.append(row)
             print(f"| {item} | {name} | {row['boxes_per_image']:.2f} | {row['rare_share']:.1%} "
                   f"| {row['rare_per_hour']:.1f} | {row['hours']:.2f} |")
-    files.write_json(out / "weights.json", {"budget": BUDGET, "rows": rows})
+    files.write_json(out / "weights.json", {"budget": args.budget, "rows": rows})
     print(f"\nwritten: {out / 'weights.json'}")
     return 0
 

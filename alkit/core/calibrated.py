@@ -8,8 +8,16 @@ second of expected annotation cost (``cost_aware``: the score over ``seconds_per
 seconds_per_box * E[boxes]``, :mod:`alkit.core.cost`), shortlist the best ``m_factor`` times
 the budget, and spread the picks over the shortlist by k-center greedy on the embeddings,
 starting from the labeled set (PPAL spreads its shortlist with a category-conditioned
-similarity of box features; alkit uses the image embeddings, which it already has, and keeps
-the category conditioning for later).
+similarity of box features: ``diversity="ccms"``, :mod:`alkit.core.ccms`).
+
+``diversity="clusters"`` spreads the shortlist as Cluster-Margin does (Citovsky et al., "Batch
+Active Learning at Scale", NeurIPS 2021): the pool's embeddings are clustered (k-means, as
+many clusters as the budget buys images), the shortlist's rows are grouped by cluster, and
+the picks go round-robin over the clusters, those with the fewest shortlisted rows first, the
+best-ranked row of each. No mode of the pool (one scene type the model finds hard) can fill
+the batch while other clusters hold shortlisted rows. The paper clusters once by
+agglomerative clustering and shortlists 10x the budget; alkit reuses TypiClust's k-means
+(:func:`alkit.core.typicality.cluster_embeddings`) every round.
 
 **auto** (:func:`auto_choice`): typicality first, uncertainty once it is worth following.
 TypiClust (ICML 2022) shows that uncertainty picks lose to typical picks while the model is
@@ -38,6 +46,7 @@ from alkit.core.selection import (
     labeled_mask,
     take_within_budget,
 )
+from alkit.core.typicality import budget_images, cluster_embeddings
 
 #: ``auto`` follows the model's uncertainty once the lower bound of its lift reaches this
 #: (1: the error per annotation second of a random pick).
@@ -51,6 +60,9 @@ LIFT_BOOTSTRAP = 400
 MIN_LIFT_IMAGES = 20
 #: The shortlist of ``calibrated`` holds this many times the budget (PPAL's 4x).
 M_FACTOR = 4.0
+#: How ``calibrated`` spreads its shortlist (``diversity``; ``True`` = kcenter, ``False`` =
+#: none).
+DIVERSITY = ("kcenter", "ccms", "clusters", "none")
 
 
 def shortlist(rank_N, budget: float, *, labeled=None, cost_N=None, m_factor: float = M_FACTOR
@@ -92,12 +104,14 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
         m_factor: shortlist size as a multiple of the budget.
         diversity: how the shortlist is spread: ``True`` / ``"kcenter"`` (k-center greedy on
             the image embeddings), ``"ccms"`` (k-center on ``distances``, PPAL's
-            category-conditioned similarity), ``False`` / ``"none"`` (rank order).
+            category-conditioned similarity), ``"clusters"`` (Cluster-Margin's round-robin
+            over k-means clusters of the embeddings, :func:`cluster_round_robin`),
+            ``False`` / ``"none"`` (rank order).
         distances: for ``"ccms"``: a function ``(candidate_rows, centre_rows) -> (C, L + C)``
             distances of the candidates to the centres and to each other
             (:func:`alkit.core.ccms.k_center_on_distances`).
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` (k-center's
-            first pick when nothing is labeled).
+            first pick when nothing is labeled; the k-means of ``"clusters"``).
     Returns:
         a :class:`Selection` whose scores are the ranking values.
     """
@@ -108,8 +122,8 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
         np.asarray(expected_cost_N, dtype=np.float64), 1e-9)
     short = shortlist(rank, budget, labeled=mask, cost_N=cost_N, m_factor=m_factor)
     method = {True: "kcenter", False: "none"}.get(diversity, diversity)
-    if method not in ("kcenter", "ccms", "none"):
-        raise ValueError(f"diversity must be kcenter, ccms or none, got {diversity!r}")
+    if method not in DIVERSITY:
+        raise ValueError(f"diversity must be one of {DIVERSITY}, got {diversity!r}")
     if method == "ccms" and distances is None:
         raise ValueError("diversity 'ccms' needs the distances function")
     if method == "kcenter" and len(short) > 1:
@@ -120,6 +134,10 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
 
         order = short[k_center_on_distances(distances(short, np.flatnonzero(mask)), len(short),
                                             random_state=random_state)]
+    elif method == "clusters" and len(short) > 1:
+        n_clusters = max(budget_images(budget, cost_N, mask), 1)
+        order = cluster_round_robin(short, cluster_embeddings(
+            embeddings_N_D, min(n_clusters, n), random_state=random_state))
     else:
         order = short
     picks = take_within_budget(order, budget, cost_N)
@@ -131,6 +149,22 @@ def calibrated_selection(uncertainty_N, embeddings_N_D, budget: float, *, labele
     return Selection(picks, rank[picks], reasons, "calibrated",
                      {"budget": budget, "m_factor": m_factor, "diversity": method,
                       "cost_aware": expected_cost_N is not None, "n_shortlist": len(short)})
+
+
+def cluster_round_robin(rows_R, clusters_N) -> np.ndarray:
+    """(R,) ``rows_R`` (pool rows, best first) reordered round-robin over their clusters
+    (``clusters_N``: (N,) int cluster of every pool row): the clusters holding the fewest of
+    ``rows_R`` first (ties: the lower cluster id), each giving its best remaining row in turn
+    (Cluster-Margin's order, Citovsky et al. 2021)."""
+    rows = np.asarray(rows_R, dtype=np.int64)
+    cluster = np.asarray(clusters_N, dtype=np.int64)[rows]
+    ids, inverse, counts = np.unique(cluster, return_inverse=True, return_counts=True)
+    # the row's turn: its rank inside its cluster; within a turn, smaller clusters first
+    turn = np.empty(len(rows), dtype=np.int64)
+    for c in range(len(ids)):
+        members = np.flatnonzero(inverse == c)
+        turn[members] = np.arange(len(members))
+    return rows[np.lexsort((ids[inverse], counts[inverse], turn))]
 
 
 @dataclass(frozen=True)

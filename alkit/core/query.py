@@ -140,6 +140,10 @@ QUERIES: dict[str, Query] = {
     "auto": Query("auto", "candidate_entropy"),
     # the same, calibrated with classes weighted by the expected mAP gain of one more object
     "auto_gain": Query("auto", "candidate_entropy", params={"weights": "gain"}),
+    # the same switch, the calibrated rounds spread as Cluster-Margin spreads its batch: a 10x
+    # shortlist taken round-robin over k-means clusters of the pool, smallest first
+    "auto_cm": Query("auto", "candidate_entropy",
+                     params={"diversity": "clusters", "m_factor": 10.0}),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
 }

@@ -94,9 +94,7 @@ def typiclust_selection(embeddings_N_D, budget: float, *, labeled=None, cost_N=N
     mask = labeled_mask(labeled, n)
     cost = None if cost_N is None else np.asarray(cost_N, dtype=np.float64)
     if n_budget_images is None:
-        n_budget_images = (int(budget) if cost is None else
-                           int(budget / max(float(np.median(cost[~mask])) if (~mask).any()
-                                            else 1.0, 1e-9)))
+        n_budget_images = budget_images(budget, cost, mask)
     n_clusters = min(int(mask.sum()) + max(n_budget_images, 1), max(n // 2, 1))
     cluster = cluster_embeddings(embeddings_N_D, n_clusters, random_state=random_state)
     picks, scores, reasons = _pick_typical(_normalized(embeddings_N_D), cluster, mask, budget,
@@ -104,6 +102,16 @@ def typiclust_selection(embeddings_N_D, budget: float, *, labeled=None, cost_N=N
     return Selection(np.array(picks, dtype=np.int64), np.array(scores), reasons, "typiclust",
                      {"budget": budget, "n_clusters": int(cluster.max()) + 1,
                       "n_neighbors": n_neighbors})
+
+
+def budget_images(budget: float, cost_N=None, labeled=None) -> int:
+    """Images a budget buys: ``budget`` itself, or with a (N,) ``cost_N`` the budget over the
+    median cost of the unlabeled rows (``labeled``: mask or indices; 1.0 when none is free)."""
+    if cost_N is None:
+        return int(budget)
+    cost = np.asarray(cost_N, dtype=np.float64)
+    free = ~labeled_mask(labeled, len(cost))
+    return int(budget / max(float(np.median(cost[free])) if free.any() else 1.0, 1e-9))
 
 
 def _pick_typical(x, cluster, mask, budget, cost, n_neighbors, min_cluster_size):

@@ -7,6 +7,7 @@ from alkit.core.calibrated import (
     LiftCheck,
     auto_choice,
     calibrated_selection,
+    cluster_round_robin,
     shortlist,
     uncertainty_lift,
 )
@@ -95,6 +96,30 @@ def test_calibrated_spreads_the_shortlist_away_from_the_labeled_set():
     assert sorted(picked.indices.tolist()) == [1, 2]  # shortlist 1,2,3; 3 is next to 1 and 0
 
 
+def test_round_robin_over_clusters_takes_the_smallest_clusters_first():
+    clusters = np.array([0, 0, 0, 1, 1, 2, 9])  # row 6 is not in the shortlist
+    rows = np.array([0, 1, 3, 5, 2, 4])  # best first
+    assert cluster_round_robin(rows, clusters).tolist() == [5, 3, 0, 4, 1, 2]
+    assert cluster_round_robin(np.array([], dtype=int), clusters).tolist() == []
+
+
+def test_cluster_spread_keeps_one_mode_from_filling_the_batch():
+    # 40 near-identical hard images (one mode) outrank 60 images of 3 other modes
+    rng = np.random.default_rng(0)
+    centres = np.eye(4) * 10
+    mode = np.r_[np.zeros(40, int), np.repeat([1, 2, 3], 20)]
+    emb = centres[mode] + rng.normal(scale=0.1, size=(100, 4))
+    u = np.where(mode == 0, 5.0, 1.0) + rng.uniform(0, 0.1, 100)
+    plain = calibrated_selection(u, emb, 8, diversity="none", m_factor=10)
+    spread = calibrated_selection(u, emb, 8, diversity="clusters", m_factor=10, random_state=0)
+    assert (mode[plain.indices] == 0).all()
+    # k-means gives the big mode more clusters (40% of the pool), but not the whole batch
+    assert set(mode[spread.indices]) == {0, 1, 2, 3} and (mode[spread.indices] == 0).sum() <= 4
+    assert "spread by clusters" in spread.reasons[0] and spread.params["diversity"] == "clusters"
+    with pytest.raises(ValueError, match="diversity must be one of"):
+        calibrated_selection(u, emb, 8, diversity="kmeans")
+
+
 def test_lift_is_one_for_a_blind_ranking_and_high_when_it_finds_the_error():
     rng = np.random.default_rng(0)
     error = np.r_[np.full(10, 5.0), np.full(90, 0.5)]
@@ -136,7 +161,7 @@ def test_strategies_through_a_query():
     scores = pool([[(0.3 + 0.01 * i, i % 3)] for i in range(40)])
     labeled = np.zeros(40, bool)
     labeled[:3] = True
-    for name in ("candidate", "calibrated", "typiclust", "auto"):
+    for name in ("candidate", "calibrated", "typiclust", "auto", "auto_cm"):
         picked = run_query(query(name, budget=5), scores, labeled=labeled,
                            class_quality=[0.9, 0.1, 0.0], random_state=0)
         assert len(picked.indices) == 5 and not labeled[picked.indices].any(), name
@@ -164,8 +189,9 @@ def test_budget_in_cost():
 
 def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
     no_boxes = pool([[] for _ in range(10)])
-    for name in ("calibrated", "auto", "typiclust", "candidate"):
-        picked = run_query(query(name, budget=3), no_boxes, random_state=0)
+    for name in ("calibrated", "auto", "typiclust", "candidate", "auto_cm"):
+        picked = run_query(query(name, budget=3), no_boxes, random_state=0,
+                           uncertainty_lift=LiftCheck(2.0, 1.5, 300, 30))
         assert len(picked.indices) == 3, name  # no candidate anywhere: still a full budget
     small = pool([[(0.5, 0)]] * 3)
     assert len(run_query(query("calibrated", budget=10), small, random_state=0).indices) == 3
