@@ -32,7 +32,9 @@ from alkit.loop import simulate
 from alkit.model.yolo import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADLINE = "random,least_confidence,two_stage,rare_class"
+#: The default grid: the issue's terms (random, least confidence, the label-count rare-class
+#: boost) against ``auto`` and ``auto_cm``.
+HEADLINE = "random,least_confidence,rare_class,auto,auto_cm"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
