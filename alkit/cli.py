@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "train, evaluate, record")
     p.add_argument("project", type=Path)
     p.add_argument("--rounds", type=int, default=1, help="how many rounds to run")
-    _add_query_options(p, budget_required=False)
+    _add_query_options(p, budget_required=False, default="auto_cm")
     p.add_argument("--committee", type=int, default=None,
                    help="query-by-committee with N members (N trainings more a round)")
     _add_recipe_options(p, default="cpu")
@@ -540,11 +540,15 @@ def _add_engine_options(p) -> None:
                    help="ray: GPUs each actor reserves (0: CPU actors)")
 
 
-def _add_query_options(p, *, budget_required: bool) -> None:
+def _add_query_options(p, *, budget_required: bool, default: str = "two_stage") -> None:
+    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm`` (ahead
+    of random on the full and longtail presets, docs/benchmark.md); ``alkit select`` keeps
+    ``two_stage``: a scores file alone has no val split to measure ``auto``'s switch on."""
     from alkit.core.query import QUERIES
 
-    p.add_argument("--strategy", default="two_stage", choices=sorted(QUERIES),
-                   help="a named query (alkit.QUERIES): strategy, measure and parameters")
+    p.add_argument("--strategy", default=default, choices=sorted(QUERIES),
+                   help=f"a named query (alkit.QUERIES): strategy, measure and parameters "
+                        f"(default {default})")
     p.add_argument("--measure", default=None,
                    help="the score-table column used as uncertainty (default: the query's)")
     p.add_argument("--budget", type=float, required=budget_required, default=None,

@@ -281,7 +281,7 @@ def test_cli_init_round_status(tiny_dataset, tmp_path):
     assert rounds.returncode == 0, rounds.stderr[-2000:]
     status = subprocess.run([str(ALKIT), "status", str(tmp_path / "p")], capture_output=True,
                             text=True, timeout=120)
-    assert "      1  done        two_stage        30" in status.stdout
+    assert "      1  done        auto             30" in status.stdout  # the default auto_cm
     assert "recommendation:" in status.stdout
     again = subprocess.run([str(ALKIT), "init", str(tmp_path / "p"), "--dataset",
                             str(tiny_dataset / "dataset.yaml")], capture_output=True, text=True,
