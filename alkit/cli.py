@@ -541,9 +541,10 @@ def _add_engine_options(p) -> None:
 
 
 def _add_query_options(p, *, budget_required: bool, default: str = "two_stage") -> None:
-    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm`` (ahead
-    of random on the full and longtail presets, docs/benchmark.md); ``alkit select`` keeps
-    ``two_stage``: a scores file alone has no val split to measure ``auto``'s switch on."""
+    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm`` (the
+    largest saving of annotation time on the full and longtail presets, docs/benchmark.md);
+    ``alkit select`` keeps ``two_stage``: a scores file alone has no val split to measure
+    ``auto``'s switch on."""
     from alkit.core.query import QUERIES
 
     p.add_argument("--strategy", default=default, choices=sorted(QUERIES),
