@@ -95,6 +95,9 @@ class Query:
         if self.dedupe_threshold is not None or self.committee_members:
             raise ValueError(f"strategy {self.strategy!r} spreads its picks itself: it takes "
                              "no dedupe_threshold and no committee")
+        from alkit.core.strategies import lift_weighting
+
+        lift_weighting(self.params)  # a bad lift_weights / weights fails here, not in a round
 
     @property
     def cost_model(self) -> CostModel:
@@ -144,6 +147,11 @@ QUERIES: dict[str, Query] = {
     # shortlist taken round-robin over k-means clusters of the pool, smallest first
     "auto_cm": Query("auto", "candidate_entropy",
                      params={"diversity": "clusters", "m_factor": 10.0}),
+    # auto_cm's switch (the lift with PPAL's weights) and spread, the calibrated rounds ranked
+    # with gain weights (the expected mAP gain of one more object of each class)
+    "auto_cm_gain": Query("auto", "candidate_entropy",
+                          params={"diversity": "clusters", "m_factor": 10.0, "weights": "gain",
+                                  "lift_weights": "difficulty"}),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
 }

@@ -676,7 +676,7 @@ STRATEGY_PARAMS: dict[str, tuple[str, ...]] = {
     "random": (), "uncertainty": (), "coreset": (), "diversity": ("n_clusters",),
     "hybrid": ("alpha", "beta", "n_clusters"), "two_stage": ("m_factor", "method"),
     "rare_class": ("power", "max_weight"), "calibrated": _CALIBRATED, "typiclust": _TYPICLUST,
-    "auto": ("threshold", *_CALIBRATED, *_TYPICLUST),
+    "auto": ("threshold", "lift_weights", *_CALIBRATED, *_TYPICLUST),
 }
 
 

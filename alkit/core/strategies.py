@@ -75,6 +75,17 @@ def calibrated_uncertainty(scores, measure: str, class_quality=None, *,
     return scores.candidate_scores(base_measure(measure), class_weights=weights), weights
 
 
+def lift_weighting(params) -> str:
+    """The class weighting ``auto``'s switch measures the lift with (:func:`measure_lift`):
+    ``params["lift_weights"]`` when set, else the calibrated rounds' ``params["weights"]``
+    (default ``"difficulty"``). ``auto_cm_gain`` ranks its calibrated rounds with gain weights
+    but switches on the difficulty-weighted lift, as ``auto_cm`` does."""
+    weighting = params.get("lift_weights", params.get("weights", "difficulty"))
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"lift_weights must be one of {WEIGHTINGS}, got {weighting!r}")
+    return weighting
+
+
 def measure_lift(scores, labels_by_path, measure: str, class_quality, cost_model,
                  box_count_fit=None, *, weighting: str = "difficulty", class_counts=None
                  ) -> LiftCheck | None:
@@ -113,6 +124,7 @@ def run_new_strategy(strategy, scores, measure, budget, mask, cost, expected_cos
     typiclust_params = {k: params.pop(k) for k in ("n_neighbors", "min_cluster_size")
                         if k in params}
     threshold = params.pop("threshold", AUTO_LIFT_THRESHOLD)
+    params.pop("lift_weights", None)  # read where the lift is measured (lift_weighting)
     quality = None if class_quality is None else np.asarray(class_quality, dtype=np.float64)
     extra = {}
     if strategy == "auto":

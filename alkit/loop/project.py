@@ -46,7 +46,7 @@ from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
 from alkit.core.query import run_query
 from alkit.core.selection import CANDIDATE_STRATEGIES
 from alkit.core.stopping import History, analyze
-from alkit.core.strategies import measure_lift
+from alkit.core.strategies import lift_weighting, measure_lift
 from alkit.data import datasets, files
 from alkit.data.datasets import DatasetError, Labels
 from alkit.loop.config import RoundConfig
@@ -341,7 +341,7 @@ class Project:
         box_fit = scores.fit_box_counts(truth)
         query = config.query
         lift = (measure_lift(scores, truth, query.measure, quality, query.cost_model, box_fit,
-                             weighting=query.params.get("weights", "difficulty"),
+                             weighting=lift_weighting(query.params),
                              class_counts=self._class_counts())
                 if query.measure.startswith("candidate_") else None)
         return quality, box_fit, lift

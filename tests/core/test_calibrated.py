@@ -15,7 +15,7 @@ from alkit.core.cost import CostModel
 from alkit.core.detections import Labels
 from alkit.core.query import Query, query, run_query
 from alkit.core.selection import select_from_scores
-from alkit.core.strategies import measure_lift
+from alkit.core.strategies import lift_weighting, measure_lift
 from alkit.core.uncertainty import candidate_scores
 from alkit.model.scoring import PoolScores
 
@@ -161,7 +161,7 @@ def test_strategies_through_a_query():
     scores = pool([[(0.3 + 0.01 * i, i % 3)] for i in range(40)])
     labeled = np.zeros(40, bool)
     labeled[:3] = True
-    for name in ("candidate", "calibrated", "typiclust", "auto", "auto_cm"):
+    for name in ("candidate", "calibrated", "typiclust", "auto", "auto_cm", "auto_cm_gain"):
         picked = run_query(query(name, budget=5), scores, labeled=labeled,
                            class_quality=[0.9, 0.1, 0.0], random_state=0)
         assert len(picked.indices) == 5 and not labeled[picked.indices].any(), name
@@ -189,7 +189,7 @@ def test_budget_in_cost():
 
 def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
     no_boxes = pool([[] for _ in range(10)])
-    for name in ("calibrated", "auto", "typiclust", "candidate", "auto_cm"):
+    for name in ("calibrated", "auto", "typiclust", "candidate", "auto_cm", "auto_cm_gain"):
         picked = run_query(query(name, budget=3), no_boxes, random_state=0,
                            uncertainty_lift=LiftCheck(2.0, 1.5, 300, 30))
         assert len(picked.indices) == 3, name  # no candidate anywhere: still a full budget
@@ -207,6 +207,24 @@ def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
         Query("calibrated", "least_confidence_max")
     with pytest.raises(ValueError, match="spreads its picks itself"):
         Query("auto", "candidate_entropy", dedupe_threshold=0.9)
+    with pytest.raises(ValueError, match="lift_weights must be one of"):
+        Query("auto", "candidate_entropy", params={"lift_weights": "counts"})
+
+
+def test_auto_cm_gain_switches_on_the_difficulty_lift_and_ranks_with_gain_weights():
+    gain = query("auto_cm_gain").params
+    assert lift_weighting(gain) == "difficulty"
+    assert lift_weighting(query("auto_gain").params) == "gain"
+    assert lift_weighting(query("auto_cm").params) == "difficulty"
+    # class 2: hard and never labeled -> the gain weights put it far above the others
+    scores = pool([[(0.3 + 0.01 * i, i % 3)] for i in range(40)])
+    picked = run_query(query("auto_cm_gain", budget=5), scores, class_quality=[0.9, 0.8, 0.1],
+                       class_counts=[50, 20, 0], uncertainty_lift=LiftCheck(1.5, 1.2, 300, 30),
+                       random_state=0)
+    weights = picked.params["class_weights"]
+    assert picked.params["auto"] == "calibrated" and weights[2] == 1.0
+    assert weights[0] < 0.01 and weights[1] < 0.02
+    assert "lift_weights" not in picked.params or picked.params["lift_weights"] == "difficulty"
 
 
 def test_measure_lift_ranks_checked_images_as_calibrated_ranks_a_pool():
