@@ -157,6 +157,19 @@ QUERIES: dict[str, Query] = {
 }
 
 
+def query_name(recorded: Mapping) -> str | None:
+    """The name in :data:`QUERIES` of the query a round recorded (``recorded``: a
+    :meth:`Query.to_dict`, possibly with what the strategy reported added): the first named
+    query with the same strategy, measure, parameters and committee; ``None`` for a query no
+    name fixes (for example one with its own parameters)."""
+    for name, named in QUERIES.items():
+        if (recorded.get("strategy"), recorded.get("measure"), recorded.get("params"),
+                recorded.get("committee_members", 0)) == (
+                named.strategy, named.measure, named.params, named.committee_members):
+            return name
+    return None
+
+
 def query(name: str = "two_stage", **overrides) -> Query:
     """The named query ``name`` of :data:`QUERIES` with ``overrides`` (field names) applied; a
     ``None`` override leaves the named value (handy for optional command-line flags)."""

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
-from alkit.core.query import run_query
+from alkit.core.query import query_name, run_query
 from alkit.core.selection import CANDIDATE_STRATEGIES
 from alkit.core.stopping import History, analyze
 from alkit.core.strategies import lift_weighting, measure_lift
@@ -647,12 +647,13 @@ class Project:
         counts = self.ledger.counts()
         lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",
                  "  " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-                 "  round  status      strategy    labeled  mAP50   mAP50-95"]
+                 "  round  status      query         labeled  mAP50   mAP50-95"]
         for r in self.ledger.rounds():
             m = r.metrics_after or {}
             map50 = f"{m['map50']:.3f}" if "map50" in m else "  -  "
             map5095 = f"{m['map50_95']:.3f}" if "map50_95" in m else "  -  "
-            lines.append(f"  {r.number:>5}  {r.status:<11} {r.strategy or 'seed':<11} "
+            name = query_name(r.params) or r.strategy or "seed"
+            lines.append(f"  {r.number:>5}  {r.status:<11} {name:<13} "
                          f"{r.n_labeled_after or r.n_labeled_before or 0:>7}  {map50}   "
                          f"{map5095}")
         last = self.ledger.last_round()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alkit.core.query import QUERIES, Query, query, run_query
+from alkit.core.query import QUERIES, Query, query, query_name, run_query
 from alkit.core.selection import STRATEGIES
 from alkit.core.uncertainty import TABLE_MEASURES
 from alkit.model.scoring import PoolScores
@@ -33,6 +33,19 @@ def test_every_named_query_is_valid_and_uses_a_known_strategy():
     assert QUERIES["committee"].committee_members == 3
     assert query("hybrid", budget=5).params == {"alpha": 0.7, "beta": 0.3}
     assert Query.from_dict(QUERIES["hybrid"].to_dict()) == QUERIES["hybrid"]
+
+
+def test_a_recorded_query_is_named_back():
+    # every name comes back, except where two names fix the same query (the first wins)
+    for name, named in QUERIES.items():
+        back = query_name(named.to_dict())
+        assert QUERIES[back].to_dict() == named.to_dict(), name
+    assert query_name(query("uncertainty").to_dict()) == "uncertainty"  # "mean3" is the same
+    # what a round records: the query with its budget plus what the strategy reported
+    picked = run_query(query("auto_cm", budget=3), _scores(), random_state=0)
+    assert query_name(picked.params) == "auto_cm"
+    assert query_name(query("auto_cm", params={"m_factor": 5.0}).to_dict()) is None
+    assert query_name({}) is None
 
 
 @pytest.mark.parametrize(("fields", "message"), [

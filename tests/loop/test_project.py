@@ -123,7 +123,7 @@ def test_rounds_with_the_oracle_and_a_new_annotator(project):
     assert len(queried) == len(set(queried)) == 16
     assert len((project.dir / "train" / "labeled.txt").read_text().splitlines()) == 40
     status = project.status()
-    assert "      2  done        two_stage        40" in status
+    assert "      2  done        two_stage          40" in status
     assert "waiting for labels" not in status and "recommendation:" in status
 
 
@@ -281,7 +281,7 @@ def test_cli_init_round_status(tiny_dataset, tmp_path):
     assert rounds.returncode == 0, rounds.stderr[-2000:]
     status = subprocess.run([str(ALKIT), "status", str(tmp_path / "p")], capture_output=True,
                             text=True, timeout=120)
-    assert "      1  done        auto             30" in status.stdout
+    assert "      1  done        auto_cm            30" in status.stdout
     assert "recommendation:" in status.stdout
     with Project(tmp_path / "p") as made:  # the default query is auto_cm, not plain auto
         params = made.ledger.rounds()[1].params
