@@ -3,15 +3,19 @@
 For a checkpoint a benchmark grid trained (``<cell>:<round>``), its labeled set as that round
 ended and its pool, this script runs, with no training: random picks, TypiClust, ``rare_class``
 (label counts), ``calibrated`` with PPAL's difficulty weights and ``calibrated`` with gain weights
-(:func:`alkit.core.difficulty.gain_weights`), and reports from the hidden labels what each
-bought: boxes per image, the rare classes' share of the boxes, rare boxes per annotation hour
-(the cost model's defaults) and hours. It measures what the weights aim at (rare objects per
-second of annotation), not the mAP they buy: that needs the grid's cells.
+(:func:`alkit.core.difficulty.gain_weights`), each spread by k-center and by Cluster-Margin's
+round-robin over clusters (``auto_cm``'s and ``auto_cm_gain``'s calibrated rounds), and
+reports from the hidden labels what each bought: boxes per image, the rare classes' share of
+the boxes, rare boxes per annotation hour (the cost model's defaults) and hours. It measures
+what the weights aim at (rare objects per second of annotation), not the mAP they buy: that
+needs the grid's cells.
 
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-full-v2 \\
         random-s0:1 rare_class-s0:1 typiclust-s0:1 random-s0:2 random-s0:3
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
         --budget 150 random-s0:0 random-s1:0 random-s2:0
+    .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
+        --budget 150 --json weights-clusters.json auto_cm-s0:1 auto_cm-s0:2 ...
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def bought(paths, picks, classes_of, rare, cost_model) -> dict:
 
 def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of,
                      budget: int = BUDGET) -> tuple[list, dict]:
-    """The pool's paths and ``name -> picked rows`` of the five selections of ``budget`` images
+    """The pool's paths and ``name -> picked rows`` of the seven selections of ``budget`` images
     from ``cell``'s round ``number`` model."""
     from alkit.model.scoring import score_pool
 
@@ -91,7 +95,14 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
             box_count_fit=fit, **common).indices,
         "calibrated (gain)": calibrated_selection(
             gain, scores.embeddings, budget, expected_cost_N=CostModel().cost(expected),
-            **common).indices}
+            **common).indices,
+        # auto_cm's and auto_cm_gain's calibrated rounds: a 10x shortlist over k-means clusters
+        "clusters (difficulty)": select_from_scores(
+            scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
+            box_count_fit=fit, diversity="clusters", m_factor=10.0, **common).indices,
+        "clusters (gain)": calibrated_selection(
+            gain, scores.embeddings, budget, expected_cost_N=CostModel().cost(expected),
+            diversity="clusters", m_factor=10.0, **common).indices}
 
 
 def main(argv=None) -> int:
@@ -99,6 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("checkpoints", nargs="+", help="<cell>:<round>, e.g. random-s0:1")
     p.add_argument("--out", default="benchmarks/results/al-full-v2", help="a grid folder")
     p.add_argument("--budget", type=int, default=BUDGET, help="images picked per checkpoint")
+    p.add_argument("--json", default="weights.json", help="the file written in --out")
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
@@ -128,8 +140,8 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f"| {item} | {name} | {row['boxes_per_image']:.2f} | {row['rare_share']:.1%} "
                   f"| {row['rare_per_hour']:.1f} | {row['hours']:.2f} |")
-    files.write_json(out / "weights.json", {"budget": args.budget, "rows": rows})
-    print(f"\nwritten: {out / 'weights.json'}")
+    files.write_json(out / args.json, {"budget": args.budget, "rows": rows})
+    print(f"\nwritten: {out / args.json}")
     return 0
 
 
