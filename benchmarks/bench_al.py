@@ -33,8 +33,8 @@ from alkit.model.yolo import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The default grid: the issue's terms (random, least confidence, the label-count rare-class
-#: boost) against ``auto`` and ``auto_cm``.
-HEADLINE = "random,least_confidence,rare_class,auto,auto_cm"
+#: boost) against ``auto``, ``auto_cm`` and ``auto_cm_gain``.
+HEADLINE = "random,least_confidence,rare_class,auto,auto_cm,auto_cm_gain"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
