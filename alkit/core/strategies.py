@@ -80,9 +80,10 @@ def lift_weighting(params) -> str:
     ``params["lift_weights"]`` when set, else the calibrated rounds' ``params["weights"]``
     (default ``"difficulty"``). ``auto_cm_gain`` ranks its calibrated rounds with gain weights
     but switches on the difficulty-weighted lift, as ``auto_cm`` does."""
-    weighting = params.get("lift_weights", params.get("weights", "difficulty"))
+    key = "lift_weights" if "lift_weights" in params else "weights"
+    weighting = params.get(key, "difficulty")
     if weighting not in WEIGHTINGS:
-        raise ValueError(f"lift_weights must be one of {WEIGHTINGS}, got {weighting!r}")
+        raise ValueError(f"{key} must be one of {WEIGHTINGS}, got {weighting!r}")
     return weighting
 
 

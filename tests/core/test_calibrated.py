@@ -209,6 +209,8 @@ def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
         Query("auto", "candidate_entropy", dedupe_threshold=0.9)
     with pytest.raises(ValueError, match="lift_weights must be one of"):
         Query("auto", "candidate_entropy", params={"lift_weights": "counts"})
+    with pytest.raises(ValueError, match="weights must be one of"):
+        Query("calibrated", "candidate_entropy", params={"weights": "counts"})
 
 
 def test_auto_cm_gain_switches_on_the_difficulty_lift_and_ranks_with_gain_weights():
