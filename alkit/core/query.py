@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from alkit.core import selection
 from alkit.core.cost import SECONDS_PER_BOX, SECONDS_PER_IMAGE, CostModel
 from alkit.core.settings import replace_settings
+from alkit.core.strategies import lift_weighting
 from alkit.core.uncertainty import TABLE_MEASURES
 
 BUDGET_UNITS = selection.BUDGET_UNITS
@@ -95,8 +96,6 @@ class Query:
         if self.dedupe_threshold is not None or self.committee_members:
             raise ValueError(f"strategy {self.strategy!r} spreads its picks itself: it takes "
                              "no dedupe_threshold and no committee")
-        from alkit.core.strategies import lift_weighting
-
         lift_weighting(self.params)  # a bad lift_weights / weights fails here, not in a round
 
     @property

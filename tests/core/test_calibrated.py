@@ -226,7 +226,6 @@ def test_auto_cm_gain_switches_on_the_difficulty_lift_and_ranks_with_gain_weight
     weights = picked.params["class_weights"]
     assert picked.params["auto"] == "calibrated" and weights[2] == 1.0
     assert weights[0] < 0.01 and weights[1] < 0.02
-    assert "lift_weights" not in picked.params or picked.params["lift_weights"] == "difficulty"
 
 
 def test_measure_lift_ranks_checked_images_as_calibrated_ranks_a_pool():

@@ -178,6 +178,21 @@ def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(proje
     assert auto.params["model_quality"] == pytest.approx(np.mean(auto.params["class_quality"]),
                                                          abs=1e-3)
     assert len(project.ledger.queries(auto.number)) == 4
+    # auto_cm_gain: the switch's lift is measured with PPAL's weights, the ranking uses gain
+    from alkit.loop import project as project_module
+
+    weightings = []
+
+    def spy(*args, **kwargs):
+        weightings.append(kwargs["weighting"])
+        return measure_lift(*args, **kwargs)
+
+    measure_lift = project_module.measure_lift
+    monkeypatch.setattr(project_module, "measure_lift", spy)
+    gain = project.run_round(round_config("auto_cm_gain", "tiny", budget=4), progress=False)
+    assert weightings == ["difficulty"]
+    if gain.params["auto"] == "calibrated":  # gain weights: the largest is 1, not PPAL's >= 1
+        assert max(gain.params["class_weights"]) == pytest.approx(1.0)
 
 
 def test_a_control_round_and_the_end_of_the_pool(tiny_dataset, tmp_path):
