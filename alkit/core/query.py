@@ -151,6 +151,10 @@ QUERIES: dict[str, Query] = {
     "auto_cm_gain": Query("auto", "candidate_entropy",
                           params={"diversity": "clusters", "m_factor": 10.0, "weights": "gain",
                                   "lift_weights": "difficulty"}),
+    # auto_cm_gain's calibrated rounds from the first round on (no TypiClust, no switch)
+    "calibrated_cm_gain": Query("calibrated", "candidate_entropy",
+                                params={"diversity": "clusters", "m_factor": 10.0,
+                                        "weights": "gain"}),
     # the disagreement of 3 members replaces the measure: 4 trainings a round
     "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
 }

@@ -161,7 +161,8 @@ def test_strategies_through_a_query():
     scores = pool([[(0.3 + 0.01 * i, i % 3)] for i in range(40)])
     labeled = np.zeros(40, bool)
     labeled[:3] = True
-    for name in ("candidate", "calibrated", "typiclust", "auto", "auto_cm", "auto_cm_gain"):
+    for name in ("candidate", "calibrated", "typiclust", "auto", "auto_cm", "auto_cm_gain",
+                 "calibrated_cm_gain"):
         picked = run_query(query(name, budget=5), scores, labeled=labeled,
                            class_quality=[0.9, 0.1, 0.0], random_state=0)
         assert len(picked.indices) == 5 and not labeled[picked.indices].any(), name
@@ -189,7 +190,8 @@ def test_budget_in_cost():
 
 def test_bad_input_gets_a_clear_message_or_a_documented_fallback():
     no_boxes = pool([[] for _ in range(10)])
-    for name in ("calibrated", "auto", "typiclust", "candidate", "auto_cm", "auto_cm_gain"):
+    for name in ("calibrated", "auto", "typiclust", "candidate", "auto_cm", "auto_cm_gain",
+                 "calibrated_cm_gain"):
         picked = run_query(query(name, budget=3), no_boxes, random_state=0,
                            uncertainty_lift=LiftCheck(2.0, 1.5, 300, 30))
         assert len(picked.indices) == 3, name  # no candidate anywhere: still a full budget
@@ -226,6 +228,11 @@ def test_auto_cm_gain_switches_on_the_difficulty_lift_and_ranks_with_gain_weight
     weights = picked.params["class_weights"]
     assert picked.params["auto"] == "calibrated" and weights[2] == 1.0
     assert weights[0] < 0.01 and weights[1] < 0.02
+    # calibrated_cm_gain: the same calibrated round, with no switch before it
+    direct = run_query(query("calibrated_cm_gain", budget=5), scores,
+                       class_quality=[0.9, 0.8, 0.1], class_counts=[50, 20, 0], random_state=0)
+    np.testing.assert_array_equal(direct.indices, picked.indices)
+    assert direct.params["class_weights"] == weights and "auto" not in direct.params
 
 
 def test_measure_lift_ranks_checked_images_as_calibrated_ranks_a_pool():
