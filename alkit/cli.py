@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "train, evaluate, record")
     p.add_argument("project", type=Path)
     p.add_argument("--rounds", type=int, default=1, help="how many rounds to run")
-    _add_query_options(p, budget_required=False, default="auto_cm")
+    _add_query_options(p, budget_required=False, default="auto_cm_gain")
     p.add_argument("--committee", type=int, default=None,
                    help="query-by-committee with N members (N trainings more a round)")
     _add_recipe_options(p, default="cpu")
@@ -541,8 +541,9 @@ def _add_engine_options(p) -> None:
 
 
 def _add_query_options(p, *, budget_required: bool, default: str = "two_stage") -> None:
-    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm`` (the
-    largest saving of annotation time on the full and longtail presets, docs/benchmark.md);
+    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm_gain``
+    (the largest saving of annotation time on the full and longtail presets,
+    docs/benchmark.md);
     ``alkit select`` keeps ``two_stage``: a scores file alone has no val split to measure
     ``auto``'s switch on."""
     from alkit.core.query import QUERIES

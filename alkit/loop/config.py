@@ -64,13 +64,13 @@ _QUERY_FIELDS = {f.name for f in fields(Query)}
 _RECIPE_FIELDS = {f.name for f in fields(Recipe)}
 
 
-def round_config(query_name: str = "auto_cm", recipe_name: str = "cpu", *,
+def round_config(query_name: str = "auto_cm_gain", recipe_name: str = "cpu", *,
                  random_state: int = 0, **overrides) -> RoundConfig:
     """A :class:`RoundConfig` from a named query and a recipe preset.
 
     Args:
         query_name: a name in :data:`alkit.QUERIES` (strategy, measure, parameters); the
-            default, as ``alkit round``'s, is ``auto_cm`` (docs/benchmark.md).
+            default, as ``alkit round``'s, is ``auto_cm_gain`` (docs/benchmark.md).
         recipe_name: a name in :data:`alkit.RECIPES`.
         random_state: the run's seed (see :class:`RoundConfig`).
         overrides: fields of :class:`alkit.Query` or :class:`alkit.Recipe`; each goes to the

@@ -296,11 +296,12 @@ def test_cli_init_round_status(tiny_dataset, tmp_path):
     assert rounds.returncode == 0, rounds.stderr[-2000:]
     status = subprocess.run([str(ALKIT), "status", str(tmp_path / "p")], capture_output=True,
                             text=True, timeout=120)
-    assert "      1  done        auto_cm            30" in status.stdout
+    assert "      1  done        auto_cm_gain       30" in status.stdout
     assert "recommendation:" in status.stdout
-    with Project(tmp_path / "p") as made:  # the default query is auto_cm, not plain auto
+    with Project(tmp_path / "p") as made:  # the default query is auto_cm_gain, not plain auto
         params = made.ledger.rounds()[1].params
-    assert params["params"] == {"diversity": "clusters", "m_factor": 10.0}, params
+    assert params["params"] == {"diversity": "clusters", "m_factor": 10.0, "weights": "gain",
+                                "lift_weights": "difficulty"}, params
     again = subprocess.run([str(ALKIT), "init", str(tmp_path / "p"), "--dataset",
                             str(tiny_dataset / "dataset.yaml")], capture_output=True, text=True,
                            timeout=120)
