@@ -21,7 +21,9 @@ Equal terms:
 
 Layout of an experiment folder::
 
-    <out>/config.json                the experiment (a rerun with another recipe refuses)
+    <out>/config.json                the experiment (a rerun with another recipe refuses);
+                                     its dataset and pool paths relative to <out>, so a
+                                     clone of the repository can re-report it
     <out>/machine.json               where it ran (platform, CPUs, GPU, versions)
     <out>/cells/<name>-s<seed>.json  the cell's rounds, rewritten after each round
     <out>/work/seed-s<seed>/         the shared seed project (round 0 only)
@@ -144,15 +146,15 @@ def check_config(out: Path, exp: Experiment) -> None:
     rounds (more rounds extend the cells), new cells and the rare classes (they only matter to
     the report) are merged into the stored file."""
     path = out / "config.json"
-    current = exp.to_dict()
-    stored = files.read_json(path)
+    current = _absolute_paths(exp.to_dict(), Path.cwd())
+    stored = raw = files.read_json(path)
     if stored is not None and "recipe" not in stored:
         raise ValueError(f"{path} holds an experiment run before the loop was consolidated "
                          "(its config has no recipe): its results can be re-reported "
                          "(write_report, bench_al.py --report-only) but not extended; use "
                          "another output folder")
     if stored is not None:
-        stored = _fill_new_fields(stored)
+        stored = _fill_new_fields(_absolute_paths(stored, out))
         fixed = ("dataset_yaml", "recipe", "shared_seed_model", "pool")
         changed = sorted(k for k in fixed if stored.get(k) != current[k])
         changed += sorted(f"queries.{k}" for k, q in current["queries"].items()
@@ -163,9 +165,29 @@ def check_config(out: Path, exp: Experiment) -> None:
         current["queries"] = {**stored.get("queries", {}), **current["queries"]}
         current["rounds"] = max(current["rounds"], stored.get("rounds", 0))
         current["rare_classes"] = current["rare_classes"] or stored.get("rare_classes", [])
-        if current == stored:
-            return
-    files.write_json(path, current, sort_keys=True)
+    portable = _relative_paths(current, out)
+    if portable != raw:
+        files.write_json(path, portable, sort_keys=True)
+
+
+#: The fields of ``config.json`` that hold paths (stored relative to the experiment folder).
+PATH_FIELDS = ("dataset_yaml", "pool")
+
+
+def _absolute_paths(config: dict, base: Path) -> dict:
+    """``config`` with its :data:`PATH_FIELDS` made absolute: a relative path is taken from
+    ``base`` (the experiment folder for a stored config, the working directory for a new
+    one); ``None`` stays ``None``."""
+    base = os.path.abspath(base)
+    return {**config, **{k: os.path.normpath(os.path.join(base, config[k]))
+                         for k in PATH_FIELDS if config.get(k) is not None}}
+
+
+def _relative_paths(config: dict, out: Path) -> dict:
+    """``config`` (absolute paths) with its :data:`PATH_FIELDS` relative to ``out``."""
+    out = os.path.abspath(out)
+    return {**config, **{k: os.path.relpath(config[k], out)
+                         for k in PATH_FIELDS if config.get(k) is not None}}
 
 
 def _fill_new_fields(stored: dict) -> dict:
@@ -318,13 +340,14 @@ def load_cells(out: str | os.PathLike) -> list[dict]:
 
 
 def load_config(out: str | os.PathLike) -> dict:
-    """The ``config.json`` of the experiment folder ``out``; ``FileNotFoundError`` naming the
-    file when ``out`` is not a benchmark folder."""
+    """The ``config.json`` of the experiment folder ``out``, its dataset and pool paths made
+    absolute (they are stored relative to ``out``); ``FileNotFoundError`` naming the file when
+    ``out`` is not a benchmark folder."""
     path = Path(out) / "config.json"
     config = files.read_json(path)
     if config is None:
         raise FileNotFoundError(f"{path} not found: not a benchmark folder (bench_al.py --out)")
-    return config
+    return _absolute_paths(config, Path(out))
 
 
 def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> list[str]:
@@ -783,7 +806,7 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    config = files.read_json(out / "config.json", {})
+    config = _absolute_paths(files.read_json(out / "config.json", {}), out)
     if rare is None:
         rare = list(config.get("rare_classes") or ()) or rare_classes(
             dataset_yaml or config["dataset_yaml"])

@@ -217,3 +217,36 @@ def test_load_config_names_the_missing_file(tmp_path):
         simulate.load_config(tmp_path)
     (tmp_path / "config.json").write_text('{"rounds": 2}')
     assert simulate.load_config(tmp_path) == {"rounds": 2}
+
+
+def test_config_paths_are_stored_relative_to_the_folder_and_survive_a_move(tmp_path,
+                                                                           monkeypatch):
+    data = tmp_path / "repo" / "data"
+    (data / "pool").mkdir(parents=True)
+    yaml = data / "dataset.yaml"
+    out = tmp_path / "repo" / "results" / "grid"
+    out.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")  # the experiment is given paths from the repository
+    exp = simulate.experiment("data/dataset.yaml", ["random"], recipe=TINY, pool="data/pool")
+    simulate.check_config(out, exp)
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["dataset_yaml"] == "../../data/dataset.yaml"
+    assert stored["pool"] == "../../data/pool"
+    assert simulate.load_config(out)["dataset_yaml"] == str(yaml)
+    simulate.check_config(out, simulate.experiment(str(yaml), ["random"], recipe=TINY,
+                                                   pool=str(data / "pool")))  # same, absolute
+    with pytest.raises(ValueError, match=r"differs in \['dataset_yaml'\]"):
+        simulate.check_config(out, simulate.experiment("other.yaml", ["random"], recipe=TINY,
+                                                       pool="data/pool"))
+    # the repository cloned elsewhere: the stored paths follow the folder
+    (tmp_path / "repo").rename(tmp_path / "clone")
+    moved = tmp_path / "clone" / "results" / "grid"
+    assert simulate.load_config(moved)["dataset_yaml"] == str(tmp_path / "clone" / "data" /
+                                                             "dataset.yaml")
+    # a folder written with absolute paths is read as it was and rewritten relative
+    stored["dataset_yaml"] = str(tmp_path / "clone" / "data" / "dataset.yaml")
+    (moved / "config.json").write_text(json.dumps(stored))
+    monkeypatch.chdir(tmp_path / "clone")
+    simulate.check_config(moved, exp)
+    assert json.loads((moved / "config.json").read_text())["dataset_yaml"] == (
+        "../../data/dataset.yaml")
