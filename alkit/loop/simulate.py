@@ -146,7 +146,7 @@ def check_config(out: Path, exp: Experiment) -> None:
     rounds (more rounds extend the cells), new cells and the rare classes (they only matter to
     the report) are merged into the stored file."""
     path = out / "config.json"
-    current = _absolute_paths(exp.to_dict(), Path.cwd())
+    current = _absolute_paths(exp.to_dict(), out)
     stored = raw = files.read_json(path)
     if stored is not None and "recipe" not in stored:
         raise ValueError(f"{path} holds an experiment run before the loop was consolidated "
@@ -172,22 +172,28 @@ def check_config(out: Path, exp: Experiment) -> None:
 
 #: The fields of ``config.json`` that hold paths (stored relative to the experiment folder).
 PATH_FIELDS = ("dataset_yaml", "pool")
+#: Set in a ``config.json`` whose paths are relative to its folder; without it (folders
+#: written before) a relative path was given from the working directory and is read so.
+RELATIVE_KEY = "paths_relative_to_folder"
 
 
-def _absolute_paths(config: dict, base: Path) -> dict:
-    """``config`` with its :data:`PATH_FIELDS` made absolute: a relative path is taken from
-    ``base`` (the experiment folder for a stored config, the working directory for a new
-    one); ``None`` stays ``None``."""
-    base = os.path.abspath(base)
-    return {**config, **{k: os.path.normpath(os.path.join(base, config[k]))
-                         for k in PATH_FIELDS if config.get(k) is not None}}
+def _absolute_paths(config: dict, out: Path) -> dict:
+    """``config`` with its :data:`PATH_FIELDS` absolute and without :data:`RELATIVE_KEY`: a
+    relative path is taken from the experiment folder ``out`` when the config says so
+    (:data:`RELATIVE_KEY`), else from the working directory (a new experiment's paths, and
+    folders written before); ``None`` stays ``None``."""
+    base = os.path.abspath(out if config.get(RELATIVE_KEY) else os.curdir)
+    plain = {k: v for k, v in config.items() if k != RELATIVE_KEY}
+    return {**plain, **{k: os.path.normpath(os.path.join(base, config[k]))
+                        for k in PATH_FIELDS if config.get(k) is not None}}
 
 
 def _relative_paths(config: dict, out: Path) -> dict:
-    """``config`` (absolute paths) with its :data:`PATH_FIELDS` relative to ``out``."""
+    """``config`` (absolute paths) with its :data:`PATH_FIELDS` relative to ``out``, marked
+    with :data:`RELATIVE_KEY`."""
     out = os.path.abspath(out)
-    return {**config, **{k: os.path.relpath(config[k], out)
-                         for k in PATH_FIELDS if config.get(k) is not None}}
+    return {**config, RELATIVE_KEY: True, **{k: os.path.relpath(config[k], out)
+                                              for k in PATH_FIELDS if config.get(k) is not None}}
 
 
 def _fill_new_fields(stored: dict) -> dict:

@@ -231,7 +231,7 @@ def test_config_paths_are_stored_relative_to_the_folder_and_survive_a_move(tmp_p
     simulate.check_config(out, exp)
     stored = json.loads((out / "config.json").read_text())
     assert stored["dataset_yaml"] == "../../data/dataset.yaml"
-    assert stored["pool"] == "../../data/pool"
+    assert stored["pool"] == "../../data/pool" and stored[simulate.RELATIVE_KEY] is True
     assert simulate.load_config(out)["dataset_yaml"] == str(yaml)
     simulate.check_config(out, simulate.experiment(str(yaml), ["random"], recipe=TINY,
                                                    pool=str(data / "pool")))  # same, absolute
@@ -243,10 +243,15 @@ def test_config_paths_are_stored_relative_to_the_folder_and_survive_a_move(tmp_p
     moved = tmp_path / "clone" / "results" / "grid"
     assert simulate.load_config(moved)["dataset_yaml"] == str(tmp_path / "clone" / "data" /
                                                              "dataset.yaml")
-    # a folder written with absolute paths is read as it was and rewritten relative
-    stored["dataset_yaml"] = str(tmp_path / "clone" / "data" / "dataset.yaml")
-    (moved / "config.json").write_text(json.dumps(stored))
+    # folders written before: paths absolute, or relative to the working directory as given
     monkeypatch.chdir(tmp_path / "clone")
-    simulate.check_config(moved, exp)
-    assert json.loads((moved / "config.json").read_text())["dataset_yaml"] == (
-        "../../data/dataset.yaml")
+    del stored[simulate.RELATIVE_KEY]
+    for old in (str(tmp_path / "clone" / "data" / "dataset.yaml"), "data/dataset.yaml"):
+        (moved / "config.json").write_text(json.dumps(stored | {"dataset_yaml": old,
+                                                                "pool": "data/pool"}))
+        assert simulate.load_config(moved)["dataset_yaml"] == str(tmp_path / "clone" / "data" /
+                                                                 "dataset.yaml")
+        simulate.check_config(moved, exp)  # the same experiment; rewritten relative
+        rewritten = json.loads((moved / "config.json").read_text())
+        assert rewritten["dataset_yaml"] == "../../data/dataset.yaml"
+        assert rewritten[simulate.RELATIVE_KEY] is True
