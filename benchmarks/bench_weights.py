@@ -10,12 +10,21 @@ the boxes, rare boxes per annotation hour (the cost model's defaults) and hours.
 what the weights aim at (rare objects per second of annotation), not the mAP they buy: that
 needs the grid's cells.
 
+Two more columns count rare boxes: all of them, and the *novel* ones (in images of a
+near-duplicate group neither labeled nor picked earlier in the batch: a copy of a labeled
+rare object teaches little). Two more selections bound what a ranking could gain: the gain
+ranking with no spread (rank order), and ``auto_cm_gain``'s picks with every pool copy of a
+labeled image removed first (an ideal near-duplicate filter). Both read the sample's
+generation metadata (near-duplicate groups) for this measurement only; no strategy reads it.
+
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-full-v2 \\
         random-s0:1 rare_class-s0:1 typiclust-s0:1 random-s0:2 random-s0:3
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
         --budget 150 random-s0:0 random-s1:0 random-s2:0
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
         --budget 150 --json weights-clusters.json auto_cm-s0:1 auto_cm-s0:2 ...
+    .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-longtail \
+        --budget 150 --json weights-novel.json auto_cm_gain-s0:1 auto_cm_gain-s0:2 ...
 """
 
 from __future__ import annotations
@@ -32,27 +41,56 @@ from alkit.core.cost import CostModel
 from alkit.core.selection import select_from_scores
 from alkit.core.strategies import calibrated_uncertainty
 from alkit.core.typicality import typiclust_selection
-from alkit.data import datasets, files
+from alkit.data import datasets, files, samples
 from alkit.loop import simulate
 
 #: Images picked per checkpoint (``--budget``).
 BUDGET = 100
 
 
-def bought(paths, picks, classes_of, rare, cost_model) -> dict:
-    """Boxes per image, rare share of boxes, rare boxes per hour and hours of ``picks``."""
+def bought(paths, picks, classes_of, rare, cost_model, groups=None, labeled_groups=()
+           ) -> dict:
+    """Boxes per image, rare share of boxes, rare boxes per hour, hours, rare boxes and novel
+    rare boxes of ``picks`` (those in images whose near-duplicate group, ``groups``: (N,) int,
+    -1 for none, is not in ``labeled_groups`` nor picked earlier; ``None`` without groups)."""
     classes = [classes_of(paths[i]) for i in picks]
     boxes = sum(len(c) for c in classes)
-    rare_boxes = sum(int(np.isin(c, rare).sum()) for c in classes)
+    rare_per_pick = [int(np.isin(c, rare).sum()) for c in classes]
+    rare_boxes = sum(rare_per_pick)
     hours = cost_model.total(len(picks), boxes) / 3600
     return {"boxes_per_image": boxes / len(picks), "rare_share": rare_boxes / max(boxes, 1),
-            "rare_per_hour": rare_boxes / hours, "hours": hours}
+            "rare_per_hour": rare_boxes / hours, "hours": hours, "rare_boxes": rare_boxes,
+            "novel_rare_boxes": None if groups is None else novel_count(
+                [groups[i] for i in picks], rare_per_pick, labeled_groups)}
+
+
+def novel_count(groups_P, counts_P, labeled_groups) -> int:
+    """Sum of ``counts_P`` over the picks whose group (``groups_P``, -1: none) is neither in
+    ``labeled_groups`` nor an earlier pick's."""
+    seen, total = set(labeled_groups), 0
+    for group, count in zip(groups_P, counts_P, strict=True):
+        if group < 0 or group not in seen:
+            total += count
+        if group >= 0:
+            seen.add(group)
+    return total
+
+
+def duplicate_groups(config: dict, paths) -> np.ndarray | None:
+    """(N,) the near-duplicate group of each of ``paths`` from the sample's generation
+    metadata (-1: none), or ``None`` for a dataset without it. For measurement only."""
+    root = Path(config["dataset_yaml"]).parent
+    if not (root / samples.METADATA_FILE).exists():
+        return None
+    group = {(row["split"], Path(row["image"]).name): int(row["duplicate_group"] or -1)
+             for row in samples.read_generation_metadata(root)}
+    return np.array([group.get((Path(p).parent.name, Path(p).name), -1) for p in paths])
 
 
 def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of,
-                     budget: int = BUDGET) -> tuple[list, dict]:
-    """The pool's paths and ``name -> picked rows`` of the seven selections of ``budget`` images
-    from ``cell``'s round ``number`` model."""
+                     budget: int = BUDGET) -> tuple[list, dict, np.ndarray]:
+    """The pool's paths, ``name -> picked rows`` of the selections of ``budget`` images from
+    ``cell``'s round ``number`` model, and the (N,) labeled mask."""
     from alkit.model.scoring import score_pool
 
     work = out / "work"
@@ -83,7 +121,9 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
     gain, _ = calibrated_uncertainty(scores, "candidate_entropy", quality, weighting="gain",
                                      class_counts=counts)
     common = {"labeled": mask, "random_state": 0}
-    return scores.paths, {
+    cost = CostModel().cost(expected)
+    groups = duplicate_groups(config, scores.paths)
+    picks = {
         "random": np.random.default_rng(0).choice(np.flatnonzero(~mask), budget,
                                                   replace=False),
         "typiclust": typiclust_selection(scores.embeddings, budget, **common).indices,
@@ -101,8 +141,17 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
             scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
             box_count_fit=fit, diversity="clusters", m_factor=10.0, **common).indices,
         "clusters (gain)": calibrated_selection(
-            gain, scores.embeddings, budget, expected_cost_N=CostModel().cost(expected),
-            diversity="clusters", m_factor=10.0, **common).indices}
+            gain, scores.embeddings, budget, expected_cost_N=cost, diversity="clusters",
+            m_factor=10.0, **common).indices,
+        "gain, rank order": calibrated_selection(
+            gain, scores.embeddings, budget, expected_cost_N=cost, diversity="none",
+            labeled=mask).indices}
+    if groups is not None:  # an ideal near-duplicate filter: pool copies of labeled images out
+        copies = np.isin(groups, list(set(groups[mask]) - {-1})) & ~mask
+        picks["clusters (gain), labeled copies removed"] = calibrated_selection(
+            gain, scores.embeddings, budget, labeled=mask | copies, expected_cost_N=cost,
+            diversity="clusters", m_factor=10.0, random_state=0).indices
+    return scores.paths, picks, mask
 
 
 def main(argv=None) -> int:
@@ -129,17 +178,22 @@ def main(argv=None) -> int:
 
     rows = []
     print("| checkpoint | picks | boxes / image | rare share of boxes | rare boxes / hour | "
-          "hours |\n|---|---|---|---|---|---|")
+          "hours | rare boxes | novel rare boxes |\n|---|---|---|---|---|---|---|---|")
     for item in args.checkpoints:
         cell, number = item.rsplit(":", 1)
-        paths, picks = checkpoint_picks(out, config, cell, int(number), classes_of,
-                                        args.budget)
+        paths, picks, mask = checkpoint_picks(out, config, cell, int(number), classes_of,
+                                              args.budget)
+        groups = duplicate_groups(config, paths)
+        labeled_groups = () if groups is None else set(groups[mask]) - {-1}
         for name, rows_picked in picks.items():
             row = {"checkpoint": item, "picks": name,
-                   **bought(paths, rows_picked, classes_of, rare, CostModel())}
+                   **bought(paths, rows_picked, classes_of, rare, CostModel(), groups,
+                            labeled_groups)}
             rows.append(row)
+            novel = "-" if row["novel_rare_boxes"] is None else row["novel_rare_boxes"]
             print(f"| {item} | {name} | {row['boxes_per_image']:.2f} | {row['rare_share']:.1%} "
-                  f"| {row['rare_per_hour']:.1f} | {row['hours']:.2f} |")
+                  f"| {row['rare_per_hour']:.1f} | {row['hours']:.2f} | {row['rare_boxes']} "
+                  f"| {novel} |")
     files.write_json(out / args.json, {"budget": args.budget, "rows": rows})
     print(f"\nwritten: {out / args.json}")
     return 0
