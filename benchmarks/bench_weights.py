@@ -16,6 +16,8 @@ rare object teaches little). Two more selections bound what a ranking could gain
 ranking with no spread (rank order), and ``auto_cm_gain``'s picks with every pool copy of a
 labeled image removed first (an ideal near-duplicate filter). Both read the sample's
 generation metadata (near-duplicate groups) for this measurement only; no strategy reads it.
+A last one searches for the rare classes directly: the images whose candidate boxes come
+nearest, in the model's per-box features, to the labeled rare objects (:func:`exemplar_rank`).
 
     .venv/bin/python benchmarks/bench_weights.py --out benchmarks/results/al-full-v2 \\
         random-s0:1 rare_class-s0:1 typiclust-s0:1 random-s0:2 random-s0:3
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alkit.core.boxes import box_iou
 from alkit.core.calibrated import calibrated_selection
 from alkit.core.cost import CostModel
 from alkit.core.selection import select_from_scores
@@ -87,10 +90,45 @@ def duplicate_groups(config: dict, paths) -> np.ndarray | None:
     return np.array([group.get((Path(p).parent.name, Path(p).name), -1) for p in paths])
 
 
+def exemplar_rank(scores, mask, labels_of, rare) -> np.ndarray | None:
+    """(N,) each image's largest cosine similarity between one of its candidate boxes' features
+    and an *exemplar*: the candidate of a labeled image that best covers (IoU >= 0.5) one of
+    its labeled boxes of a ``rare`` class (a search for more objects like the few labeled
+    ones, in the spirit of Talisman, Kothawade et al. 2022). ``None`` without box features or
+    exemplars; labeled rows get -inf."""
+    if scores.box_features is None:
+        return None
+    offsets = scores.box_offsets
+    exemplars = []
+    for i in np.flatnonzero(mask):
+        labels, lo, hi = labels_of(scores.paths[i]), offsets[i], offsets[i + 1]
+        keep = np.isin(labels.class_ids, rare)
+        if not keep.any() or hi == lo:
+            continue
+        x, y, w, h = (labels.xywhn[keep].T * np.array([[scores.widths[i]], [scores.heights[i]],
+                                                       [scores.widths[i]], [scores.heights[i]]]))
+        iou = box_iou(np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], 1),
+                      scores.box_xyxy[lo:hi])
+        exemplars += [lo + int(j) for j, best in zip(iou.argmax(1), iou.max(1), strict=True)
+                      if best >= 0.5]
+    if not exemplars:
+        return None
+    features = scores.box_features.astype(np.float32)
+    features /= np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-6)
+    similarity = (features @ features[exemplars].T).max(1)
+    rank = np.full(len(scores), -np.inf)
+    np.maximum.at(rank, np.repeat(np.arange(len(scores)), np.diff(offsets)), similarity)
+    rank[mask] = -np.inf
+    return rank
+
+
 def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of,
-                     budget: int = BUDGET) -> tuple[list, dict, np.ndarray]:
+                     budget: int = BUDGET, *, labels_of=None, rare=()
+                     ) -> tuple[list, dict, np.ndarray]:
     """The pool's paths, ``name -> picked rows`` of the selections of ``budget`` images from
-    ``cell``'s round ``number`` model, and the (N,) labeled mask."""
+    ``cell``'s round ``number`` model, and the (N,) labeled mask. With ``labels_of`` (path ->
+    Labels) and ``rare`` class ids, also the images nearest the labeled rare objects
+    (:func:`exemplar_rank`)."""
     from alkit.model.scoring import score_pool
 
     work = out / "work"
@@ -151,6 +189,9 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
         picks["clusters (gain), labeled copies removed"] = calibrated_selection(
             gain, scores.embeddings, budget, labeled=mask | copies, expected_cost_N=cost,
             diversity="clusters", m_factor=10.0, random_state=0).indices
+    exemplar = None if labels_of is None else exemplar_rank(scores, mask, labels_of, rare)
+    if exemplar is not None:
+        picks["nearest labeled rare objects"] = np.argsort(-exemplar, kind="stable")[:budget]
     return scores.paths, picks, mask
 
 
@@ -170,11 +211,14 @@ def main(argv=None) -> int:
     rare = [spec.names.index(name) for name in config["rare_classes"]]
     oracle = Path(config["dataset_yaml"]).parent / "oracle" / "labels" / "pool"
 
-    def classes_of(path: str) -> np.ndarray:
+    def labels_of(path: str):
         label = oracle / (Path(path).stem + ".txt")
         if not label.exists():
             label = datasets.label_path_for(path)
-        return datasets.read_labels(label, len(spec.names)).class_ids
+        return datasets.read_labels(label, len(spec.names))
+
+    def classes_of(path: str) -> np.ndarray:
+        return labels_of(path).class_ids
 
     rows = []
     print("| checkpoint | picks | boxes / image | rare share of boxes | rare boxes / hour | "
@@ -182,7 +226,7 @@ def main(argv=None) -> int:
     for item in args.checkpoints:
         cell, number = item.rsplit(":", 1)
         paths, picks, mask = checkpoint_picks(out, config, cell, int(number), classes_of,
-                                              args.budget)
+                                              args.budget, labels_of=labels_of, rare=rare)
         groups = duplicate_groups(config, paths)
         labeled_groups = () if groups is None else set(groups[mask]) - {-1}
         for name, rows_picked in picks.items():
