@@ -32,6 +32,7 @@ nearest, in the model's per-box features, to the labeled rare objects (:func:`ex
 from __future__ import annotations
 
 import argparse
+import functools
 import sqlite3
 import sys
 from pathlib import Path
@@ -85,9 +86,15 @@ def duplicate_groups(config: dict, paths) -> np.ndarray | None:
     root = Path(config["dataset_yaml"]).parent
     if not (root / samples.METADATA_FILE).exists():
         return None
-    group = {(row["split"], Path(row["image"]).name): int(row["duplicate_group"] or -1)
-             for row in samples.read_generation_metadata(root)}
+    group = _group_table(str(root))
     return np.array([group.get((Path(p).parent.name, Path(p).name), -1) for p in paths])
+
+
+@functools.lru_cache(maxsize=2)
+def _group_table(root: str) -> dict:
+    """``(split, image name) -> near-duplicate group`` of a sample dataset (read once)."""
+    return {(row["split"], Path(row["image"]).name): int(row["duplicate_group"] or -1)
+            for row in samples.read_generation_metadata(root)}
 
 
 def exemplar_rank(scores, mask, labels_of, rare) -> np.ndarray | None:
