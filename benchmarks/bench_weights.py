@@ -14,8 +14,9 @@ Two more columns count rare boxes: all of them, and the *novel* ones (in images 
 near-duplicate group neither labeled nor picked earlier in the batch: a copy of a labeled
 rare object teaches little). Two more selections bound what a ranking could gain: the gain
 ranking with no spread (rank order), and ``auto_cm_gain``'s picks with every pool copy of a
-labeled image removed first (an ideal near-duplicate filter). Both read the sample's
-generation metadata (near-duplicate groups) for this measurement only; no strategy reads it.
+labeled image removed first (an ideal near-duplicate filter). The novel count and the filter
+read the sample's generation metadata (near-duplicate groups) for this measurement only; no
+strategy reads it.
 A last one searches for the rare classes directly: the images whose candidate boxes come
 nearest, in the model's per-box features, to the labeled rare objects (:func:`exemplar_rank`).
 
