@@ -113,10 +113,8 @@ def exemplar_rank(scores, mask, labels_of, rare) -> np.ndarray | None:
         keep = np.isin(labels.class_ids, rare)
         if not keep.any() or hi == lo:
             continue
-        x, y, w, h = (labels.xywhn[keep].T * np.array([[scores.widths[i]], [scores.heights[i]],
-                                                       [scores.widths[i]], [scores.heights[i]]]))
-        iou = box_iou(np.stack([x - w / 2, y - h / 2, x + w / 2, y + h / 2], 1),
-                      scores.box_xyxy[lo:hi])
+        rare_xyxy = labels.xyxy(scores.widths[i], scores.heights[i])[keep]
+        iou = box_iou(rare_xyxy, scores.box_xyxy[lo:hi])
         exemplars += [lo + int(j) for j, best in zip(iou.argmax(1), iou.max(1), strict=True)
                       if best >= 0.5]
     if not exemplars:
@@ -130,13 +128,12 @@ def exemplar_rank(scores, mask, labels_of, rare) -> np.ndarray | None:
     return rank
 
 
-def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of,
-                     budget: int = BUDGET, *, labels_of=None, rare=()
-                     ) -> tuple[list, dict, np.ndarray]:
+def checkpoint_picks(out: Path, config: dict, cell: str, number: int, labels_of,
+                     budget: int = BUDGET, *, rare=()) -> tuple[list, dict, np.ndarray]:
     """The pool's paths, ``name -> picked rows`` of the selections of ``budget`` images from
-    ``cell``'s round ``number`` model, and the (N,) labeled mask. With ``labels_of`` (path ->
-    Labels) and ``rare`` class ids, also the images nearest the labeled rare objects
-    (:func:`exemplar_rank`)."""
+    ``cell``'s round ``number`` model, and the (N,) labeled mask. ``labels_of``: path ->
+    :class:`alkit.Labels`; with ``rare`` class ids, also the images nearest the labeled rare
+    objects (:func:`exemplar_rank`)."""
     from alkit.model.scoring import score_pool
 
     work = out / "work"
@@ -159,7 +156,7 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
     quality, _ = val.class_quality(truth)
     fit = val.fit_box_counts(truth)
     mask = np.array([p in labeled for p in scores.paths])
-    counts = sum(np.bincount(classes_of(p), minlength=len(quality))
+    counts = sum(np.bincount(labels_of(p).class_ids, minlength=len(quality))
                  for p in scores.paths if p in labeled)
     expected = (scores.expected_boxes if fit is None
                 else np.maximum(fit.predict(scores.box_count_features), 0.0))
@@ -180,8 +177,7 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
             scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
             box_count_fit=fit, **common).indices,
         "calibrated (gain)": calibrated_selection(
-            gain, scores.embeddings, budget, expected_cost_N=CostModel().cost(expected),
-            **common).indices,
+            gain, scores.embeddings, budget, expected_cost_N=cost, **common).indices,
         # auto_cm's and auto_cm_gain's calibrated rounds: a 10x shortlist over k-means clusters
         "clusters (difficulty)": select_from_scores(
             scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
@@ -197,7 +193,7 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, classes_of
         picks["clusters (gain), labeled copies removed"] = calibrated_selection(
             gain, scores.embeddings, budget, labeled=mask | copies, expected_cost_N=cost,
             diversity="clusters", m_factor=10.0, random_state=0).indices
-    exemplar = None if labels_of is None else exemplar_rank(scores, mask, labels_of, rare)
+    exemplar = exemplar_rank(scores, mask, labels_of, rare) if len(rare) else None
     if exemplar is not None:
         picks["nearest labeled rare objects"] = np.argsort(-exemplar, kind="stable")[:budget]
     return scores.paths, picks, mask
@@ -233,8 +229,8 @@ def main(argv=None) -> int:
           "hours | rare boxes | novel rare boxes |\n|---|---|---|---|---|---|---|---|")
     for item in args.checkpoints:
         cell, number = item.rsplit(":", 1)
-        paths, picks, mask = checkpoint_picks(out, config, cell, int(number), classes_of,
-                                              args.budget, labels_of=labels_of, rare=rare)
+        paths, picks, mask = checkpoint_picks(out, config, cell, int(number), labels_of,
+                                              args.budget, rare=rare)
         groups = duplicate_groups(config, paths)
         labeled_groups = () if groups is None else set(groups[mask]) - {-1}
         for name, rows_picked in picks.items():
