@@ -36,6 +36,7 @@ from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelS
 from alkit.annotate.simulated import NoiseModel, Oracle
 from alkit.core.detections import Detections
 from alkit.core.drift import ChangeRule, detect_changes
+from alkit.core.pool import PoolScores
 from alkit.core.query import QUERIES, Query, query, run_query
 from alkit.core.randomness import check_random_state, derive_seed
 from alkit.core.selection import STRATEGIES, Selection
@@ -71,6 +72,7 @@ from alkit.data.datasets import (
 )
 from alkit.data.production import ProductionBatch, build_stream, read_batch
 from alkit.data.samples import PRESETS, build_samples, ensure_samples
+from alkit.data.scorefile import load_scores, save_scores
 from alkit.data.validation import ValidationReport, validate_dataset
 from alkit.loop.config import RoundConfig, round_config
 from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
@@ -80,7 +82,7 @@ from alkit.loop.simulate import Experiment, experiment, run_grid, write_report
 from alkit.loop.starter import MissingLabelError, run_starter
 from alkit.loop.starter_report import StarterReport
 from alkit.model.recipe import RECIPES, Recipe, recipe
-from alkit.model.scoring import PoolScores, score_pool
+from alkit.model.scoring import score_pool
 from alkit.ui.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
 from alkit.viz import plots
 
@@ -153,6 +155,7 @@ __all__ = [
     "label_path_for",
     "list_images",
     "load_rgb",
+    "load_scores",
     "monitor_batch",
     "monitor_report",
     "plots",
@@ -166,6 +169,7 @@ __all__ = [
     "run_grid",
     "run_query",
     "run_starter",
+    "save_scores",
     "score_pool",
     "validate_dataset",
     "write_dataset_yaml",

@@ -53,6 +53,7 @@ def _validate(args) -> int:
 
 def _score(args) -> int:
     from alkit.data.datasets import read_dataset_yaml
+    from alkit.data.scorefile import save_scores
     from alkit.model.scoring import score_pool
 
     source = args.source
@@ -66,7 +67,7 @@ def _score(args) -> int:
                         conf_threshold=args.conf_threshold, device=args.device,
                         cache_dir=args.cache_dir, progress=not args.quiet,
                         **_engine_kwargs(args))
-    out = scores.save(args.out)
+    out = save_scores(scores, args.out)
     scores.table.to_csv(out.with_suffix(".csv"), index=False)
     run = scores.meta["run"]
     print(f"scored {len(scores)} images ({run['n_inferred']} inferred, {run['n_cached']} from "
@@ -91,7 +92,7 @@ def _select(args) -> int:
 
     from alkit.core.query import query, run_query
     from alkit.data.datasets import class_counts, read_dataset_yaml
-    from alkit.model.scoring import PoolScores
+    from alkit.data.scorefile import load_scores
 
     chosen = query(args.strategy, measure=args.measure, budget=args.budget,
                    budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
@@ -100,7 +101,7 @@ def _select(args) -> int:
     if chosen.committee_members:
         raise ValueError("the committee trains models every round: use `alkit round "
                          "--strategy committee` (alkit select works on saved scores)")
-    scores = PoolScores.load(args.scores)
+    scores = load_scores(args.scores)
     chosen = _with_conf(chosen, scores.conf_threshold)
     labeled = None
     if args.labeled:

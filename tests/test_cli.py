@@ -65,15 +65,15 @@ def test_usage_errors_exit_2():
 
 @pytest.mark.slow
 def test_score_command_writes_scores_and_a_table(tiny_dataset, tmp_path):
+    from alkit.data.scorefile import load_scores
     from alkit.model import yolo
-    from alkit.model.scoring import PoolScores
 
     out = _run("score", str(yolo.pretrained_checkpoint()), str(tiny_dataset / "dataset.yaml"),
                "--imgsz", "64", "--conf-threshold", "0.01", "--cache-dir", str(tmp_path / "c"),
                "--out", str(tmp_path / "s.npz"), "--quiet")
     assert out.returncode == 0, out.stderr
     assert "scored 60 images (60 inferred, 0 from the cache)" in out.stdout
-    assert len(PoolScores.load(tmp_path / "s.npz")) == 60
+    assert len(load_scores(tmp_path / "s.npz")) == 60
     assert (tmp_path / "s.csv").read_text().startswith("path,hash,height,width,n_boxes")
     bad = _run("score", "yolo11n.pt", str(tiny_dataset / "images/pool"), "--quiet")
     assert bad.returncode == 1 and "alkit never downloads weights" in bad.stderr

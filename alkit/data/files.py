@@ -1,5 +1,5 @@
-"""Small file operations every writer in alkit shares: atomic text and JSON writes, JSON reads
-with the file named in errors, and links into staging folders.
+"""Small file operations every writer in alkit shares: atomic text, JSON and ``.npz`` writes,
+JSON reads with the file named in errors, and links into staging folders.
 
 Atomic: a file is written under a temporary name in its own folder and renamed into place
 (``os.replace``), so a reader, or a run killed mid-write, never sees half a file.
@@ -22,6 +22,26 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_savez(path: str | os.PathLike, **arrays) -> Path:
+    """Write ``arrays`` (name -> numpy array) to the ``.npz`` file ``path`` through a temporary
+    file that is synced and renamed into place; parent folders are created. Returns ``path``."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -50,6 +50,7 @@ from alkit.core.cost import CostModel
 from alkit.core.query import Query
 from alkit.data import datasets, samples
 from alkit.data.datasets import DatasetError
+from alkit.data.scorefile import save_scores
 from alkit.loop import simulate
 from alkit.loop.project import Project
 from alkit.loop.starter_report import (
@@ -370,7 +371,7 @@ def _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, s
         overlap=[len(set(picks["bottom"]) & set(picks[f"random-s{s}"])) for s in seeds],
         picks=picks, bottom_scores=[float(least[i]) for i in bottom_rows], arms=arms,
         condition_mix=_condition_mix(samples_root, scores, picks), out_dir=str(out),
-        scores_path=str(scores.save(out / "scores.npz")),
+        scores_path=str(save_scores(scores, out / "scores.npz")),
         budget_unit=bottom_query.budget_unit)
     report.verdict = verdict([report._map50("bottom", s) for s in seeds],
                              [report._map50("random", s) for s in seeds], budget=report.k)

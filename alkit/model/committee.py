@@ -74,7 +74,7 @@ def score_committee(members: Sequence[str | os.PathLike], images, **score_kwargs
     ``members`` are the members' checkpoints (as from :func:`train_committee`), ``images`` the
     pool (image paths, or a directory / list file), and ``score_kwargs`` any keyword argument
     of :func:`alkit.score_pool` (``imgsz``, ``conf``, ``device``, ...). Returns one
-    :class:`~alkit.model.scoring.PoolScores` per member, in order."""
+    :class:`~alkit.core.pool.PoolScores` per member, in order."""
     from alkit.model.scoring import score_pool
 
     return [score_pool(member, images, **score_kwargs) for member in members]

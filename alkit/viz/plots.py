@@ -89,7 +89,7 @@ def plot_measure_histograms(table, columns: Sequence[str] | None = None, *, bins
     flag threshold. Returns the figure.
 
     Args:
-        table: the DataFrame of :attr:`alkit.model.scoring.PoolScores.table`.
+        table: the DataFrame of :attr:`alkit.core.pool.PoolScores.table`.
         columns: the columns to draw, one panel each (default: ``max_confidence`` and every
             ``*_max`` column).
         bins: histogram bins per panel.
@@ -124,7 +124,7 @@ def plot_scored_images(scores, column: str = "least_confidence_max", *, n: int =
     Returns the figure.
 
     Args:
-        scores: the :class:`~alkit.model.scoring.PoolScores` of the pool.
+        scores: the :class:`~alkit.core.pool.PoolScores` of the pool.
         column: the column of ``scores.table`` to rank by.
         n: how many images to show.
         most_uncertain: ``True`` shows the highest values of ``column`` (the most uncertain
@@ -146,7 +146,7 @@ def plot_scored_images(scores, column: str = "least_confidence_max", *, n: int =
 def plot_rank_agreement(table, columns: Sequence[str] | None = None, ax=None):
     """Spearman rank correlation between score columns as a heatmap; returns the axes.
 
-    ``table`` is the DataFrame of :attr:`alkit.model.scoring.PoolScores.table`; ``columns``
+    ``table`` is the DataFrame of :attr:`alkit.core.pool.PoolScores.table`; ``columns``
     the columns to compare (default: ``max_confidence`` and every ``*_max`` column). ``ax`` is
     an optional matplotlib Axes to draw into (a new figure otherwise).
     """

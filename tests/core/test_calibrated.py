@@ -13,11 +13,11 @@ from alkit.core.calibrated import (
 )
 from alkit.core.cost import CostModel
 from alkit.core.detections import Labels
+from alkit.core.pool import PoolScores
 from alkit.core.query import Query, query, run_query
 from alkit.core.selection import select_from_scores
 from alkit.core.strategies import lift_weighting, measure_lift
 from alkit.core.uncertainty import candidate_scores
-from alkit.model.scoring import PoolScores
 
 N_CLASSES = 3
 

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alkit.core.ccms import ccms_similarity, k_center_on_distances
+from alkit.core.pool import PoolScores
 from alkit.core.query import query, run_query
-from alkit.model.scoring import PoolScores
+from alkit.data.scorefile import load_scores, save_scores
 
 
 def boxes(per_image):
@@ -71,9 +72,9 @@ def test_the_ppal_query_spreads_by_category(tmp_path):
     picked = run_query(query("ppal", budget=5), scores, labeled=[0, 1], random_state=0)
     assert len(picked.indices) == 5 and picked.params["diversity"] == "ccms"
     assert "spread by ccms" in picked.reasons[0]
-    path = scores.save(tmp_path / "s.npz")
-    assert np.array_equal(PoolScores.load(path).box_features, scores.box_features)
-    without = PoolScores.load(path)
+    path = save_scores(scores, tmp_path / "s.npz")
+    assert np.array_equal(load_scores(path).box_features, scores.box_features)
+    without = load_scores(path)
     object.__setattr__(without, "box_features", None)
     fallback = run_query(query("ppal", budget=5), without, random_state=0)
     assert fallback.params["diversity"] == "kcenter" and "ccms_fallback" in fallback.params

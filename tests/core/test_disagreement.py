@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from alkit.core import disagreement as committee
 from alkit.core.boxes import box_iou, match_boxes
 from alkit.core.detections import Detections
-from alkit.model.scoring import PoolScores
+from alkit.core.pool import PoolScores
 
 BOX = np.array([[10.0, 10, 30, 30]])
 OTHER = np.array([[60.0, 60, 90, 90]])

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alkit.core.pool import PoolScores
 from alkit.core.query import QUERIES, Query, query, query_name, run_query
 from alkit.core.selection import STRATEGIES
 from alkit.core.uncertainty import TABLE_MEASURES
-from alkit.model.scoring import PoolScores
 
 
 def _scores(n=20, seed=0, conf_threshold=0.25) -> PoolScores:

@@ -193,7 +193,7 @@ def test_two_stage_picks_fewer_near_duplicates_than_uncertainty_on_the_sample_po
 
 
 def _fake_scores(n=30, seed=0):
-    from alkit.model.scoring import PoolScores
+    from alkit.core.pool import PoolScores
 
     rng = np.random.default_rng(seed)
     sizes = rng.integers(0, 4, n)
@@ -273,7 +273,9 @@ def test_cli_select(tmp_path):
     import sys
 
     scores = _fake_scores()
-    scores.save(tmp_path / "s.npz")
+    from alkit.data.scorefile import save_scores
+
+    save_scores(scores, tmp_path / "s.npz")
     (tmp_path / "labeled.txt").write_text("img0.jpg\nimg1.jpg\n")
     out = subprocess.run([sys.executable, "-m", "alkit.cli", "select", str(tmp_path / "s.npz"),
                           "--strategy", "hybrid", "--budget", "4", "--labeled",

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from alkit import cli
 from alkit.data import datasets
+from alkit.data.scorefile import load_scores
 from alkit.loop import simulate, starter, starter_report
 from alkit.loop.starter import MissingLabelError
 from alkit.loop.starter_report import ArmResult, verdict
 from alkit.model.recipe import recipe
-from alkit.model.scoring import PoolScores
 
 TINY = recipe("tiny", epochs=1)
 
@@ -164,7 +164,7 @@ def test_the_arms_are_rounds_of_projects_sharing_one_seed_model(tiny_run):
 @pytest.mark.slow
 def test_bottom_arm_is_the_least_confident_images(tiny_run):
     report, _, _ = tiny_run
-    scores = PoolScores.load(report.scores_path)
+    scores = load_scores(report.scores_path)
     weakest = scores.table.set_index("path")["least_confidence_max"]
     picked = weakest[report.picks["bottom"]]
     assert picked.min() >= weakest.drop(report.picks["bottom"]).max()
@@ -237,7 +237,7 @@ def test_a_budget_in_annotation_seconds_buys_the_same_cost_per_arm(tiny_run, cap
     4 s + 25.5 s per expected box (the seed model's candidates) and fit the budget; the report
     names the unit and counts the images each arm bought."""
     report, _, workdir = tiny_run
-    pool = PoolScores.load(report.scores_path)  # the same seed recipe, data and seed
+    pool = load_scores(report.scores_path)  # the same seed recipe, data and seed
     k = round(float((4 + 25.5 * pool.expected_boxes).sum()) / 3)
     args = ["--samples", "tiny", "--workdir", str(workdir), "--budget", str(k), "--seeds", "1",
             "--budget-unit", "cost", "--recipe", "tiny", "--epochs", "1", "--no-control",
@@ -248,7 +248,7 @@ def test_a_budget_in_annotation_seconds_buys_the_same_cost_per_arm(tiny_run, cap
     assert f"K = {starter_report.budget_words(k, 'cost')} per arm" in out
     report = json.loads((workdir / "starter-tiny" / starter_report.REPORT_FILE).read_text())
     assert report["budget_unit"] == "cost" and report["config"]["seconds_per_box"] == 25.5
-    scores = PoolScores.load(report["scores_path"]).table.set_index("path")
+    scores = load_scores(report["scores_path"]).table.set_index("path")
     for picks in (report["picks"]["bottom"], report["picks"]["random-s0"]):
         assert 0 < (4 + 25.5 * scores["expected_boxes"][picks]).sum() <= k
     with pytest.raises(ValueError, match=r"K = 27.8 h .* the whole pool .* is worth about"):

@@ -14,6 +14,7 @@ import pytest
 
 from alkit.core import uncertainty
 from alkit.data import datasets
+from alkit.data.scorefile import load_scores, save_scores
 from alkit.model import scoring, yolo
 
 pytestmark = pytest.mark.slow
@@ -170,10 +171,10 @@ def test_bad_images_are_skipped_counted_and_listed(pool, weights, tmp_path):
 
 def test_save_and_load_round_trip_without_ultralytics(pool, weights, tmp_path):
     scores = _score(weights, pool[:10], tmp_path / "cache")
-    path = scores.save(tmp_path / "scores.npz")
+    path = save_scores(scores, tmp_path / "scores.npz")
     code = (
-        "import sys, json\nfrom alkit.model.scoring import PoolScores\n"
-        f"s = PoolScores.load({str(path)!r})\n"
+        "import sys, json\nfrom alkit.data.scorefile import load_scores\n"
+        f"s = load_scores({str(path)!r})\n"
         "print(json.dumps({'n': len(s), 'ultralytics': 'ultralytics' in sys.modules,"
         " 'lc': s.table['least_confidence_max'].tolist()}))\n"
     )
@@ -181,7 +182,7 @@ def test_save_and_load_round_trip_without_ultralytics(pool, weights, tmp_path):
     loaded = json.loads(out.stdout)
     assert loaded["n"] == 10 and loaded["ultralytics"] is False, out.stderr
     np.testing.assert_allclose(loaded["lc"], scores.table["least_confidence_max"])
-    back = scoring.PoolScores.load(path)
+    back = load_scores(path)
     np.testing.assert_array_equal(back.box_class_scores, scores.box_class_scores)
     assert back.meta["model_hash"] == scores.meta["model_hash"] and back.names == scores.names
 

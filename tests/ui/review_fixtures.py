@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from alkit.core.pool import PoolScores
 from alkit.loop.ledger import Ledger
-from alkit.model.scoring import PoolScores
 
 N_PICKS = 8
 
