@@ -38,11 +38,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from alkit.core.kcenter import k_center_greedy
 from alkit.core.selection import (
     Selection,
     _check_pool,
     _ranked,
-    k_center_greedy,
     labeled_mask,
     take_within_budget,
 )

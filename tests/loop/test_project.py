@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from alkit import Annotator, Labels, Project, RoundConfig, round_config
-from alkit.core.selection import k_center_greedy
+from alkit.core.kcenter import k_center_greedy
 from alkit.data.datasets import DatasetError
 from alkit.loop.ledger import LedgerError
 
