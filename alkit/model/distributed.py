@@ -10,7 +10,7 @@ bytes, and runs the one-pass scorer (:class:`alkit.model.yolo.OnePassScorer`, BG
 images whose content hash the cache lacks.
 
 **Shards.** The driver writes one atomic shard per finished block into the same
-:class:`alkit.model.scoring.ShardCache` as local scoring (same key: weights hash, scoring
+:class:`alkit.model.records.ShardCache` as local scoring (same key: weights hash, scoring
 settings), named ``shard-block-<digest>.npz`` where the digest covers the block's paths with each
 file's size and modification time. Besides the usual per-image records a block shard lists its
 paths, their content hashes and the reasons of skipped images. So
@@ -40,6 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from alkit.data.files import atomic_savez
+from alkit.model.records import LoadedImage, image_record, join_records, read_image
 
 #: Environment a private Ray started by alkit needs to stay on loopback and send nothing out
 #: (measured with ray 2.60: on Linux its gRPC servers bind every interface unless
@@ -209,11 +212,9 @@ class _ScoreActor:
     def __call__(self, batch):
         import pyarrow as pa
 
-        from alkit.model.scoring import _read, _record
-
         blocks = batch.column("block").to_pylist()
         paths = batch.column("path").to_pylist()
-        items = [_read(p, lambda digest: digest not in self.known) for p in paths]
+        items = [read_image(p, lambda digest: digest not in self.known) for p in paths]
         todo = {}
         for item in items:
             if item.bgr is not None and not item.error:
@@ -227,7 +228,7 @@ class _ScoreActor:
                 yolo.set_torch_threads(self.threads)
                 self.first = False
             for it, out in zip(todo.values(), outputs, strict=True):
-                records[it.hash] = pickle.dumps(_record(it.hash, *it.bgr.shape[:2], out),
+                records[it.hash] = pickle.dumps(image_record(it.hash, *it.bgr.shape[:2], out),
                                                 protocol=5)
         return pa.table({
             "block": pa.array(blocks, pa.int64()),
@@ -247,7 +248,7 @@ def infer_missing_ray(model, cache, paths: list[str], settings: dict, *, engine:
 
     Args:
         model: the loaded YOLO object (its checkpoint bytes are shipped to the actors).
-        cache: the :class:`alkit.model.scoring.ShardCache` of this model and settings, loaded.
+        cache: the :class:`alkit.model.records.ShardCache` of this model and settings, loaded.
         paths: (N,) unique image paths, in the order given.
         settings: the scoring settings (``imgsz``, ``conf``, ``iou``, ``max_det``,
             ``embed_layer``).
@@ -257,15 +258,13 @@ def infer_missing_ray(model, cache, paths: list[str], settings: dict, *, engine:
         bar: a tqdm-like progress bar (``update(n)``), advanced as blocks finish.
 
     Returns:
-        ``(loaded, info)``: (N,) :class:`alkit.model.scoring._Loaded` items (path, content
+        ``(loaded, info)``: (N,) :class:`alkit.model.records.LoadedImage` items (path, content
         hash, error) in the order of ``paths``; ``info`` has ``n_blocks``,
         ``n_blocks_skipped`` (finished shards found and not recomputed), ``startup_seconds``
         (connecting or starting Ray, starting the actors, until the first scored batch
         returns), ``steady_images_per_second`` (images after that first batch over the time
         after it), ``engine``, ``address``, ``actors``, ``gpus_per_actor``.
     """
-    from alkit.model.scoring import _Loaded
-
     size = int(engine.block_size)
     blocks = [paths[i : i + size] for i in range(0, len(paths), size)]
     names = [block_shard_name(b) for b in blocks]
@@ -288,7 +287,7 @@ def infer_missing_ray(model, cache, paths: list[str], settings: dict, *, engine:
         with _Connection(engine, n_gpus) as ray:
             _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, batch,
                         device, bar, done, info, started)
-    loaded = [_Loaded(p, done[p][0] or None, error=done[p][1] or None) for p in paths]
+    loaded = [LoadedImage(p, done[p][0] or None, error=done[p][1] or None) for p in paths]
     return loaded, info
 
 
@@ -358,8 +357,6 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
 
 def _finish_block(cache, name: str, block: list[str], rows: dict[str, tuple]) -> None:
     """Write one block's shard (records of its scored images, its path index) atomically."""
-    from alkit.model.scoring import _atomic_savez, _join_records
-
     records = {}
     for digest, error, blob in rows.values():
         if not error and digest and blob:
@@ -371,11 +368,11 @@ def _finish_block(cache, name: str, block: list[str], rows: dict[str, tuple]) ->
             raise DistributedError(f"{path}: came back from the Ray job without its scores")
         records[digest] = cache.records[digest]
     ordered = [rows[p] for p in block]
-    arrays = _join_records(list(records.values())) if records else _empty_records()
-    _atomic_savez(cache.directory / name, **arrays,
-                  block_paths=np.array(block, dtype=str),
-                  block_hashes=np.array([r[0] for r in ordered], dtype=str),
-                  block_errors=np.array([r[1] for r in ordered], dtype=str))
+    arrays = join_records(list(records.values())) if records else _empty_records()
+    atomic_savez(cache.directory / name, **arrays,
+                 block_paths=np.array(block, dtype=str),
+                 block_hashes=np.array([r[0] for r in ordered], dtype=str),
+                 block_errors=np.array([r[1] for r in ordered], dtype=str))
     for digest, record in records.items():
         cache.records.setdefault(digest, record)
     cache.blocks[name] = {p: (r[0], r[1]) for p, r in zip(block, ordered, strict=True)}

@@ -13,6 +13,7 @@ name and renamed into place (atomic). Re-scoring an unchanged pool with the same
 inference; new images are the only ones scored; a run killed at any moment (even SIGKILL) and
 started again loses no finished batch and duplicates nothing (records are keyed by content
 hash). After a run the shards are merged into one. Default cache dir: ``<alkit home>/scores``.
+The records and the shard cache live in :mod:`alkit.model.records`, shared with the Ray engine.
 
 **Engines.** ``engine="local"`` (default) infers in this process; ``engine="ray"`` infers on Ray
 Data actors (:mod:`alkit.model.distributed`), writes one shard per finished block of paths into
@@ -33,25 +34,21 @@ import hashlib
 import json
 import os
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from alkit.core.pool import PoolScores
-from alkit.data.datasets import DatasetError, decode_rgb, list_images
-from alkit.data.files import atomic_savez
+from alkit.data.datasets import list_images
 from alkit.data.home import alkit_home
+from alkit.model.records import LoadedImage, ShardCache, image_record, join_records, read_image
 
 #: 2: per-box neck features (``box_features``) joined the records.
 SCORING_VERSION = 2
-_SHARD_ARRAYS = ("hashes", "heights", "widths", "n_boxes", "box_xyxy", "box_confidence",
-                 "box_class", "box_class_scores", "embeddings", "box_features")
 
 
-# --------------------------------------------------------------------------- results
 # --------------------------------------------------------------------------- the cache
 
 
@@ -60,140 +57,7 @@ def default_cache_dir() -> Path:
     return alkit_home() / "scores"
 
 
-class ShardCache:
-    """Per-image records of one (model, settings) key, stored as atomic ``.npz`` shards.
-
-    ``directory`` is the key's cache folder, created if missing; nothing is read until
-    :meth:`load`. Records are keyed by image content hash. Shards the Ray engine wrote for a
-    block of paths (``shard-block-*.npz``, :mod:`alkit.model.distributed`) also carry the
-    block's path index: ``blocks[shard name] = {path: (content hash, skip reason)}``.
-    """
-
-    def __init__(self, directory: str | os.PathLike):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.records: dict[str, dict] = {}
-        self.blocks: dict[str, dict[str, tuple[str, str]]] = {}
-        self.unreadable: list[Path] = []
-
-    def shards(self) -> list[Path]:
-        """The finished shard files, oldest first."""
-        return sorted(self.directory.glob("shard-*.npz"))
-
-    def load(self) -> ShardCache:
-        """Read every finished shard (a half-written one cannot exist: shards are renamed
-        into place; an unreadable one is listed in ``unreadable`` and left alone). Temporary
-        files of a killed run older than an hour are removed."""
-        for part in self.directory.glob(".*.part"):
-            if time.time() - part.stat().st_mtime > 3600:
-                part.unlink(missing_ok=True)
-        for shard in self.shards():
-            try:
-                with np.load(shard, allow_pickle=False) as data:
-                    arrays = {k: data[k] for k in _SHARD_ARRAYS}
-                    if "block_paths" in data.files:
-                        self.blocks[shard.name] = {
-                            str(p): (str(h), str(e)) for p, h, e in zip(
-                                data["block_paths"], data["block_hashes"], data["block_errors"],
-                                strict=True)}
-            except (OSError, ValueError, KeyError, EOFError):
-                self.unreadable.append(shard)
-                continue
-            for record in _split_records(arrays):
-                self.records.setdefault(record["hash"], record)
-        return self
-
-    def add(self, records: list[dict]) -> None:
-        """Persist a batch of records as one new shard, then remember them."""
-        new = [r for r in records if r["hash"] not in self.records]
-        if not new:
-            return
-        name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
-        atomic_savez(self.directory / name, **_join_records(new))
-        for record in new:
-            self.records[record["hash"]] = record
-
-    def compact(self) -> None:
-        """Merge all shards into one (written first, then the old ones removed; Ray block
-        shards are merged too, and their path index with them)."""
-        shards = self.shards()
-        if len(shards) <= 1 or not self.records:
-            return
-        merged = self.directory / f"shard-{time.time_ns():020d}-merged.npz"
-        atomic_savez(merged, **_join_records(list(self.records.values())))
-        for shard in shards:
-            shard.unlink(missing_ok=True)
-        self.blocks.clear()
-
-
-def _record(image_hash: str, height: int, width: int, output) -> dict:
-    from alkit.model.yolo import BOX_FEATURE_DIM
-
-    features = output.box_features
-    if features is None:  # a head whose output lacks its feature maps: zeros (similarity 0)
-        features = np.zeros((len(output.confidence), BOX_FEATURE_DIM), np.float16)
-    return {"hash": image_hash, "height": height, "width": width, "xyxy": output.xyxy,
-            "confidence": output.confidence, "class_id": output.class_id,
-            "class_scores": output.class_scores, "embedding": output.embedding,
-            "box_features": features}
-
-
-def _join_records(records: list[dict]) -> dict[str, np.ndarray]:
-    n_classes = records[0]["class_scores"].shape[1]
-    return {
-        "hashes": np.array([r["hash"] for r in records], dtype=str),
-        "heights": np.array([r["height"] for r in records], dtype=np.int32),
-        "widths": np.array([r["width"] for r in records], dtype=np.int32),
-        "n_boxes": np.array([len(r["confidence"]) for r in records], dtype=np.int64),
-        "box_xyxy": np.concatenate([r["xyxy"] for r in records]).astype(np.float32).reshape(-1, 4),
-        "box_confidence": np.concatenate([r["confidence"] for r in records]).astype(np.float32),
-        "box_class": np.concatenate([r["class_id"] for r in records]).astype(np.int64),
-        "box_class_scores": np.concatenate([r["class_scores"] for r in records])
-        .astype(np.float32).reshape(-1, n_classes),
-        "embeddings": np.stack([r["embedding"] for r in records]).astype(np.float32),
-        "box_features": np.concatenate([r["box_features"] for r in records]).astype(np.float16)
-        .reshape(-1, records[0]["box_features"].shape[1]),
-    }
-
-
-def _split_records(arrays: dict[str, np.ndarray]) -> list[dict]:
-    offsets = np.concatenate([[0], np.cumsum(arrays["n_boxes"])])
-    return [
-        {"hash": str(h), "height": int(arrays["heights"][i]), "width": int(arrays["widths"][i]),
-         "xyxy": arrays["box_xyxy"][lo:hi], "confidence": arrays["box_confidence"][lo:hi],
-         "class_id": arrays["box_class"][lo:hi], "class_scores": arrays["box_class_scores"][lo:hi],
-         "embedding": arrays["embeddings"][i], "box_features": arrays["box_features"][lo:hi]}
-        for i, (h, lo, hi) in enumerate(zip(arrays["hashes"], offsets[:-1], offsets[1:],
-                                            strict=True))
-    ]
-
-
 # --------------------------------------------------------------------------- the engine
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    """One image read from disk: its hash, and its pixels when they are needed."""
-
-    path: str
-    hash: str | None = None
-    bgr: np.ndarray | None = None
-    error: str | None = None
-
-
-def _read(path: str, need_pixels: Callable[[str], bool]) -> _Loaded:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        return _Loaded(path, error=f"cannot read: {error.strerror or error}")
-    digest = hashlib.sha256(data).hexdigest()
-    if not need_pixels(digest):
-        return _Loaded(path, digest)
-    try:
-        rgb = decode_rgb(data, path)
-    except DatasetError as error:
-        return _Loaded(path, digest, error=error.reason)
-    return _Loaded(path, digest, np.ascontiguousarray(rgb[..., ::-1]))
 
 
 @dataclass(frozen=True)
@@ -330,17 +194,18 @@ def _unique_paths(images) -> list[str]:
     return list(dict.fromkeys(str(p) for p in images))
 
 
-def _infer_missing(scorer, cache: ShardCache, paths: list[str], batch: int, bar) -> list[_Loaded]:
+def _infer_missing(scorer, cache: ShardCache, paths: list[str], batch: int,
+                   bar) -> list[LoadedImage]:
     """Read all images (the next batch on a thread while the current one infers) and score the
     ones whose content hash the cache lacks, saving each finished batch as a shard."""
-    loaded: list[_Loaded] = []
+    loaded: list[LoadedImage] = []
     chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
 
     def needs_pixels(digest: str) -> bool:
         return digest not in cache.records
 
     def read_chunk(chunk):
-        return [_read(p, needs_pixels) for p in chunk]
+        return [read_image(p, needs_pixels) for p in chunk]
 
     with bar, concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
         future = reader.submit(read_chunk, chunks[0]) if chunks else None
@@ -348,16 +213,16 @@ def _infer_missing(scorer, cache: ShardCache, paths: list[str], batch: int, bar)
             items = future.result()
             if index + 1 < len(chunks):
                 future = reader.submit(read_chunk, chunks[index + 1])
-            todo: dict[str, _Loaded] = {}  # by content hash: identical files infer once
+            todo: dict[str, LoadedImage] = {}  # by content hash: identical files infer once
             for it in items:
                 if it.bgr is not None and it.hash not in cache.records:
                     todo.setdefault(it.hash, it)
             todo = list(todo.values())
             if todo:
                 outputs = scorer([it.bgr for it in todo])
-                cache.add([_record(it.hash, *it.bgr.shape[:2], out)
+                cache.add([image_record(it.hash, *it.bgr.shape[:2], out)
                            for it, out in zip(todo, outputs, strict=True)])
-            loaded.extend(_Loaded(it.path, it.hash, error=it.error) for it in items)
+            loaded.extend(LoadedImage(it.path, it.hash, error=it.error) for it in items)
             bar.update(len(items))
     return loaded
 
@@ -366,7 +231,7 @@ def _assemble(loaded, cache: ShardCache, names, skipped, conf_threshold, meta) -
     good = [item for item in loaded if not item.error]
     records = [cache.records[item.hash] for item in good]
     n_boxes = [len(r["confidence"]) for r in records]
-    joined = _join_records(records) if records else None
+    joined = join_records(records) if records else None
     empty = {"box_xyxy": np.zeros((0, 4), np.float32), "box_confidence": np.zeros(0, np.float32),
              "box_class": np.zeros(0, np.int64),
              "box_class_scores": np.zeros((0, len(names)), np.float32),
