@@ -27,8 +27,6 @@ as the metric, into a recommendation with its reasons):
   not pay. Labels saved are reported against a ``budget`` for both; the stop point is where to
   stop, the knee is where returns began to fall.
 
-``analyze`` and ``CurveAnalysis`` are re-exported here from :mod:`alkit.core.stopping`.
-
 Messy input gets a clear answer or a clear refusal, never an exception from scipy: NaN metrics
 are dropped, repeated label counts are averaged, unsorted rounds are sorted, and every such
 repair is listed in ``warnings``. Non-monotone curves (a round that lowers the metric) are
@@ -481,13 +479,3 @@ def classic_rule(gains, n_rounds: int, threshold: float = 0.005, max_rounds: int
     if last <= threshold + 1e-12:
         return True, f"the last round gained {last:+.4f}, not more than {threshold}"
     return False, f"the last round gained {last:+.4f}, more than {threshold}"
-
-
-def __getattr__(name: str):
-    # The engine lives in alkit.core.stopping (one engine for rules, fits and `alkit status`);
-    # curves.analyze keeps working for code written before.
-    if name in ("analyze", "CurveAnalysis"):
-        from alkit.core import stopping
-
-        return getattr(stopping, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

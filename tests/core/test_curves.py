@@ -127,10 +127,6 @@ def test_any_history_gets_a_clear_answer(rounds):
     assert analysis.reasons and all(isinstance(r, str) for r in analysis.reasons)
 
 
-def test_curves_analyze_is_the_stopping_engine():
-    assert curves.analyze is stopping.analyze and curves.CurveAnalysis is stopping.CurveAnalysis
-
-
 # --------------------------------------------------------------------------- labels_to_reach
 
 
