@@ -16,9 +16,6 @@ alkit.loop      the loop: the ledger, the project, round configs, experiments, t
                 production monitoring
 alkit.ui        the notebook UI: review states and widgets
 ==============  ==========================================================================
-
-Modules that moved (``alkit.rounds``, ``alkit.oracle``, ...) still import, with a warning that
-names the new place (:data:`alkit._moved.MOVED_MODULES`).
 """
 
 import os
@@ -28,7 +25,6 @@ if os.environ.get("ALKIT_NETWORK_GUARD") == "1":
 
     _netguard.install()
 
-from alkit import _moved
 from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
 from alkit.annotate.cvat import CvatFilesAnnotator
 from alkit.annotate.folder import FolderAnnotator
@@ -85,8 +81,6 @@ from alkit.model.recipe import RECIPES, Recipe, recipe
 from alkit.model.scoring import score_pool
 from alkit.ui.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
 from alkit.viz import plots
-
-_moved.install()
 
 __version__ = "0.1.0"
 
@@ -176,13 +170,3 @@ __all__ = [
     "write_labels",
     "write_report",
 ]
-
-
-def __getattr__(name: str):
-    # alkit.datasets, alkit.rounds, ...: the old modules, through the finder (with a warning)
-    old = f"alkit.{name}"
-    if old in _moved.MOVED_MODULES:
-        import importlib
-
-        return importlib.import_module(old)
-    raise AttributeError(f"module 'alkit' has no attribute {name!r}")

@@ -1,17 +1,12 @@
 """The layout shows the layers: every module imports only from its own layer or the layers
-before it (function-level imports included), the public API is flat, and the modules that
-moved still import with a warning naming their new place."""
+before it (function-level imports included), and the public API is flat."""
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import alkit
-from alkit import _moved
 
 PACKAGE = Path(alkit.__file__).parent
 #: The layers, bottom first: a module may import from its own layer and those before it.
@@ -19,8 +14,8 @@ LAYERS = ("core", "data", "viz", "model", "annotate", "loop", "ui", "cli")
 
 
 def _layer(module: str) -> int | None:
-    """The layer of a module name; None for the package root, ``alkit._moved`` and names
-    outside the layers (``__version__``)."""
+    """The layer of a module name; None for the package root and names outside the layers
+    (``__version__``)."""
     parts = module.split(".")
     if parts[0] != "alkit" or len(parts) < 2 or parts[1] not in LAYERS:
         return None
@@ -78,25 +73,3 @@ def test_importing_alkit_does_not_import_ultralytics():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stderr
-
-
-@pytest.mark.parametrize(("old", "new"), sorted(_moved.MOVED_MODULES.items()))
-def test_a_moved_module_still_imports_and_names_its_new_place(old, new):
-    code = (f"import warnings; warnings.simplefilter('always')\nimport {old} as m, {new} as n\n"
-            f"assert m is n and n.__spec__.name == {new!r}\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert f"{old} moved to {new}" in out.stderr
-
-
-def test_old_imports_of_notebooks_and_scripts_keep_working():
-    code = ("import warnings; warnings.simplefilter('error', FutureWarning)\n"
-            "try:\n    from alkit.rounds import Project\nexcept FutureWarning as w:\n"
-            "    print(w)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert "alkit.rounds moved to alkit.loop.project" in out.stdout
-    with pytest.warns(FutureWarning, match="alkit.data.samples"):
-        samples = importlib.import_module("alkit.samples")
-    assert samples.CONFIG.rare_classes

@@ -437,10 +437,3 @@ def _close(figure) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(figure)
-
-
-def __getattr__(name: str):
-    # the folder annotator moved to the annotators
-    from alkit._moved import moved_attribute
-
-    return moved_attribute(__name__, name, {"FolderAnnotator": "alkit.annotate.folder"})

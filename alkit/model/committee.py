@@ -78,14 +78,3 @@ def score_committee(members: Sequence[str | os.PathLike], images, **score_kwargs
     from alkit.model.scoring import score_pool
 
     return [score_pool(member, images, **score_kwargs) for member in members]
-
-
-def __getattr__(name: str):
-    # the disagreement math moved to the pure core
-    from alkit._moved import moved_attribute
-
-    return moved_attribute(__name__, name, {
-        "box_iou": "alkit.core.boxes", "match_boxes": "alkit.core.boxes",
-        "group_disagreement": "alkit.core.disagreement",
-        "image_disagreement": "alkit.core.disagreement",
-        "committee_disagreement": "alkit.core.disagreement"})

@@ -29,8 +29,3 @@ def test_a_real_committee_trains_scores_and_disagrees(tiny_dataset, tmp_path):
                                        cache_dir=tmp_path / "cache", progress=False)
     d = committee_disagreement(scored)
     assert d.shape == (60,) and np.all((d >= 0) & (d <= 1)) and d.max() > 0
-
-
-def test_the_old_names_still_import_with_a_pointer_to_the_new_place():
-    with pytest.warns(FutureWarning, match="alkit.core.disagreement.image_disagreement"):
-        from alkit.model.committee import image_disagreement  # noqa: F401
