@@ -28,7 +28,7 @@ CHROMIUM := /usr/lib/chromium/chromium
 # Notebook sizes for `make test` (a person running them in JupyterLab gets realistic sizes).
 NB_ENV := ALKIT_NB_PRESET=small ALKIT_NB_EPOCHS=3 ALKIT_NB_IMGSZ=128 ALKIT_NB_BUDGET=20 \
 	ALKIT_NB_DIVIDEND_PRESET=tiny ALKIT_NB_DIVIDEND_SEEDS=1 ALKIT_NB_DIVIDEND_ROUNDS=1 \
-	ALKIT_NB_STRATEGIES=random,calibrated,auto_cm_gain \
+	ALKIT_NB_STRATEGIES=random,calibrated \
 	ALKIT_NB_MONITOR_BATCHES=6 ALKIT_NB_MONITOR_BATCH_SIZE=40 ALKIT_NB_MONITOR_DRIFT_START=3 \
 	ALKIT_NB_MONITOR_SEND=4 ALKIT_NB_MONITOR_IMGSZ=64
 JUPYTER_OFFLINE := --ip=127.0.0.1 --no-browser --LabApp.news_url=None \

@@ -4,8 +4,9 @@ The public API is flat: everything a notebook or a script needs imports from ``a
 package is split into layers, each importing only from the ones before it:
 
 ==============  ==========================================================================
-alkit.core      pure numpy: detections, boxes, uncertainty, selection, the query, disagreement,
-                curves, stopping, randomness
+alkit.core      pure numpy: detections, boxes, the pool's scores, uncertainty, strategies
+                (utilities and selectors), the query, disagreement, curves, stopping,
+                randomness
 alkit.data      the I/O edge: dataset files and validation, the sample benchmark, atomic
                 writes, alkit's home folder, the offline guard
 alkit.viz       matplotlib figures
@@ -30,12 +31,14 @@ from alkit.annotate.cvat import CvatFilesAnnotator
 from alkit.annotate.folder import FolderAnnotator
 from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelStudioError
 from alkit.annotate.simulated import NoiseModel, Oracle
+from alkit.core.context import RoundContext
 from alkit.core.detections import Detections
 from alkit.core.drift import ChangeRule, detect_changes
 from alkit.core.pool import PoolScores
-from alkit.core.query import QUERIES, Query, query, run_query
+from alkit.core.query import Query, query, run_query
 from alkit.core.randomness import check_random_state, derive_seed
-from alkit.core.selection import STRATEGIES, Selection
+from alkit.core.selection import Selection
+from alkit.core.selectors import Hybrid, KCenter, RandomOrder, Shortlist, TopK, Typical
 from alkit.core.stopping import (
     AllOf,
     AnyOf,
@@ -53,6 +56,8 @@ from alkit.core.stopping import (
     class_trends,
     default_rule,
 )
+from alkit.core.strategy import STRATEGIES, Strategy, strategy
+from alkit.core.utility import Disagreement, Uncertainty
 from alkit.data.datasets import (
     DatasetError,
     DatasetSpec,
@@ -86,7 +91,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
-    "QUERIES",
     "RECIPES",
     "STRATEGIES",
     "AllOf",
@@ -101,11 +105,14 @@ __all__ = [
     "DatasetError",
     "DatasetSpec",
     "Detections",
+    "Disagreement",
     "EmbeddingMapState",
     "Experiment",
     "FolderAnnotator",
     "GainBelow",
     "History",
+    "Hybrid",
+    "KCenter",
     "LabelBudget",
     "LabelStudio",
     "LabelStudioAnnotator",
@@ -123,16 +130,23 @@ __all__ = [
     "ProductionBatch",
     "Project",
     "Query",
+    "RandomOrder",
     "Recipe",
     "ReviewState",
     "RoundConfig",
+    "RoundContext",
     "RoundRecord",
     "SaturationGainBelow",
     "ScoreExplorerState",
     "Selection",
+    "Shortlist",
     "StabilizingPredictions",
     "StarterReport",
     "StoppingRule",
+    "Strategy",
+    "TopK",
+    "Typical",
+    "Uncertainty",
     "ValidationReport",
     "Verdict",
     "__version__",
@@ -165,6 +179,7 @@ __all__ = [
     "run_starter",
     "save_scores",
     "score_pool",
+    "strategy",
     "validate_dataset",
     "write_dataset_yaml",
     "write_labels",

@@ -6,8 +6,9 @@ Subcommands:
   sample benchmark.
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
-* ``alkit select SCORES --strategy S --budget K``: choose the next images to label
-  (``--strategy`` names a query of :data:`alkit.QUERIES`).
+* ``alkit select SCORES --budget K [--strategy S] [--checks DATASET_YAML --model WEIGHTS]``:
+  choose the next images to label (``--strategy`` names one of :data:`alkit.STRATEGIES`;
+  ``--checks`` measures the class quality the default strategy reads).
 * ``alkit stopping HISTORY.json``: learning-curve analysis and a stop / continue answer.
 * ``alkit init PROJECT --dataset YAML``, ``alkit round PROJECT``, ``alkit status PROJECT``:
   the round loop over a project ledger (``--recipe`` names a recipe of :data:`alkit.RECIPES`,
@@ -90,15 +91,15 @@ def _score(args) -> int:
 def _select(args) -> int:
     import numpy as np
 
+    from alkit.core.context import RoundContext
     from alkit.core.query import query, run_query
-    from alkit.data.datasets import class_counts, read_dataset_yaml
     from alkit.data.scorefile import load_scores
 
     chosen = query(args.strategy, measure=args.measure, budget=args.budget,
                    budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
                    seconds_per_image=args.seconds_per_image,
-                   seconds_per_box=args.seconds_per_box, params=_strategy_params(args) or None)
-    if chosen.committee_members:
+                   seconds_per_box=args.seconds_per_box)
+    if chosen.strategy.committee_members:
         raise ValueError("the committee trains models every round: use `alkit round "
                          "--strategy committee` (alkit select works on saved scores)")
     scores = load_scores(args.scores)
@@ -107,21 +108,44 @@ def _select(args) -> int:
     if args.labeled:
         names = {line.strip() for line in args.labeled.read_text().splitlines() if line.strip()}
         labeled = np.array([p in names for p in scores.paths])
-    counts = None
-    if chosen.strategy == "rare_class":
-        if args.labels_from is None:
-            raise ValueError("--strategy rare_class needs --labels-from DATASET_YAML (class "
-                             "frequencies are counted from its train labels)")
-        counts = class_counts(read_dataset_yaml(args.labels_from), "train")
-    selection = run_query(chosen, scores, labeled=labeled, class_counts=counts,
-                          random_state=args.seed)
+    measured = _checks(args, scores) if args.checks else {}
+    context = RoundContext.of(scores, labeled=labeled, cost_model=chosen.cost_model, **measured)
+    selection = run_query(chosen, scores, context, random_state=args.seed)
     table = selection.table(scores.paths)
     table.to_csv(args.out, index=False)
-    print(f"{args.strategy}: picked {len(selection)} images (budget {chosen.budget:g} "
+    print(f"{chosen.strategy.name}: picked {len(selection)} images (budget {chosen.budget:g} "
           f"{chosen.budget_unit}); written to {args.out}")
     for row in table.head(args.show).itertuples():
-        print(f"  #{row.rank:<4} {row.score:8.3f}  {row.reason:<45} {row.path}")
+        print(f"  #{row.rank:<4} {row.score:8.3g}  {row.reason:<45} {row.path}")
     return 0
+
+
+def _checks(args, scores) -> dict:
+    """``--checks DATASET_YAML --model WEIGHTS``: the class quality and box-count fit of the
+    model that made ``scores``, measured on the yaml's val split, and the class counts of its
+    train labels (what the default strategy reads)."""
+    from alkit.data.datasets import class_counts, read_dataset_yaml, read_split
+    from alkit.model.scoring import score_pool
+
+    if args.model is None:
+        raise ValueError("--checks needs --model WEIGHTS: the checkpoint that made the scores")
+    spec = read_dataset_yaml(args.checks)
+    pairs = read_split(spec, "val") if "val" in spec.splits else []
+    if not any(len(labels) for _, labels in pairs):
+        raise ValueError(f"{args.checks}: its val split has no labeled box to measure the "
+                         "model's class quality on")
+    settings = scores.meta.get("settings", {})
+    checked = score_pool(args.model, [str(p) for p, _ in pairs],
+                         imgsz=settings.get("imgsz", 640), conf=settings.get("conf", 0.05),
+                         iou=settings.get("iou", 0.7), max_det=settings.get("max_det", 100),
+                         conf_threshold=scores.conf_threshold, progress=False)
+    if scores.meta.get("model_hash") not in (None, checked.meta.get("model_hash")):
+        raise ValueError(f"{args.model} is not the model that made {args.scores} (its hash "
+                         "differs): give the checkpoint the scores came from")
+    truth = {str(p): labels for p, labels in pairs}
+    return {"class_quality": checked.class_quality(truth)[0],
+            "box_count_fit": checked.fit_box_counts(truth),
+            "class_counts": class_counts(spec, "train")}
 
 
 def _with_conf(chosen, conf_threshold: float):
@@ -129,12 +153,6 @@ def _with_conf(chosen, conf_threshold: float):
     from dataclasses import replace
 
     return replace(chosen, conf_threshold=conf_threshold)
-
-
-def _strategy_params(args) -> dict:
-    return {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta),
-                              ("m_factor", args.m_factor), ("method", args.method))
-            if v is not None}
 
 
 def _stopping(args) -> int:
@@ -209,7 +227,7 @@ def _round(args) -> int:
         args.strategy, args.recipe, random_state=args.seed or 0, measure=args.measure,
         budget=args.budget, budget_unit=args.budget_unit, dedupe_threshold=args.dedupe,
         seconds_per_image=args.seconds_per_image, seconds_per_box=args.seconds_per_box,
-        committee_members=args.committee, epochs=args.epochs, seed_epochs=args.seed_epochs,
+        epochs=args.epochs, seed_epochs=args.seed_epochs,
         imgsz=args.imgsz, batch=args.batch, device=args.device, initial_weights=args.weights,
         warm_start=False if args.fixed_start else None, engine=args.engine,
         address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
@@ -354,13 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scores", type=Path, help="a PoolScores .npz written by alkit score")
     _add_query_options(p, budget_required=True)
     p.add_argument("--labeled", type=Path, default=None,
-                   help="file of image paths already labeled (never picked)")
-    p.add_argument("--labels-from", type=Path, default=None,
-                   help="dataset yaml whose train labels give class frequencies (rare_class)")
-    p.add_argument("--alpha", type=float, default=None, help="hybrid: uncertainty weight")
-    p.add_argument("--beta", type=float, default=None, help="hybrid: diversity weight")
-    p.add_argument("--m-factor", type=float, default=None, help="two_stage: shortlist M = m*K")
-    p.add_argument("--method", choices=("kcenter", "cluster"), default=None)
+                   help="file of image paths already labeled (never picked; k-center and "
+                        "TypiClust start from them)")
+    p.add_argument("--checks", type=Path, default=None,
+                   help="dataset yaml: its val split measures the model's class quality and "
+                        "box counts, its train labels give the class counts (the default "
+                        "strategy and ppal need them)")
+    p.add_argument("--model", default=None,
+                   help="with --checks: the checkpoint that made the scores")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("selection.csv"))
     p.add_argument("--show", type=int, default=10, help="picks to print")
@@ -393,9 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "train, evaluate, record")
     p.add_argument("project", type=Path)
     p.add_argument("--rounds", type=int, default=1, help="how many rounds to run")
-    _add_query_options(p, budget_required=False, default="auto_cm_gain")
-    p.add_argument("--committee", type=int, default=None,
-                   help="query-by-committee with N members (N trainings more a round)")
+    _add_query_options(p, budget_required=False)
     _add_recipe_options(p, default="cpu")
     _add_engine_options(p)
     p.add_argument("--weights", default=None, help="initial checkpoint (default: the "
@@ -431,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_monitor_parser(sub) -> None:
-    from alkit.core.selection import STRATEGIES
+    from alkit.core.strategy import STRATEGIES
 
     p = sub.add_parser(
         "monitor", help="after deployment: score batches of production images with the "
@@ -448,10 +465,11 @@ def _add_monitor_parser(sub) -> None:
                    help="flag an image whose most confident box is below this (0.6)")
     p.add_argument("--budget", type=int, default=0,
                    help="images per batch to send to the pool for relabeling (0)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="uncertainty",
-                   help="how the budget is chosen (uncertainty)")
-    p.add_argument("--measure", default="least_confidence_max",
-                   help="the uncertainty column the strategy reads (least_confidence_max)")
+    p.add_argument("--strategy", default="least_confidence",
+                   help=f"how the budget is chosen: one of {', '.join(STRATEGIES)} that needs "
+                        "no class quality (least_confidence)")
+    p.add_argument("--measure", default=None,
+                   help="replaces the strategy's per-box measure (default: its own)")
     p.add_argument("--all-images", action="store_true",
                    help="choose the budget among every scored image, not only flagged ones")
     p.add_argument("--seed", type=int, default=0, help="random_state of the strategy")
@@ -541,19 +559,17 @@ def _add_engine_options(p) -> None:
                    help="ray: GPUs each actor reserves (0: CPU actors)")
 
 
-def _add_query_options(p, *, budget_required: bool, default: str = "two_stage") -> None:
-    """``--strategy`` and the query's options. ``alkit round`` defaults to ``auto_cm_gain``
-    (the largest saving of annotation time on the full and longtail presets,
-    docs/benchmark.md);
-    ``alkit select`` keeps ``two_stage``: a scores file alone has no val split to measure
-    ``auto``'s switch on."""
-    from alkit.core.query import QUERIES
+def _add_query_options(p, *, budget_required: bool) -> None:
+    """``--strategy`` (default: alkit's default strategy) and the query's options."""
+    from alkit.core.strategy import DEFAULT, STRATEGIES
 
-    p.add_argument("--strategy", default=default, choices=sorted(QUERIES),
-                   help=f"a named query (alkit.QUERIES): strategy, measure and parameters "
-                        f"(default {default})")
+    p.add_argument("--strategy", default=DEFAULT,
+                   help=f"a named strategy: {', '.join(STRATEGIES)} (default {DEFAULT}; which "
+                        "to use when: docs/selection.md)")
     p.add_argument("--measure", default=None,
-                   help="the score-table column used as uncertainty (default: the query's)")
+                   help="the per-box uncertainty measure of the strategy's utility "
+                        "(least_confidence, margin, entropy, binary_entropy, "
+                        "detection_entropy; default: the strategy's)")
     p.add_argument("--budget", type=float, required=budget_required, default=None,
                    help="how much to pick" + ("" if budget_required else " (100)"))
     _add_cost_options(p, unit_help="images (default), boxes (the model's predicted boxes) or "

@@ -1,7 +1,7 @@
 """The active-learning benchmark: strategies against random on equal terms, several seeds.
 
     .venv/bin/python benchmarks/bench_al.py                       # the headline grid (full preset)
-    .venv/bin/python benchmarks/bench_al.py --strategies margin --seeds 2   # one cell
+    .venv/bin/python benchmarks/bench_al.py --strategies ppal --seeds 2     # one cell
     .venv/bin/python benchmarks/bench_al.py --samples small --recipe tiny  # a quick look
     .venv/bin/python benchmarks/bench_al.py --report-only         # re-draw the report
     .venv/bin/python benchmarks/bench_al.py --data my.yaml --out runs/al-mine   # your data
@@ -25,16 +25,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alkit import QUERIES, RECIPES, ensure_samples, recipe
+from alkit import RECIPES, STRATEGIES, ensure_samples, recipe
 from alkit.core.cost import SECONDS_PER_BOX, SECONDS_PER_IMAGE, CostModel
 from alkit.core.query import BUDGET_UNITS
 from alkit.loop import simulate
 from alkit.model.yolo import quiet
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The default grid: the issue's terms (random, least confidence, the label-count rare-class
-#: boost) against ``auto``, ``auto_cm`` and ``auto_cm_gain``.
-HEADLINE = "random,least_confidence,rare_class,auto,auto_cm,auto_cm_gain"
+#: The default grid: random and the seed's starter rule against alkit's default and the
+#: published methods it builds on.
+HEADLINE = "random,least_confidence,calibrated,typiclust,ppal"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="sample preset when --data is not given")
     p.add_argument("--data", help="a dataset yaml with a labeled pool (pool + oracle_labels)")
     p.add_argument("--strategies", default=HEADLINE,
-                   help=f"comma list of named queries: {sorted(QUERIES)}")
+                   help=f"comma list of named strategies: {sorted(STRATEGIES)}")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=float, default=100, help="per round, in --budget-unit")

@@ -1,11 +1,10 @@
 """What a round's picks would hold under each class weighting, from a grid's own checkpoints.
 
 For a checkpoint a benchmark grid trained (``<cell>:<round>``), its labeled set as that round
-ended and its pool, this script runs, with no training: random picks, TypiClust, ``rare_class``
-(label counts), ``calibrated`` with PPAL's difficulty weights and ``calibrated`` with gain weights
-(:func:`alkit.core.difficulty.gain_weights`), each spread by k-center and by Cluster-Margin's
-round-robin over clusters (``auto_cm``'s and ``auto_cm_gain``'s calibrated rounds), and
-reports from the hidden labels what each bought: boxes per image, the rare classes' share of
+ended and its pool, this script runs, with no training: the named strategies ``random``,
+``least_confidence``, ``typiclust``, ``ppal`` and ``calibrated`` (gain weights), and
+``calibrated``'s utility with PPAL's difficulty weights instead, and reports from the hidden
+labels what each bought: boxes per image, the rare classes' share of
 the boxes, rare boxes per annotation hour (the cost model's defaults) and hours. It measures
 what the weights aim at (rare objects per second of annotation), not the mAP they buy: that
 needs the grid's cells.
@@ -13,7 +12,7 @@ needs the grid's cells.
 Two more columns count rare boxes: all of them, and the *novel* ones (in images of a
 near-duplicate group neither labeled nor picked earlier in the batch: a copy of a labeled
 rare object teaches little). Two more selections bound what a ranking could gain: the gain
-ranking with no spread (rank order), and ``auto_cm_gain``'s picks with every pool copy of a
+ranking with no spread (rank order), and ``calibrated``'s picks with every pool copy of a
 labeled image removed first (an ideal near-duplicate filter). The novel count and the filter
 read the sample's generation metadata (near-duplicate groups) for this measurement only; no
 strategy reads it.
@@ -41,11 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from alkit.core.boxes import box_iou
-from alkit.core.calibrated import calibrated_selection
+from alkit.core.context import RoundContext
 from alkit.core.cost import CostModel
-from alkit.core.selection import select_from_scores
-from alkit.core.strategies import calibrated_uncertainty
-from alkit.core.typicality import typiclust_selection
+from alkit.core.query import query, run_query
+from alkit.core.selectors import Shortlist, TopK
+from alkit.core.strategy import STRATEGIES, Strategy
+from alkit.core.utility import Uncertainty
 from alkit.data import datasets, files, samples
 from alkit.loop import simulate
 
@@ -158,41 +158,24 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, labels_of,
     mask = np.array([p in labeled for p in scores.paths])
     counts = sum(np.bincount(labels_of(p).class_ids, minlength=len(quality))
                  for p in scores.paths if p in labeled)
-    expected = (scores.expected_boxes if fit is None
-                else np.maximum(fit.predict(scores.box_count_features), 0.0))
-    rare_query = config["queries"].get("rare_class", {"measure": "least_confidence_mean3"})
-    gain, _ = calibrated_uncertainty(scores, "candidate_entropy", quality, weighting="gain",
-                                     class_counts=counts)
-    common = {"labeled": mask, "random_state": 0}
-    cost = CostModel().cost(expected)
+    context = RoundContext.of(scores, labeled=mask, class_counts=counts, class_quality=quality,
+                              box_count_fit=fit)
     groups = duplicate_groups(config, scores.paths)
-    picks = {
-        "random": np.random.default_rng(0).choice(np.flatnonzero(~mask), budget,
-                                                  replace=False),
-        "typiclust": typiclust_selection(scores.embeddings, budget, **common).indices,
-        "rare_class": select_from_scores(scores, "rare_class", budget,
-                                         measure=rare_query["measure"], class_counts=counts,
-                                         **common).indices,
-        "calibrated (difficulty)": select_from_scores(
-            scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
-            box_count_fit=fit, **common).indices,
-        "calibrated (gain)": calibrated_selection(
-            gain, scores.embeddings, budget, expected_cost_N=cost, **common).indices,
-        # auto_cm's and auto_cm_gain's calibrated rounds: a 10x shortlist over k-means clusters
-        "clusters (difficulty)": select_from_scores(
-            scores, "calibrated", budget, measure="candidate_entropy", class_quality=quality,
-            box_count_fit=fit, diversity="clusters", m_factor=10.0, **common).indices,
-        "clusters (gain)": calibrated_selection(
-            gain, scores.embeddings, budget, expected_cost_N=cost, diversity="clusters",
-            m_factor=10.0, **common).indices,
-        "gain, rank order": calibrated_selection(
-            gain, scores.embeddings, budget, expected_cost_N=cost, diversity="none",
-            labeled=mask).indices}
+    gain = STRATEGIES["calibrated"].utility
+    named = ("random", "least_confidence", "typiclust", "ppal", "calibrated")
+    strategies = {name: STRATEGIES[name] for name in named} | {
+        "calibrated, difficulty weights": Strategy(
+            "calibrated_difficulty", Shortlist(10.0, "clusters"),
+            Uncertainty("detection_entropy", "expected", weights="difficulty",
+                        per_second=True)),
+        "calibrated, rank order": Strategy("calibrated_rank_order", TopK(), gain)}
+    picks = {name: run_query(query(chosen, budget=budget), scores, context,
+                             random_state=0).indices for name, chosen in strategies.items()}
     if groups is not None:  # an ideal near-duplicate filter: pool copies of labeled images out
         copies = np.isin(groups, list(set(groups[mask]) - {-1})) & ~mask
-        picks["clusters (gain), labeled copies removed"] = calibrated_selection(
-            gain, scores.embeddings, budget, labeled=mask | copies, expected_cost_N=cost,
-            diversity="clusters", m_factor=10.0, random_state=0).indices
+        picks["calibrated, labeled copies removed"] = run_query(
+            query("calibrated", budget=budget), scores, context.with_labeled(mask | copies),
+            random_state=0).indices
     exemplar = exemplar_rank(scores, mask, labels_of, rare) if len(rare) else None
     if exemplar is not None:
         picks["nearest labeled rare objects"] = np.argsort(-exemplar, kind="stable")[:budget]

@@ -77,3 +77,21 @@ def test_score_command_writes_scores_and_a_table(tiny_dataset, tmp_path):
     assert (tmp_path / "s.csv").read_text().startswith("path,hash,height,width,n_boxes")
     bad = _run("score", "yolo11n.pt", str(tiny_dataset / "images/pool"), "--quiet")
     assert bad.returncode == 1 and "alkit never downloads weights" in bad.stderr
+    select = [*map(str, ("select", tmp_path / "s.npz", "--budget", "4", "--out",
+                         tmp_path / "sel.csv"))]
+    refused = _run(*select)  # the default strategy reads the model's class quality
+    assert refused.returncode == 1 and "--checks DATASET_YAML --model WEIGHTS" in refused.stderr
+    (tmp_path / "labeled.txt").write_text("".join(f"{p}\n" for p in sorted(
+        (tiny_dataset / "images" / "pool").iterdir())[:2]))
+    checked = _run(*select, "--checks", str(tiny_dataset / "dataset.yaml"), "--model",
+                   str(yolo.pretrained_checkpoint()), "--labeled", str(tmp_path / "labeled.txt"))
+    assert checked.returncode == 0, checked.stderr
+    assert "calibrated: picked" in checked.stdout
+    rows = (tmp_path / "sel.csv").read_text().splitlines()
+    assert rows[0] == "rank,index,path,score,reason" and 1 <= len(rows) - 1 <= 4
+    labeled = (tmp_path / "labeled.txt").read_text().split()
+    assert not any(f",{p}," in r for r in rows for p in labeled)
+    hybrid = _run(*select, "--strategy", "hybrid", "--measure", "margin")
+    assert hybrid.returncode == 0 and "hybrid: picked 4 images" in hybrid.stdout
+    removed = _run(*select, "--strategy", "two_stage")
+    assert removed.returncode == 1 and "'two_stage' was removed: use calibrated" in removed.stderr

@@ -1,16 +1,27 @@
 """Category-conditioned matching similarity between images (numpy only).
 
 PPAL's diversity step (CCMS; Yang et al., "Plug and Play Active Learning for Object
-Detection", CVPR 2024): two images are alike when, for each object of one, the other holds an
-object **of the same predicted class** that looks alike. With ``f`` the boxes' feature
-vectors (cosine similarity) and ``c`` their predicted classes::
+Detection", CVPR 2024; public code github.com/ChenhongyiYang/PPAL,
+``mmdet/ppal/models/utils.py``, ``get_img_score_distance_matrix_slow``): two images are alike
+when, for each object of one, the other holds an object **of the same predicted class** that
+looks alike. With ``f`` the boxes' feature vectors (cosine similarity), ``c`` their predicted
+classes and ``p`` their confidences::
 
-    s(A -> B) = mean_{a in A}  max_{b in B, c_b = c_a} cos(f_a, f_b)     (-1 when B has none)
+    s(A -> B) = sum_{a in A} p_a * max_{b in B, c_b = c_a} cos(f_a, f_b) / sum_{a in A} p_a
+                (the max is -1 when B has no box of class c_a)
     sim(A, B) = (s(A -> B) + s(B -> A)) / 2
 
-An image without a counted box is like another image without one (similarity 1) and unlike
-every image with boxes (-1). Only boxes at or above a confidence threshold count. The distance
-``1 - sim`` drives k-center greedy over a shortlist (:func:`k_center_on_distances`).
+so a confident object weighs more than a faint one in how alike two images are. Only boxes at
+or above a confidence threshold count (PPAL: 0.05). The distance ``1 - sim`` (PPAL's
+``1 - cos``, 2 for another class) is what its k-medoids spreads a shortlist over
+(:func:`alkit.core.clusters.k_medoids`).
+
+Two deliberate differences from the code (the paper's formula is followed in both): in PPAL's
+code an image without a counted box is at distance 0 from every image (its comment calls this
+a potential bug), while here it is like another image without one (similarity 1) and unlike
+every image with boxes (-1); and the code zeroes the distance between the k-th boxes of *any*
+two images (``feat_distances_i[:, dets_indices, dets_indices] = 0``, a guard meant for an
+image against itself, applied across images), which alkit does not.
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ import numpy as np
 
 
 def _image_boxes(features_M_F, class_M, confidence_M, offsets, rows, conf_threshold):
-    """The counted boxes of the images ``rows``: (features normalized, class, image position)."""
+    """The counted boxes of the images ``rows``: (features normalized, class, confidence,
+    image position)."""
     offsets = np.asarray(offsets, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
     spans = [np.arange(offsets[r], offsets[r + 1]) for r in rows]
@@ -29,15 +41,17 @@ def _image_boxes(features_M_F, class_M, confidence_M, offsets, rows, conf_thresh
     boxes, owner = boxes[keep], owner[keep]
     f = np.asarray(features_M_F, dtype=np.float64)[boxes]
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-    return f, np.asarray(class_M)[boxes], owner
+    confidence = np.asarray(confidence_M, dtype=np.float64)[boxes]
+    return f, np.asarray(class_M)[boxes], confidence, owner
 
 
 def directed_similarity(a, b, n_a: int, n_b: int) -> np.ndarray:
     """(n_a, n_b) ``s(A -> B)`` from the counted boxes ``a`` and ``b`` (each ``(features,
-    classes, owner image)`` as :func:`_image_boxes` gives); NaN for an image of A without
-    boxes."""
-    fa, ca, oa = a
-    fb, cb, ob = b
+    classes, confidences, owner image)`` as :func:`_image_boxes` gives): the
+    confidence-weighted mean over A's boxes of the best same-class cosine in B (-1 when B
+    has no box of that class); NaN for an image of A without boxes."""
+    fa, ca, pa, oa = a
+    fb, cb, _, ob = b
     total = np.zeros((n_a, n_b))
     for cls in np.unique(ca):
         in_a, in_b = np.flatnonzero(ca == cls), np.flatnonzero(cb == cls)
@@ -45,10 +59,10 @@ def directed_similarity(a, b, n_a: int, n_b: int) -> np.ndarray:
         if len(in_b):
             cos = fa[in_a] @ fb[in_b].T                                  # (boxes a, boxes b)
             np.maximum.at(best.T, ob[in_b], cos.T)  # best[i, image j] = max over j's boxes
-        np.add.at(total, oa[in_a], best)
-    counts = np.bincount(oa, minlength=n_a).astype(float)
+        np.add.at(total, oa[in_a], pa[in_a, None] * best)
+    weight = np.bincount(oa, weights=pa, minlength=n_a)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / counts[:, None]
+        return total / weight[:, None]
 
 
 def ccms_similarity(features_M_F, class_M, confidence_M, box_offsets, rows_a, rows_b, *,
@@ -70,51 +84,8 @@ def ccms_similarity(features_M_F, class_M, confidence_M, box_offsets, rows_a, ro
     b = _image_boxes(features_M_F, class_M, confidence_M, box_offsets, rows_b, conf_threshold)
     n_a, n_b = len(rows_a), len(rows_b)
     sim = (directed_similarity(a, b, n_a, n_b) + directed_similarity(b, a, n_b, n_a).T) / 2
-    empty_a = np.bincount(a[2], minlength=n_a) == 0
-    empty_b = np.bincount(b[2], minlength=n_b) == 0
+    empty_a = np.bincount(a[3], minlength=n_a) == 0
+    empty_b = np.bincount(b[3], minlength=n_b) == 0
     sim[empty_a[:, None] | empty_b[None, :]] = -1.0
     sim[empty_a[:, None] & empty_b[None, :]] = 1.0
     return np.clip(sim, -1.0, 1.0)
-
-
-def k_center_on_distances(distance_C_K, n_select: int, *, cost_C=None, budget=None,
-                          random_state=None) -> np.ndarray:
-    """k-center greedy over a precomputed distance matrix: candidates (rows) against the
-    initial centres (the first columns) and the candidates themselves (the last C columns, in
-    row order): repeatedly the candidate farthest from every centre so far.
-
-    Args:
-        distance_C_K: (C, L + C) distances, columns = L initial centres then the C candidates.
-        n_select: how many to pick (ignored with ``cost_C``: then ``budget`` bounds the cost).
-        cost_C: (C,) per-candidate cost, or ``None``.
-        budget: the total cost allowed with ``cost_C``.
-        random_state: the first pick's draw when there is no initial centre (``None``, an int
-            or a ``numpy.random.Generator``).
-    Returns:
-        (K,) int64 candidate positions (rows), in pick order.
-    """
-    from alkit.core.randomness import check_random_state
-
-    d = np.asarray(distance_C_K, dtype=np.float64)
-    n_cand = d.shape[0]
-    n_init = d.shape[1] - n_cand
-    nearest = d[:, :n_init].min(axis=1) if n_init else np.full(n_cand, np.inf)
-    taken = np.zeros(n_cand, bool)
-    cost = None if cost_C is None else np.asarray(cost_C, dtype=np.float64)
-    picks, spent = [], 0.0
-    while len(picks) < n_cand and (cost is not None or len(picks) < n_select):
-        score = np.where(taken, -np.inf, nearest)
-        if cost is not None:
-            score = np.where(spent + cost > budget, -np.inf, score)
-        open_rows = np.flatnonzero(score > -np.inf)
-        if not len(open_rows):
-            break
-        if not n_init and not picks:
-            j = int(check_random_state(random_state).choice(open_rows))
-        else:
-            j = int(np.argmax(score))
-        picks.append(j)
-        taken[j] = True
-        spent += 0.0 if cost is None else cost[j]
-        np.minimum(nearest, d[:, n_init + j], out=nearest)
-    return np.array(picks, dtype=np.int64)

@@ -193,16 +193,20 @@ class PoolScores:
         columns["expected_boxes"] = self.expected_boxes
         return pd.DataFrame(columns)
 
-    def candidate_scores(self, measure: str = "entropy", *, class_weights=None) -> np.ndarray:
-        """(N,) candidate-level uncertainty ``sum_b p_b * u_b * w_b`` over every stored
-        candidate (confidence down to 0.05; :func:`alkit.core.uncertainty.candidate_scores`).
+    def candidate_scores(self, measure: str = "detection_entropy", *, mode: str = "expected",
+                         class_weights=None) -> np.ndarray:
+        """(N,) candidate-level uncertainty over every stored candidate (confidence down to
+        0.05): ``sum_b p_b * u_b * w_{c_b}`` (``mode="expected"``) or PPAL's
+        ``sum_b u_b * w_{c_b}`` (``mode="sum"``); :func:`alkit.core.uncertainty.
+        candidate_scores`.
 
         Args:
             measure: the per-box measure (one of :data:`alkit.core.uncertainty.MEASURES`).
+            mode: ``"expected"`` or ``"sum"``.
             class_weights: (C,) per-class weights (``None``: 1 for every class).
         """
         return uncertainty.candidate_scores(self.box_class_scores, self.box_confidence,
-                                            self.box_offsets, measure=measure,
+                                            self.box_offsets, measure=measure, mode=mode,
                                             class_weights_C=class_weights)
 
     def class_quality(self, labels_by_path) -> tuple[np.ndarray, np.ndarray]:

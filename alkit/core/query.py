@@ -1,29 +1,26 @@
-"""The query: what a round asks the pool for (one object, one table of named queries).
+"""The query: what a round asks the pool for, and :func:`run_query`, the one way to run it.
 
-A :class:`Query` names a selection strategy (:data:`alkit.core.selection.STRATEGIES`), the
-uncertainty measure it reads (a column of the score table, for example
-``least_confidence_mean3`` or ``candidate_entropy``), the budget and its unit (``images``;
-``boxes``: the model's own predicted boxes per image, at least 1; or ``cost``: seconds of
-annotation by the query's cost model, :mod:`alkit.core.cost`), the strategy's parameters, an
-optional near-duplicate
-filter (cosine similarity of embeddings), the confidence at or above which a predicted box
-counts, and, for query-by-committee, the number of members whose disagreement replaces the
-measure. :func:`run_query` runs it over a pool's scores; :data:`QUERIES` are the named queries
-of the command line and the benchmark.
+A :class:`Query` holds a strategy (:mod:`alkit.core.strategy`: a named one or any strategy
+object), the budget and its unit (``images``; ``boxes``: the model's own predicted boxes per
+image, at least 1; ``cost``: seconds of annotation by the query's cost model,
+:mod:`alkit.core.cost`), an optional near-duplicate filter (cosine similarity of embeddings),
+the confidence at or above which a predicted box counts, and the cost model's seconds.
+:func:`run_query` runs it over a pool's scores with the round's
+:class:`alkit.core.context.RoundContext`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 
-from alkit.core import selection
+import numpy as np
+
+from alkit.core.context import RoundContext
 from alkit.core.cost import SECONDS_PER_BOX, SECONDS_PER_IMAGE, CostModel
-from alkit.core.settings import replace_settings
-from alkit.core.strategies import lift_weighting
-from alkit.core.uncertainty import TABLE_MEASURES
-
-BUDGET_UNITS = selection.BUDGET_UNITS
+from alkit.core.pool import PoolScores
+from alkit.core.selection import BUDGET_UNITS, Selection, near_duplicate_filter
+from alkit.core.strategy import DEFAULT, Strategy, strategy
 
 
 @dataclass(frozen=True)
@@ -31,72 +28,43 @@ class Query:
     """What a round selects.
 
     Attributes:
-        strategy: one of :data:`alkit.core.selection.STRATEGIES`.
-        measure: the score-table column used as uncertainty (higher = more uncertain), one of
-            :data:`alkit.core.uncertainty.TABLE_MEASURES`.
-        budget: how much to pick per round, in ``budget_unit``.
+        strategy: a name in :data:`alkit.STRATEGIES` (resolved to the object) or a strategy
+            object (:class:`alkit.Strategy`, or anything with its methods).
+        budget: how much to pick per round, in ``budget_unit`` (>= 0).
         budget_unit: ``"images"``, ``"boxes"`` (the model's predicted boxes per image at
             ``conf_threshold``, at least 1: annotators are paid per box) or ``"cost"``
             (seconds: ``seconds_per_image + seconds_per_box * expected boxes``).
-        params: the strategy's parameters (:data:`alkit.core.selection.STRATEGY_PARAMS`).
-        committee_members: > 0: query-by-committee; this many members are trained each round
-            and their disagreement replaces ``measure``.
         dedupe_threshold: if set, picks whose embedding has cosine similarity at or above it to
-            an earlier pick or a labeled image are passed over.
+            an earlier pick or a labeled image are passed over (strategies that rank; one that
+            spreads its picks itself refuses it).
         conf_threshold: predicted boxes at or above it count in the measures and box budgets.
         seconds_per_image: annotation seconds per image of the cost model.
         seconds_per_box: annotation seconds per box of the cost model.
     """
 
-    strategy: str = "two_stage"
-    measure: str = "least_confidence_mean3"
+    strategy: Strategy | str = DEFAULT
     budget: float = 100
     budget_unit: str = "images"
-    params: Mapping = field(default_factory=dict)
-    committee_members: int = 0
     dedupe_threshold: float | None = None
     conf_threshold: float = 0.25
     seconds_per_image: float = SECONDS_PER_IMAGE
     seconds_per_box: float = SECONDS_PER_BOX
 
     def __post_init__(self):
-        object.__setattr__(self, "params", dict(self.params))
-        if self.strategy not in selection.STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; expected one of "
-                             f"{selection.STRATEGIES}")
-        if self.measure not in TABLE_MEASURES:
-            raise ValueError(f"unknown measure {self.measure!r}; expected one of "
-                             f"{TABLE_MEASURES}")
+        object.__setattr__(self, "strategy", strategy(self.strategy))
         if self.budget_unit not in BUDGET_UNITS:
             raise ValueError(f"budget_unit must be one of {BUDGET_UNITS}, got "
                              f"{self.budget_unit!r}")
         if not self.budget >= 0:
             raise ValueError(f"budget must be >= 0, got {self.budget}")
-        allowed = selection.STRATEGY_PARAMS[self.strategy]
-        unknown = sorted(set(self.params) - set(allowed))
-        if unknown:
-            raise ValueError(f"strategy {self.strategy!r} takes the parameters {allowed}, not "
-                             f"{unknown}")
-        if self.committee_members < 0 or self.committee_members == 1:
-            raise ValueError("committee_members must be 0 (no committee) or at least 2, got "
-                             f"{self.committee_members}")
         if self.dedupe_threshold is not None and not 0 < self.dedupe_threshold <= 1:
             raise ValueError(f"dedupe_threshold must lie in (0, 1], got {self.dedupe_threshold}")
+        if self.dedupe_threshold is not None and self.strategy.spreads:
+            raise ValueError(f"strategy {self.strategy.name!r} spreads its picks itself: it "
+                             "takes no dedupe_threshold")
         if not 0.0 <= self.conf_threshold <= 1.0:
             raise ValueError(f"conf_threshold must lie in [0, 1], got {self.conf_threshold}")
         CostModel(self.seconds_per_image, self.seconds_per_box)  # checks the seconds
-        self._check_candidate_strategy()
-
-    def _check_candidate_strategy(self) -> None:
-        if self.strategy not in ("calibrated", "typiclust", "auto"):
-            return
-        if self.strategy != "typiclust" and not self.measure.startswith("candidate_"):
-            raise ValueError(f"strategy {self.strategy!r} reads a candidate measure "
-                             f"(candidate_entropy, ...), not {self.measure!r}")
-        if self.dedupe_threshold is not None or self.committee_members:
-            raise ValueError(f"strategy {self.strategy!r} spreads its picks itself: it takes "
-                             "no dedupe_threshold and no committee")
-        lift_weighting(self.params)  # a bad lift_weights / weights fails here, not in a round
 
     @property
     def cost_model(self) -> CostModel:
@@ -104,117 +72,112 @@ class Query:
         return CostModel(self.seconds_per_image, self.seconds_per_box)
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict of the fields (what the ledger records for a round)."""
-        return asdict(self)
+        """Plain JSON-able dict (what the ledger records for a round): the fields, the
+        strategy as its name and, under ``strategy_parts``, its utility and selector."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "strategy"}
+        return {"strategy": self.strategy.name, "strategy_parts": self.strategy.to_dict(),
+                **data}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Query:
-        """The query a :meth:`to_dict` wrote: ``data`` maps field names to values; missing
-        fields keep the defaults, ``None`` values leave the default too, and unknown keys raise
-        ``TypeError``."""
-        return replace_settings(cls(), dict(data), "query")
+        """The query a :meth:`to_dict` wrote. The strategy is looked up by name; a record of a
+        strategy whose parts differ from the named one (a custom strategy) raises
+        ``ValueError``: pass that strategy object instead. Missing fields keep the defaults;
+        unknown keys raise ``TypeError``."""
+        data = dict(data)
+        parts = data.pop("strategy_parts", None)
+        named = strategy(data.pop("strategy", DEFAULT))
+        if parts is not None and parts != named.to_dict():
+            raise ValueError(f"the recorded strategy {parts.get('name')!r} is not the named one "
+                             "of this alkit version: build it and pass the object")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown query field(s) {unknown}")
+        return cls(named, **{k: v for k, v in data.items() if v is not None})
 
 
-#: Named queries: the strategies of ``alkit round --strategy``, ``alkit select`` and the
-#: benchmark. Each fixes a strategy, a measure and parameters; budgets are set per use.
-QUERIES: dict[str, Query] = {
-    "random": Query("random", "least_confidence_max"),
-    "uncertainty": Query("uncertainty", "least_confidence_mean3"),
-    "least_confidence": Query("uncertainty", "least_confidence_max"),
-    "mean3": Query("uncertainty", "least_confidence_mean3"),
-    "entropy": Query("uncertainty", "entropy_max"),
-    "margin": Query("uncertainty", "margin_max"),
-    "diversity": Query("diversity", "least_confidence_max"),
-    "coreset": Query("coreset", "least_confidence_max"),
-    "hybrid": Query("hybrid", "least_confidence_mean3", params={"alpha": 0.7, "beta": 0.3}),
-    "two_stage": Query("two_stage", "least_confidence_mean3"),
-    "rare_class": Query("rare_class", "least_confidence_mean3"),
-    # candidate-level: every candidate down to confidence 0.05, weighted by its confidence
-    "candidate": Query("uncertainty", "candidate_entropy"),
-    # PPAL-style: difficulty-calibrated candidate entropy per second of expected annotation
-    # cost, a 4x shortlist spread by k-center from the labeled set
-    "calibrated": Query("calibrated", "candidate_entropy"),
-    # the same shortlist spread by PPAL's category-conditioned similarity of per-box features
-    "ppal": Query("calibrated", "candidate_entropy", params={"diversity": "ccms"}),
-    "typiclust": Query("typiclust", "candidate_entropy"),
-    # TypiClust until the model's uncertainty is measured to find its error faster than
-    # random picks (the lift on the val split), calibrated from then on
-    "auto": Query("auto", "candidate_entropy"),
-    # the same, calibrated with classes weighted by the expected mAP gain of one more object
-    "auto_gain": Query("auto", "candidate_entropy", params={"weights": "gain"}),
-    # the same switch, the calibrated rounds spread as Cluster-Margin spreads its batch: a 10x
-    # shortlist taken round-robin over k-means clusters of the pool, smallest first
-    "auto_cm": Query("auto", "candidate_entropy",
-                     params={"diversity": "clusters", "m_factor": 10.0}),
-    # auto_cm's switch (the lift with PPAL's weights) and spread, the calibrated rounds ranked
-    # with gain weights (the expected mAP gain of one more object of each class)
-    "auto_cm_gain": Query("auto", "candidate_entropy",
-                          params={"diversity": "clusters", "m_factor": 10.0, "weights": "gain",
-                                  "lift_weights": "difficulty"}),
-    # auto_cm_gain's calibrated rounds from the first round on (no TypiClust, no switch)
-    "calibrated_cm_gain": Query("calibrated", "candidate_entropy",
-                                params={"diversity": "clusters", "m_factor": 10.0,
-                                        "weights": "gain"}),
-    # the disagreement of 3 members replaces the measure: 4 trainings a round
-    "committee": Query("uncertainty", "least_confidence_max", committee_members=3),
-}
+def query(name: str | Strategy = DEFAULT, *, measure: str | None = None, **overrides) -> Query:
+    """A :class:`Query` of the named strategy ``name`` (:data:`alkit.STRATEGIES`, or a
+    strategy object) with ``overrides`` (its fields); ``measure`` replaces the utility's
+    per-box measure (:meth:`alkit.Strategy.with_measure`). A ``None`` value leaves the
+    default (handy for optional command-line flags)."""
+    chosen = strategy(name)
+    if measure is not None:
+        chosen = chosen.with_measure(measure)
+    unknown = sorted(set(overrides) - {f.name for f in fields(Query)} - {"strategy"})
+    if unknown:
+        raise TypeError(f"unknown query setting(s) {unknown}; a query takes "
+                        f"{sorted(f.name for f in fields(Query))}")
+    return Query(chosen, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def query_name(recorded: Mapping) -> str | None:
-    """The name in :data:`QUERIES` of the query a round recorded (``recorded``: a
-    :meth:`Query.to_dict`, possibly with what the strategy reported added): the first named
-    query with the same strategy, measure, parameters and committee; ``None`` for a query no
-    name fixes (for example one with its own parameters)."""
-    for name, named in QUERIES.items():
-        if (recorded.get("strategy"), recorded.get("measure"), recorded.get("params"),
-                recorded.get("committee_members", 0)) == (
-                named.strategy, named.measure, named.params, named.committee_members):
-            return name
+def budget_costs(query: Query, scores: PoolScores, context: RoundContext) -> np.ndarray | None:
+    """(N,) what each pool row costs in the query's budget unit, or ``None`` for images:
+    ``boxes``, the predicted boxes at the threshold (at least 1); ``cost``, the expected
+    annotation seconds (:meth:`alkit.core.context.RoundContext.expected_seconds`)."""
+    if query.budget_unit == "boxes":
+        return np.maximum(scores.n_boxes, 1).astype(np.float64)
+    if query.budget_unit == "cost":
+        return context.expected_seconds(scores)
     return None
 
 
-def query(name: str = "two_stage", **overrides) -> Query:
-    """The named query ``name`` of :data:`QUERIES` with ``overrides`` (field names) applied; a
-    ``None`` override leaves the named value (handy for optional command-line flags)."""
-    if name not in QUERIES:
-        raise ValueError(f"unknown query {name!r}; expected one of {sorted(QUERIES)}")
-    return replace_settings(QUERIES[name], overrides, "query")
-
-
-def run_query(query: Query, scores, *, labeled=None, class_counts=None, class_quality=None,
-              box_count_fit=None, uncertainty_lift=None, uncertainty_N=None,
-              random_state=None) -> selection.Selection:
+def run_query(query: Query, scores: PoolScores, context: RoundContext | None = None, *,
+              random_state=None) -> Selection:
     """Run ``query`` over a pool's :class:`alkit.PoolScores` (scored at the query's
-    ``conf_threshold``); see :func:`alkit.core.selection.select_from_scores`.
+    ``conf_threshold``) with the round's ``context``.
 
     Args:
-        query: the :class:`Query` to run (strategy, measure, budget, parameters).
-        scores: the pool's :class:`alkit.PoolScores`; its ``conf_threshold`` must equal the
-            query's (``ValueError`` otherwise).
-        labeled: pool rows already labeled (mask or indices): never picked, and the initial
-            centres of k-center and the anchors of the near-duplicate filter.
-        class_counts: (C,) labeled-set instance counts (the ``rare_class`` strategy).
-        class_quality: (C,) the model's class quality on labeled images
-            (:func:`alkit.core.difficulty.class_quality`; ``calibrated`` and ``auto``).
-        box_count_fit: expected boxes calibrated on checked images
-            (:class:`alkit.core.cost.BoxCountFit`) for cost budgets and cost-aware ranking.
-        uncertainty_lift: how well the model's uncertainty finds its error on checked images
-            (:func:`alkit.core.strategies.measure_lift`), the switch of ``auto``.
-        uncertainty_N: (N,) an uncertainty that replaces the measure (a committee's
-            disagreement).
+        query: the :class:`Query` (strategy, budget and unit, near-duplicate filter).
+        scores: the pool's scores, labeled rows included (they are k-center's first centres,
+            TypiClust's covered clusters and the near-duplicate filter's anchors).
+        context: the :class:`alkit.core.context.RoundContext` (``None``: nothing labeled,
+            nothing measured, the query's cost model); its ``cost_model`` is replaced by the
+            query's.
         random_state: ``None``, an int seed or a ``numpy.random.Generator`` for the
             strategy's random draws (:func:`alkit.core.randomness.check_random_state`).
     Returns:
         the :class:`alkit.Selection`; its ``params`` hold the query and what the strategy
         reported (for the ledger).
+    Raises:
+        ValueError: an empty pool, scores made at another confidence threshold, a positive
+            budget that buys no image, a strategy whose needs the context lacks.
     """
+    if not len(scores):
+        raise ValueError("the pool is empty: no scored image to select from")
     if abs(scores.conf_threshold - query.conf_threshold) > 1e-12:
         raise ValueError(f"the scores count boxes at confidence >= {scores.conf_threshold}, the "
                          f"query at >= {query.conf_threshold}: score with the query's threshold")
-    picked = selection.select_from_scores(
-        scores, query.strategy, query.budget, measure=query.measure, labeled=labeled,
-        budget_unit=query.budget_unit, class_counts=class_counts, class_quality=class_quality,
-        cost_model=query.cost_model, box_count_fit=box_count_fit,
-        uncertainty_lift=uncertainty_lift, dedupe_threshold=query.dedupe_threshold,
-        uncertainty_N=uncertainty_N, random_state=random_state, **query.params)
-    return replace(picked, params={**query.to_dict(), **picked.params})
+    context = replace(context or RoundContext.of(scores), cost_model=query.cost_model)
+    cost = budget_costs(query, scores, context)
+    _check_budget_buys_an_image(query.budget, query.budget_unit, cost, context.labeled)
+    chosen = query.strategy
+    if query.dedupe_threshold is None:
+        picked = chosen.select(scores, context, query.budget, cost_N=cost,
+                               random_state=random_state)
+        report = {}
+    else:  # the whole ranking, walked by the filter
+        wide = chosen.select(scores, context, len(scores), random_state=random_state)
+        kept, dropped = near_duplicate_filter(wide.indices, scores.embeddings, query.budget,
+                                              threshold=query.dedupe_threshold,
+                                              labeled=context.labeled, cost_N=cost)
+        at = {int(i): p for p, i in enumerate(wide.indices)}
+        picked = Selection(kept, wide.scores[[at[int(i)] for i in kept]],
+                           [wide.reasons[at[int(i)]] for i in kept], wide.strategy, wide.params)
+        report = {"n_dropped_duplicates": len(dropped)}
+    if query.budget_unit == "cost" and context.box_count_fit is not None:
+        report["box_count_fit"] = context.box_count_fit.to_dict()
+    return replace(picked, params={**query.to_dict(), **picked.params, **report})
+
+
+def _check_budget_buys_an_image(budget, unit, cost, labeled) -> None:
+    """A positive budget smaller than the cheapest unlabeled image would silently pick
+    nothing: say so instead."""
+    if cost is None or budget <= 0 or labeled.all():
+        return
+    cheapest = float(np.min(cost[~labeled]))
+    if cheapest > budget:
+        raise ValueError(f"a budget of {budget:g} {unit} buys no image: the cheapest unlabeled "
+                         f"image costs {cheapest:.3g} {unit}"
+                         + (" (1 box at least)" if unit == "boxes" else ""))
+

@@ -21,10 +21,21 @@ least_confidence    1 - max_c p_c                                 [0, 1]
 margin              1 - (p_(1) - p_(2)), top two sorted scores    [0, 1]
 entropy             -sum_c q_c log q_c                            [0, log C]
 binary_entropy      -sum_c [p_c log p_c + (1-p_c) log(1-p_c)] / C [0, log 2]
+detection_entropy   -[p log p + (1-p) log(1-p)], p = max_c p_c    [0, log 2]
 ==================  ==========================================  ================
 
 (The raw margin p_(1) - p_(2), where small is uncertain, is :func:`margin`; the ``margin``
-measure is its complement.)
+measure is its complement.) ``detection_entropy`` is the binary entropy of the box's
+detection score, the per-box uncertainty of PPAL (Yang et al., CVPR 2024; public code
+github.com/ChenhongyiYang/PPAL, ``mmdet/ppal/models/retinanet_al/al_retinanet_feat_head.py``,
+``cls_uncertainties``): it peaks at p = 0.5, whether the box is a half-seen object or a
+likely false positive.
+
+**One class.** With C = 1 the renormalized vector is q = (1) for every box, so ``entropy`` is
+0 everywhere and cannot rank: :func:`check_ranks` refuses it with a message that names the
+class count and the measures to use instead. ``margin`` against nothing is p itself, so it
+ranks as ``least_confidence`` does; ``binary_entropy`` and ``detection_entropy`` are the same
+measure there.
 
 **Per image**, box uncertainties are combined with an explicit ``reduction``:
 
@@ -40,16 +51,18 @@ Only boxes with confidence >= ``conf_threshold`` count. An image with no such bo
 
 **Candidate-level uncertainty** (:func:`candidate_scores`, table columns ``candidate_<measure>``)
 looks below that threshold: every candidate the scorer kept (confidence down to 0.05, from the
-same forward pass) counts, weighted by how likely it is to be an object,
+same forward pass) counts, with two ways to add them up:
 
-    U(image) = sum_b p_b * u_b * w_b,     p_b = max_c p_bc (the box confidence),
+* ``"expected"`` (alkit's): ``U(image) = sum_b p_b * u_b * w_{c_b}``, each candidate weighted by
+  how likely it is to be an object (``p_b = max_c p_bc``, the box confidence), so that a crowd
+  of faint clutter counts little;
+* ``"sum"`` (PPAL's difficulty-calibrated uncertainty, Yang et al., CVPR 2024; public code
+  ``mmdet/ppal/sampler/difficulty_calibrated_uncertainty_sampler.py``):
+  ``U(image) = sum_b u_b * w_{c_b}`` over the candidates at or above 0.05, unweighted.
 
-with ``w_b = sum_c q_bc * w_c`` an optional per-class weight (1 without; see
+``w_{c_b}`` is an optional weight of the box's predicted class (1 without; see
 :mod:`alkit.core.difficulty`). An image with three half-seen objects (p = 0.3 each) outranks an
-empty one (no candidate: U = 0) and one with a single sure object (p = 0.95: u small); for
-least confidence ``p * (1 - p)`` peaks at p = 0.5. This is the sum-over-detections form of
-PPAL's difficulty-calibrated uncertainty (Yang et al., CVPR 2024) with each detection weighted
-by its confidence, so low-score clutter counts little.
+empty one (no candidate: U = 0) and one with a single sure object (p = 0.95: u small).
 """
 
 from __future__ import annotations
@@ -59,7 +72,9 @@ from collections.abc import Callable
 import numpy as np
 
 _EPS = 1e-12
-MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy")
+MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy", "detection_entropy")
+#: How candidate-level uncertainty adds up an image's candidates (:func:`candidate_scores`).
+CANDIDATE_MODES = ("expected", "sum")
 REDUCTIONS = ("max", "mean_n", "min", "mean", "sum")
 #: The per-image columns of a score table (:attr:`alkit.PoolScores.table`): suffix, reduction.
 TABLE_REDUCTIONS = (("max", "max"), ("mean3", "mean_n"), ("mean", "mean"), ("sum", "sum"))
@@ -155,12 +170,43 @@ def binary_entropy(scores_B_C) -> np.ndarray:
     return np.clip(h.mean(axis=1), 0.0, np.log(2))
 
 
+def detection_entropy(scores_B_C) -> np.ndarray:
+    """(B,) binary entropy of each box's detection score ``p = max_c p_c``: in [0, log 2].
+
+    ``-(p log p + (1 - p) log(1 - p))``, PPAL's per-box uncertainty (module docstring); it
+    needs no second class, so it ranks a one-class detector's boxes.
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
+    """
+    scores = _as_scores(scores_B_C)
+    if scores.shape[1] == 0:
+        return np.zeros(len(scores))
+    p = np.clip(scores.max(axis=1), _EPS, 1 - _EPS)
+    return np.clip(-(p * np.log(p) + (1 - p) * np.log(1 - p)), 0.0, np.log(2))
+
+
 _BOX_MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "least_confidence": least_confidence,
     "margin": margin_uncertainty,
     "entropy": entropy,
     "binary_entropy": binary_entropy,
+    "detection_entropy": detection_entropy,
 }
+
+
+def check_ranks(measure: str, n_classes: int) -> None:
+    """Refuse a measure that gives every box of a ``n_classes``-class model the same value.
+
+    Only ``entropy`` over renormalized class scores does, with one class (module docstring):
+    ``ValueError`` naming the class count and the measures that rank instead. ``measure`` is
+    one of :data:`MEASURES` (others raise ``ValueError`` too).
+    """
+    if measure not in _BOX_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+    if measure == "entropy" and n_classes < 2:
+        raise ValueError(f"the entropy over classes is 0 for every box of a model with "
+                         f"{n_classes} class(es), so it cannot rank images: use "
+                         "detection_entropy (the binary entropy of the detection score) or "
+                         "least_confidence")
 
 
 def box_uncertainty(scores_B_C, measure: str = "least_confidence") -> np.ndarray:
@@ -181,7 +227,8 @@ def measure_upper_bound(measure: str, n_classes: int) -> float:
     ``n_classes`` is C, the number of classes; only ``"entropy"`` depends on it (``log C``).
     """
     bounds = {"least_confidence": 1.0, "margin": 1.0,
-              "entropy": float(np.log(max(1, n_classes))), "binary_entropy": float(np.log(2))}
+              "entropy": float(np.log(max(1, n_classes))), "binary_entropy": float(np.log(2)),
+              "detection_entropy": float(np.log(2))}
     if measure not in bounds:
         raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
     return bounds[measure]
@@ -353,21 +400,27 @@ def class_breakdown(
 
 
 def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "entropy",
-                     min_confidence: float = MIN_CANDIDATE_CONFIDENCE, class_weights_C=None
-                     ) -> np.ndarray:
-    """(N,) candidate-level uncertainty ``U = sum_b p_b * u_b * w_b`` (module docstring).
+                     mode: str = "expected", min_confidence: float = MIN_CANDIDATE_CONFIDENCE,
+                     class_weights_C=None) -> np.ndarray:
+    """(N,) candidate-level uncertainty of every image (module docstring).
+
+    ``"expected"``: ``U = sum_b p_b * u_b * w_{c_b}``; ``"sum"`` (PPAL):
+    ``U = sum_b u_b * w_{c_b}``; both over the candidates at or above ``min_confidence``.
 
     Args:
         scores_M_C: (M, C) sigmoid class scores of all candidates, concatenated.
         confidence_M: (M,) candidate confidences ``p_b``.
         box_offsets: (N + 1,) image i owns candidates ``box_offsets[i]:box_offsets[i + 1]``.
         measure: the per-box measure ``u_b`` (:data:`MEASURES`).
+        mode: ``"expected"`` or ``"sum"`` (:data:`CANDIDATE_MODES`).
         min_confidence: candidates below it are ignored.
-        class_weights_C: (C,) per-class weights ``w_c`` (``None``: all 1); a box's weight is
-            ``sum_c q_bc * w_c`` with ``q`` its renormalized class scores.
+        class_weights_C: (C,) per-class weights ``w_c`` (``None``: all 1); a box weighs as
+            its predicted class ``c_b = argmax_c p_bc``.
     Returns:
         float64 scores, 0.0 for an image without candidates.
     """
+    if mode not in CANDIDATE_MODES:
+        raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {mode!r}")
     scores = _as_scores(scores_M_C)
     confidence = np.asarray(confidence_M, dtype=np.float64).reshape(-1)
     offsets = np.asarray(box_offsets, dtype=np.int64)
@@ -375,12 +428,15 @@ def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "e
         raise ValueError(f"expected {offsets[-1]} candidates (box_offsets[-1]) in both scores "
                          f"{scores.shape} and confidence {confidence.shape}")
     keep = confidence >= min_confidence
-    per_box = confidence[keep] * box_uncertainty(scores[keep], measure)
+    per_box = box_uncertainty(scores[keep], measure)
+    if mode == "expected":
+        per_box = per_box * confidence[keep]
     if class_weights_C is not None:
         weights = np.asarray(class_weights_C, dtype=np.float64).reshape(-1)
         if len(weights) != scores.shape[1]:
             raise ValueError(f"class_weights has {len(weights)} entries for "
                              f"{scores.shape[1]} classes")
-        per_box = per_box * (normalized_distribution(scores[keep]) @ weights)
+        if keep.any():
+            per_box = per_box * weights[scores[keep].argmax(axis=1)]
     image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
     return np.bincount(image_of_box, weights=per_box, minlength=len(offsets) - 1)

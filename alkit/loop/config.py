@@ -2,10 +2,10 @@
 ``random_state``, from which every round derives its own seeds.
 
 ``RoundConfig`` holds the two objects and restates none of their fields; :func:`round_config`
-builds one from a named query and a recipe preset with field overrides routed to whichever
+builds one from a strategy and a recipe preset with field overrides routed to whichever
 object has the field::
 
-    round_config("two_stage", "tiny", budget=8)     # Query budget 8, the tiny recipe
+    round_config("least_confidence", "tiny", budget=8)   # Query budget 8, the tiny recipe
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 
 from alkit.core.query import Query, query
 from alkit.core.randomness import derive_seed
+from alkit.core.strategy import DEFAULT
 from alkit.model.recipe import Recipe, recipe
 
 
@@ -60,27 +61,28 @@ class RoundConfig:
                    int(data.get("random_state", 0)))
 
 
-_QUERY_FIELDS = {f.name for f in fields(Query)}
+_QUERY_FIELDS = {f.name for f in fields(Query)} | {"measure"}
 _RECIPE_FIELDS = {f.name for f in fields(Recipe)}
 
 
-def round_config(query_name: str = "auto_cm_gain", recipe_name: str = "cpu", *,
+def round_config(strategy=DEFAULT, recipe_name: str = "cpu", *,
                  random_state: int = 0, **overrides) -> RoundConfig:
-    """A :class:`RoundConfig` from a named query and a recipe preset.
+    """A :class:`RoundConfig` from a strategy and a recipe preset.
 
     Args:
-        query_name: a name in :data:`alkit.QUERIES` (strategy, measure, parameters); the
-            default, as ``alkit round``'s, is ``auto_cm_gain`` (docs/benchmark.md).
+        strategy: a name in :data:`alkit.STRATEGIES` (default ``calibrated``, as
+            ``alkit round``'s) or a strategy object.
         recipe_name: a name in :data:`alkit.RECIPES`.
         random_state: the run's seed (see :class:`RoundConfig`).
-        overrides: fields of :class:`alkit.Query` or :class:`alkit.Recipe`; each goes to the
-            object that has it, and a ``None`` value leaves the preset's.
+        overrides: fields of :class:`alkit.Query` (and ``measure``, the utility's per-box
+            measure) or :class:`alkit.Recipe`; each goes to the object that has it, and a
+            ``None`` value leaves the preset's.
     """
     unknown = sorted(set(overrides) - _QUERY_FIELDS - _RECIPE_FIELDS)
     if unknown:
         raise TypeError(f"unknown round setting(s) {unknown}; the query takes "
                         f"{sorted(_QUERY_FIELDS)}, the recipe {sorted(_RECIPE_FIELDS)}")
     return RoundConfig(
-        query(query_name, **{k: v for k, v in overrides.items() if k in _QUERY_FIELDS}),
+        query(strategy, **{k: v for k, v in overrides.items() if k in _QUERY_FIELDS}),
         recipe(recipe_name, **{k: v for k, v in overrides.items() if k in _RECIPE_FIELDS}),
         random_state)

@@ -15,9 +15,9 @@ drift over time.
    ``flag_threshold``), quantiles of every uncertainty measure, the predicted class mix, and
    drift against the labeled set: the far share of embeddings, the KS test of the images'
    top confidences, the total variation of the class mix;
-5. choose ``budget`` images to send for relabeling with any strategy
-   (:func:`alkit.core.selection.select_from_scores`, the labeled set as the labeled rows), by
-   default among the flagged images; images whose content the ledger already holds are never
+5. choose ``budget`` images to send for relabeling with a strategy that needs no ground truth
+   (:func:`alkit.run_query`, the labeled set as the labeled rows), by default among the
+   flagged images; images whose content the ledger already holds are never
    sent;
 6. record the batch, its images and the sent ones (registered as unlabeled images of the
    ``production`` split, apart from the original pool, which the next round's query sees) in
@@ -94,8 +94,9 @@ def content_key(paths, hashes) -> str:
 
 def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
                   model: str | os.PathLike | None = None, imgsz: int | None = None,
-                  flag_threshold: float = 0.6, budget: int = 0, strategy: str = "uncertainty",
-                  measure: str = "least_confidence_max", from_flagged: bool = True,
+                  flag_threshold: float = 0.6, budget: int = 0,
+                  strategy: str = "least_confidence", measure: str | None = None,
+                  from_flagged: bool = True,
                   far_quantile: float = 0.95, random_state: int = 0,
                   scoring: dict | None = None, progress: bool = False) -> dict:
     """Monitor one batch of production images (see the module docstring); returns its record
@@ -111,8 +112,9 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
         flag_threshold: the simple rule: an image whose most confident box is below it is
             flagged (0.6).
         budget: images to send for relabeling from this batch (0: none).
-        strategy: the selection strategy (:data:`alkit.STRATEGIES`).
-        measure: the ``PoolScores.table`` column the strategy reads as uncertainty.
+        strategy: the selection strategy (:data:`alkit.STRATEGIES` or a strategy object); one
+            that needs the model's class quality is refused (a batch has no ground truth).
+        measure: replaces the strategy's per-box measure (``None``: its own).
         from_flagged: choose only among flagged images (else among every scored image).
         far_quantile: the level of the far-share threshold (:func:`alkit.core.drift.far_share`).
         random_state: the seed of the strategy's random draws.
@@ -125,7 +127,8 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
             named), timestamps out of order.
         ValueError: a checkpoint whose classes are not the project's.
     """
-    from alkit.core.selection import select_from_scores
+    from alkit.core.context import RoundContext
+    from alkit.core.query import query, run_query
     from alkit.model import yolo
     from alkit.model.scoring import score_pool
 
@@ -190,10 +193,13 @@ def monitor_batch(project, source, *, name: str | None = None, timestamps=None,
     sent_paths: list[str] = []
     n_budget = min(int(budget), int(candidate.sum()))
     if n_budget > 0:
-        picked = select_from_scores(scores, strategy, n_budget, measure=measure,
-                                    labeled=~candidate, random_state=random_state)
+        chosen = query(strategy, measure=measure, budget=n_budget,
+                       conf_threshold=scores.conf_threshold)
+        picked = run_query(chosen, scores, RoundContext.of(scores, labeled=~candidate),
+                           random_state=random_state)
         sent_paths = [scores.paths[i] for i in picked.indices]
-    stats["selection"] = {"strategy": strategy, "measure": measure, "budget": int(budget),
+    stats["selection"] = {"strategy": getattr(strategy, "name", strategy), "measure": measure,
+                          "budget": int(budget),
                           "from_flagged": from_flagged, "n_candidates": int(candidate.sum())}
     rows, sent = [], []
     for position, (path, stamp) in enumerate(zip(batch.paths, batch.timestamps, strict=True)):

@@ -43,10 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from alkit.annotate.base import AnnotationItem, AnnotationJob, Annotator
-from alkit.core.query import query_name, run_query
-from alkit.core.selection import CANDIDATE_STRATEGIES
+from alkit.core.context import RoundContext
+from alkit.core.query import run_query
 from alkit.core.stopping import History, analyze
-from alkit.core.strategies import lift_weighting, measure_lift
 from alkit.data import datasets, files
 from alkit.data.datasets import DatasetError, Labels
 from alkit.loop.config import RoundConfig
@@ -266,13 +265,15 @@ class Project:
         if not self.ledger.counts()["unlabeled"]:
             raise LedgerError("the pool has no unlabeled image left to query")
         self.ledger.start_round(
-            previous.number + 1, strategy=config.query.strategy, params=config.query.to_dict(),
+            previous.number + 1, strategy=config.query.strategy.name,
+            params=config.query.to_dict(),
             model_before=previous.model_after, model_before_hash=previous.model_after_hash,
             metrics_before=previous.metrics_after)
 
     def _select(self, record: RoundRecord, config: RoundConfig, progress: bool,
                 splits: tuple[str, ...] = ("pool", "production")) -> None:
-        """Score pool and labeled set, run the query, record the picks (-> staged)."""
+        """Score pool and labeled set, build the round's context, run the query, record the
+        picks (-> staged)."""
         number, query = record.number, config.query
         unlabeled = self.ledger.images(state="unlabeled", split=splits)
         if not unlabeled:
@@ -284,18 +285,30 @@ class Project:
         ids = {r["path"]: r["id"] for r in unlabeled}
         labeled = [r["path"] for r in self.ledger.labeled()]
         scores = self._score(record.model_before, [*ids, *labeled], config, progress)
-        disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
-                        if query.committee_members else None)
-        quality, box_fit, lift = (self._checks(record.model_before, config, progress)
-                                  if query.strategy in CANDIDATE_STRATEGIES
-                                  or query.budget_unit == "cost" else (None, None, None))
-        picked = run_query(query, scores, labeled=np.array([p not in ids for p in scores.paths]),
-                           class_counts=self._class_counts(), class_quality=quality,
-                           box_count_fit=box_fit, uncertainty_lift=lift,
-                           uncertainty_N=disagreement,
+        context = self._context(record, config, scores, ids, progress)
+        picked = run_query(query, scores, context,
                            random_state=config.seed_for("select", number))
         self.ledger.record_queries(number, [ids[scores.paths[i]] for i in picked.indices],
                                    picked.scores, picked.reasons, params=picked.params)
+
+    def _context(self, record: RoundRecord, config: RoundConfig, scores, unlabeled_ids,
+                 progress: bool) -> RoundContext:
+        """The round's :class:`alkit.core.context.RoundContext`, computed once: the labeled
+        rows and class counts always; the class quality and box-count fit on the checked
+        images when the strategy reads them or the budget counts seconds; a committee's
+        disagreement when the strategy is query-by-committee."""
+        query = config.query
+        chosen = query.strategy
+        quality = box_fit = None
+        if ("class_quality" in chosen.needs or getattr(chosen, "uses_seconds", False)
+                or query.budget_unit == "cost"):
+            quality, box_fit = self._checks(record.model_before, config, progress)
+        disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
+                        if getattr(chosen, "committee_members", 0) else None)
+        return RoundContext.of(
+            scores, labeled=np.array([p not in unlabeled_ids for p in scores.paths]),
+            class_counts=self._class_counts(), class_quality=quality, box_count_fit=box_fit,
+            cost_model=query.cost_model, disagreement=disagreement)
 
     def _score(self, model, paths, config: RoundConfig, progress: bool):
         from alkit.model.scoring import score_pool
@@ -307,14 +320,14 @@ class Project:
 
     def _committee_disagreement(self, record: RoundRecord, config: RoundConfig, paths,
                                 progress: bool) -> np.ndarray:
-        """(N,) committee disagreement over ``paths`` (see ``Query.committee_members``).
+        """(N,) committee disagreement over ``paths`` (``Strategy.committee_members`` models).
         Members train under ``runs/round_NNN_committee``; a round killed while its committee
         trains retrains it when resumed."""
         from alkit.core.disagreement import committee_disagreement
         from alkit.model.committee import train_committee
 
         members = train_committee(
-            self.training_yaml(), n_members=config.query.committee_members,
+            self.training_yaml(), n_members=config.query.strategy.committee_members,
             weights=record.model_before, recipe=config.recipe, round_number=record.number,
             runs_dir=self.dir / "runs" / f"round_{record.number:03d}_committee",
             random_state=config.seed_for("committee", record.number))
@@ -322,29 +335,22 @@ class Project:
                                        for m in members])
 
     def _checks(self, model, config: RoundConfig, progress: bool):
-        """``(quality_C, box_count_fit, lift)`` of the model on the dataset's val split, or
-        on the labeled set when there is no val split with boxes: its (C,) class quality
-        (:meth:`alkit.PoolScores.class_quality`), its expected boxes calibrated against the
+        """``(quality_C, box_count_fit)`` of the model on the dataset's val split, or on the
+        labeled set when there is no val split with boxes: its (C,) class quality
+        (:meth:`alkit.PoolScores.class_quality`) and its expected boxes calibrated against the
         real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None`` when no better than
-        the raw sum) and how well its calibrated uncertainty finds its error
-        (:func:`alkit.core.strategies.measure_lift`, for candidate measures; else ``None``);
-        ``(None, None, None)`` when neither set has a box."""
+        the raw sum); ``(None, None)`` when neither set has a box (a strategy that needs the
+        quality is then refused with a message)."""
         pairs = datasets.read_split(self.spec, "val") if "val" in self.spec.splits else []
         if not any(len(labels) for _, labels in pairs):
             pairs = [(Path(r["path"]), datasets.read_labels(r["label_path"], len(self.spec.names)))
                      for r in self.ledger.labeled()]
         if not any(len(labels) for _, labels in pairs):
-            return None, None, None
+            return None, None
         scores = self._score(model, [str(p) for p, _ in pairs], config, progress)
         truth = {str(p): labels for p, labels in pairs}
         quality, _ = scores.class_quality(truth)
-        box_fit = scores.fit_box_counts(truth)
-        query = config.query
-        lift = (measure_lift(scores, truth, query.measure, quality, query.cost_model, box_fit,
-                             weighting=lift_weighting(query.params),
-                             class_counts=self._class_counts())
-                if query.measure.startswith("candidate_") else None)
-        return quality, box_fit, lift
+        return quality, scores.fit_box_counts(truth)
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)
@@ -404,7 +410,8 @@ class Project:
             number, items, tuple(self.spec.names), self.round_dir(number),
             project_name=f"alkit {self.dir.name}",
             model_version=f"alkit-round{number}-{(record.model_before_hash or '')[:8]}",
-            measure=config.query.measure, predictions=predictions if model else None)
+            measure=getattr(config.query.strategy, "table_column", "least_confidence_max"),
+            predictions=predictions if model else None)
 
     def annotate(self, number: int, annotator: Annotator,
                  config: RoundConfig = RoundConfig()) -> int:
@@ -591,7 +598,7 @@ class Project:
 
     def monitor(self, batch, *, name: str | None = None, timestamps=None, model=None,
                 imgsz: int | None = None, flag_threshold: float = 0.6, budget: int = 0,
-                strategy: str = "uncertainty", measure: str = "least_confidence_max",
+                strategy: str = "least_confidence", measure: str | None = None,
                 from_flagged: bool = True, random_state: int = 0,
                 scoring: dict | None = None, progress: bool = False) -> dict:
         """Monitor one batch of production images with the deployed model, record it in the
@@ -608,8 +615,10 @@ class Project:
             imgsz: the inference size (default: the size that model was trained at).
             flag_threshold: an image whose most confident box is below it is flagged.
             budget: images to send for relabeling (0: none).
-            strategy: the selection strategy (:data:`alkit.STRATEGIES`).
-            measure: the uncertainty column the strategy reads.
+            strategy: a strategy that needs no measured class quality (:data:`alkit.
+                STRATEGIES`: ``least_confidence``, ``random``, ``coreset``, ``hybrid``,
+                ``typiclust``), or a strategy object.
+            measure: replaces the strategy's per-box measure (``None``: its own).
             from_flagged: choose only among flagged images.
             random_state: the seed of the strategy's random draws.
             scoring: ``score_pool``'s engine keywords (``engine="ray"``, ``address``,
@@ -647,13 +656,13 @@ class Project:
         counts = self.ledger.counts()
         lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",
                  "  " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-                 "  round  status      query         labeled  mAP50   mAP50-95"]
+                 "  round  status      strategy          labeled  mAP50   mAP50-95"]
         for r in self.ledger.rounds():
             m = r.metrics_after or {}
             map50 = f"{m['map50']:.3f}" if "map50" in m else "  -  "
             map5095 = f"{m['map50_95']:.3f}" if "map50_95" in m else "  -  "
-            name = query_name(r.params) or r.strategy or "seed"
-            lines.append(f"  {r.number:>5}  {r.status:<11} {name:<13} "
+            name = r.strategy or "seed"
+            lines.append(f"  {r.number:>5}  {r.status:<11} {name:<17} "
                          f"{r.n_labeled_after or r.n_labeled_before or 0:>7}  {map50}   "
                          f"{map5095}")
         last = self.ledger.last_round()

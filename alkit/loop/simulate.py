@@ -47,7 +47,7 @@ import platform
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -56,7 +56,8 @@ import numpy as np
 from alkit.annotate.base import Annotator
 from alkit.core.cost import CostModel
 from alkit.core.curves import labels_to_reach
-from alkit.core.query import QUERIES, Query
+from alkit.core.query import Query
+from alkit.core.strategy import strategy as named_strategy
 from alkit.data import datasets, files, samples
 from alkit.loop.config import RoundConfig
 from alkit.loop.ledger import Ledger
@@ -82,8 +83,8 @@ class Experiment:
         dataset_yaml: the dataset (``train`` = the seed set, ``val``, ``test``, a pool with
             hidden ``oracle_labels`` for the simulated annotator).
         recipe: the training recipe of every round of every cell.
-        queries: cell name -> :class:`alkit.Query` (see :func:`experiment` to take them from
-            :data:`alkit.QUERIES`).
+        queries: cell name -> :class:`alkit.Query` (see :func:`experiment` to build them from
+            strategies).
         rounds: rounds after the seed round.
         rare_classes: class names the report treats as rare (only the report reads them).
         shared_seed_model: None: one seed model per seed; an int: one seed model for every
@@ -124,13 +125,12 @@ class Experiment:
 
 def experiment(dataset_yaml: str | os.PathLike, names, *, budget: float = 100,
                budget_unit: str = "images", recipe: Recipe = Recipe(), **fields_) -> Experiment:
-    """An :class:`Experiment` on ``dataset_yaml`` whose cells are the named queries ``names``
-    of :data:`alkit.QUERIES`, each with this ``budget`` in ``budget_unit``, trained with
-    ``recipe``; ``fields_``: the other :class:`Experiment` fields (rounds, rare_classes, ...)."""
-    unknown = [n for n in names if n not in QUERIES]
-    if unknown:
-        raise ValueError(f"unknown strategies {unknown}; expected some of {sorted(QUERIES)}")
-    queries = {n: replace(QUERIES[n], budget=budget, budget_unit=budget_unit) for n in names}
+    """An :class:`Experiment` on ``dataset_yaml`` whose cells are the strategies ``names``
+    (names in :data:`alkit.STRATEGIES`, or strategy objects, each cell named after its
+    strategy), each with this ``budget`` in ``budget_unit``, trained with ``recipe``;
+    ``fields_``: the other :class:`Experiment` fields (rounds, rare_classes, ...)."""
+    chosen = [named_strategy(n) for n in names]
+    queries = {s.name: Query(s, budget=budget, budget_unit=budget_unit) for s in chosen}
     return Experiment(str(dataset_yaml), recipe, queries, **fields_)
 
 
@@ -256,8 +256,8 @@ def seed_model(out: str | os.PathLike, exp: Experiment, seed: int, *,
 def _round_entry(project: Project, record, seconds: float | None, resumed: bool) -> dict:
     images, boxes = project.ledger.labeled_totals(through_round=record.number)
     metrics = record.metrics_after
-    chosen = {k: record.params[k] for k in ("auto", "model_quality", "uncertainty_lift",
-                                           "class_weights", "box_count_fit")
+    chosen = {k: record.params[k] for k in ("class_quality", "class_weights", "box_count_fit",
+                                           "constant_utility", "ccms_fallback")
               if k in (record.params or {})}
     return {"round": record.number, "labeled_images": images, "labeled_boxes": boxes,
             "selection": chosen,

@@ -4,9 +4,9 @@ random sample? (``alkit starter``, ``make demo``, notebook 06.)
 It is an experiment of :mod:`alkit.loop.simulate` with one round and three cells per seed, all
 starting from one shared seed model:
 
-* **bottom-K**: the query ``uncertainty`` on ``least_confidence_max``: per image the weakest
-  box (1 - the minimum confidence over boxes at or above ``conf_threshold``); an image with no
-  such box counts as maximally uncertain (score 1.0, picked first; ties keep pool order);
+* **bottom-K**: the strategy ``least_confidence``: per image the weakest box (1 - the minimum
+  confidence over boxes at or above ``conf_threshold``); an image with no such box counts as
+  maximally uncertain (score 1.0, picked first; ties in a random order drawn from the seed);
 * **random-K**: K random images, drawn anew for each seed;
 
 K counts images by default. With ``budget_unit="boxes"`` or ``"cost"`` both arms spend the same
@@ -241,9 +241,9 @@ def _seed_recipe(the_recipe: Recipe, weights, spec, echo) -> Recipe:
 
 
 def _bottom_query(budget, budget_unit, cost_model, conf_threshold) -> Query:
-    """The bottom-K query (``least_confidence_max``) with K in ``budget_unit``."""
+    """The bottom-K query (``least_confidence``) with K in ``budget_unit``."""
     cost_model = cost_model or CostModel()
-    return Query("uncertainty", "least_confidence_max", budget, budget_unit=budget_unit,
+    return Query("least_confidence", budget, budget_unit=budget_unit,
                  conf_threshold=conf_threshold, seconds_per_image=cost_model.seconds_per_image,
                  seconds_per_box=cost_model.seconds_per_box)
 

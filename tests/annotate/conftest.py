@@ -53,7 +53,7 @@ def server(label_studio):
 def round_config():
     from alkit.loop.config import round_config
 
-    return round_config("two_stage", "tiny", budget=BUDGET, measure="entropy_max", imgsz=128,
+    return round_config("least_confidence", "tiny", budget=BUDGET, measure="entropy", imgsz=128,
                         seed_epochs=3)
 
 

@@ -342,7 +342,7 @@ def test_alkit_round_with_cvat_files(staged_project, round_config, tiny_dataset,
 
     project = staged_project()
     command = ["round", str(project.dir), "--annotator", "cvat-files", "--strategy",
-               "two_stage", "--budget", str(BUDGET), "--measure", "entropy_max", "--recipe",
+               "least_confidence", "--budget", str(BUDGET), "--measure", "entropy", "--recipe",
                "tiny", "--quiet"]
     assert cli.main(command) == 0
     round_dir = project.round_dir(1)

@@ -85,15 +85,19 @@ def test_an_annotator_corrects_a_box_in_label_studio(label_studio, server, stage
     from alkit.annotate.labelstudio import LabelStudioAnnotator
     from alkit.annotate.simulated import Oracle
     from alkit.core.query import query
+    from alkit.core.selectors import TopK
+    from alkit.core.strategy import Strategy
+    from alkit.core.utility import Uncertainty
     from alkit.data import datasets
     from alkit.model.yolo import pretrained_checkpoint
 
     artifacts = artifacts_dir("labelstudio")
     # the seed model's boxes down to the scorer's lowest confidence (at the default 0.25 it
-    # draws none), and the picks it is least sure of among those it drew a box on (by
-    # entropy_max an image without a box is the most uncertain)
+    # draws none), and the picks it is least sure of among those it drew a box on (the
+    # candidate-level entropy of an image without a candidate is 0)
+    least_sure = Strategy("candidate_entropy", TopK(), Uncertainty("entropy", "expected"))
     config = dataclasses.replace(round_config, query=query(
-        "uncertainty", budget=BUDGET, measure="candidate_entropy", conf_threshold=0.05))
+        least_sure, budget=BUDGET, conf_threshold=0.05))
     project = staged_project(config=config)
     job = project.annotation_job(1, config)
     scores = job.predictions(job.paths)  # what the annotator pushes (the same cached scores)

@@ -1,23 +1,25 @@
-"""PPAL's category-conditioned matching similarity and k-center on a distance matrix."""
+"""PPAL's category-conditioned matching similarity, score-weighted as its code computes it, and
+the ppal strategy's k-medoids spread over it."""
 
 import numpy as np
 import pytest
+from core_fixtures import make_scores
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alkit.core.ccms import ccms_similarity, k_center_on_distances
-from alkit.core.pool import PoolScores
+from alkit.core.ccms import ccms_similarity
+from alkit.core.context import RoundContext
 from alkit.core.query import query, run_query
 from alkit.data.scorefile import load_scores, save_scores
 
 
-def boxes(per_image):
+def boxes(per_image, confidence=0.9):
     """(features, classes, confidences, offsets) from per-image lists of (feature, class)."""
     flat = [b for image in per_image for b in image]
     features = np.array([f for f, _ in flat], float).reshape(-1, 2)
     classes = np.array([c for _, c in flat], int)
     offsets = np.concatenate([[0], np.cumsum([len(i) for i in per_image])])
-    return features, classes, np.full(len(flat), 0.9), offsets
+    return features, classes, np.full(len(flat), confidence), offsets
 
 
 def test_only_boxes_of_the_same_class_make_images_alike():
@@ -35,6 +37,52 @@ def test_low_confidence_boxes_do_not_count():
     assert sim[0, 1] == -1
 
 
+def _ppal_distance(features, classes, scores, offsets, threshold):
+    """PPAL's get_img_score_distance_matrix_slow (mmdet/ppal/models/utils.py, metric
+    'cosine', same_label=True) in numpy, for images that each hold a box above the threshold,
+    without its line that zeroes the distance between the k-th boxes of any two images (a
+    self-distance guard applied across images; docs/selection.md)."""
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    n = len(offsets) - 1
+    distance = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            a = np.arange(offsets[i], offsets[i + 1])
+            b = np.arange(offsets[j], offsets[j + 1])
+            a, b = a[scores[a] > threshold], b[scores[b] > threshold]
+            d = 1 - unit[a] @ unit[b].T
+            d[classes[a][:, None] != classes[b][None, :]] = 2.0
+            distance[i, j] = (scores[a] * d.min(axis=1)).sum() / (scores[a].sum() + 1e-5)
+    return 0.5 * (distance + distance.T)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 7), st.integers(0, 2**16))
+def test_the_distance_is_ppals_score_weighted_one(n, seed):
+    """Yang et al., CVPR 2024, PPAL's CCMS: a confident box weighs more than a faint one."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 4, n)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    m = offsets[-1]
+    features = rng.normal(size=(m, 5))
+    classes = rng.integers(0, 2, m)
+    scores = rng.uniform(0.3, 1.0, m)
+    sim = ccms_similarity(features, classes, scores, offsets, range(n), range(n),
+                          conf_threshold=0.05)
+    np.testing.assert_allclose(1 - sim, _ppal_distance(features, classes, scores, offsets,
+                                                       0.05), atol=1e-4)
+
+
+def test_a_confident_box_decides_more_than_a_faint_one():
+    # image 0: a sure box like image 1's and a faint box unlike anything in image 1
+    f, c, _, off = boxes([[([1, 0], 0), ([0, 1], 0)], [([1, 0], 0)]])
+    sure_first = ccms_similarity(f, c, np.array([0.9, 0.1, 0.9]), off, [0, 1], [0, 1],
+                                 conf_threshold=0.05)
+    faint_first = ccms_similarity(f, c, np.array([0.1, 0.9, 0.9]), off, [0, 1], [0, 1],
+                                  conf_threshold=0.05)
+    assert sure_first[0, 1] > faint_first[0, 1]
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.tuples(st.floats(-1, 1), st.floats(-1, 1)),
                                    st.integers(0, 2)), max_size=4), min_size=1, max_size=6))
@@ -47,36 +95,20 @@ def test_similarity_is_symmetric_bounded_and_one_on_the_diagonal(per_image):
     assert np.allclose(np.diag(sim), 1.0, atol=1e-9)
 
 
-def test_k_center_on_distances_starts_from_the_centres():
-    # candidates 0, 1 near the centre, 2 far from it
-    d = np.array([[0.1, 0.0, 0.2, 1.0], [0.1, 0.2, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
-    assert k_center_on_distances(d, 2).tolist() == [2, 0]
-    assert k_center_on_distances(d, 3, cost_C=[1, 1, 5], budget=2).tolist() == [0, 1]
-    assert len(k_center_on_distances(d[:, 1:], 3, random_state=0)) == 3  # no initial centre
-
-
-def test_the_ppal_query_spreads_by_category(tmp_path):
+def test_the_ppal_strategy_spreads_by_medoids_of_the_category_similarity(tmp_path):
     rng = np.random.default_rng(0)
-    n = 30
-    conf = np.full(2 * n, 0.5, np.float32)
-    cls = rng.integers(0, 3, 2 * n)
-    class_scores = np.full((2 * n, 3), 0.01, np.float32)
-    class_scores[np.arange(2 * n), cls] = conf
-    scores = PoolScores(
-        paths=[f"{i}.jpg" for i in range(n)], hashes=np.array([str(i) for i in range(n)]),
-        heights=np.full(n, 64), widths=np.full(n, 64),
-        box_offsets=np.arange(0, 2 * n + 1, 2), box_xyxy=np.tile([1.0, 1, 9, 9], (2 * n, 1)),
-        box_confidence=conf, box_class=cls, box_class_scores=class_scores,
-        embeddings=rng.normal(size=(n, 4)).astype(np.float32), names=("a", "b", "c"),
-        box_features=rng.normal(size=(2 * n, 32)).astype(np.float16))
-    picked = run_query(query("ppal", budget=5), scores, labeled=[0, 1], random_state=0)
-    assert len(picked.indices) == 5 and picked.params["diversity"] == "ccms"
-    assert "spread by ccms" in picked.reasons[0]
+    per_image = [[(0.5, int(rng.integers(3))), (0.5, int(rng.integers(3)))] for _ in range(30)]
+    scores = make_scores(per_image, box_features=rng.normal(size=(60, 32)))
+    context = RoundContext.of(scores, labeled=[0, 1], class_quality=[0.5, 0.2, 0.9])
+    picked = run_query(query("ppal", budget=5), scores, context, random_state=0)
+    assert len(picked) == 5 and not {0, 1} & set(picked.indices.tolist())
+    assert "spread by medoids" in picked.reasons[0] and picked.params["n_shortlist"] == 20
+    assert "ccms_fallback" not in picked.params
     path = save_scores(scores, tmp_path / "s.npz")
     assert np.array_equal(load_scores(path).box_features, scores.box_features)
     without = load_scores(path)
     object.__setattr__(without, "box_features", None)
-    fallback = run_query(query("ppal", budget=5), without, random_state=0)
-    assert fallback.params["diversity"] == "kcenter" and "ccms_fallback" in fallback.params
-    with pytest.raises(ValueError, match="diversity must be"):
-        run_query(query("calibrated", budget=5, params={"diversity": "x"}), scores)
+    fallback = run_query(query("ppal", budget=5), without, context, random_state=0)
+    assert len(fallback) == 5 and "cosine distance" in fallback.params["ccms_fallback"]
+    with pytest.raises(ValueError, match="needs the model's class quality"):
+        run_query(query("ppal", budget=5), scores, random_state=0)

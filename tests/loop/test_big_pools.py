@@ -54,7 +54,7 @@ def test_the_cli_creates_a_project_from_a_manifest(tiny_dataset, tmp_path, capsy
 
 
 def test_the_recipe_chooses_the_scoring_engine_of_a_round(tiny_dataset, tmp_path, monkeypatch):
-    config = round_config("two_stage", "tiny", engine="ray", address="127.0.0.1:6379",
+    config = round_config("least_confidence", "tiny", engine="ray", address="127.0.0.1:6379",
                           actors=3, gpus_per_actor=0.5, device="0")
     assert config.recipe.scoring_kwargs() == {
         "device": "0", "engine": "ray", "address": "127.0.0.1:6379", "actors": 3,

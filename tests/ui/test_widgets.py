@@ -222,7 +222,7 @@ def test_button_texts_are_the_documented_ones():
 @pytest.mark.slow
 def test_stage_round_then_review_with_real_scores(tiny_dataset, tmp_path):
     project = Project.init(tmp_path / "project", tiny_dataset / "dataset.yaml")
-    config = round_config("two_stage", "tiny", budget=N_PICKS, epochs=1)
+    config = round_config("least_confidence", "tiny", budget=N_PICKS, epochs=1)
     project.run_round(config, progress=False)
     record = project.stage_round(config, progress=False)
     assert (record.number, record.status) == (1, "staged")
