@@ -84,24 +84,60 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
         cost = cost if whole else cost[pool_idx]
     norms = np.einsum("ij,ij->i", points, points)
     picks = _lazy_k_center(points, norms, nearest, rows, n_select, cost,
-                           None if centers is not None else random_state)
+                           None if centers is not None else random_state,
+                           n_initial=0 if centers is None else len(centers), chunk=chunk)
     radii = [float(np.sqrt(np.float32(r))) if np.isfinite(r) else np.inf for _, r in picks]
     chosen = [j for j, _ in picks]
     return (np.array(chosen if whole else pool_idx[chosen], dtype=np.int64).reshape(-1),
             np.array(radii))
 
 
-def _lazy_k_center(points_N_D, norms_N, nearest_N, rows, budget, cost_N, random_state):
+DENSE_CENTERS = 1
+"""While there are fewer centres than this (initial ones included), every open row is updated
+densely after each pick (one chunked matrix-vector product over the pool) and the next pick is
+the ``argmax``; from then on the updates are lazy. At 1 only a pool with no centre at all gets
+its first centre densely, as before (against it every bound is ``inf``). A larger value
+tightens the bounds before the heap starts: measured with ``benchmarks/bench_selection.py
+--compare --dense-centers`` (1,000 of 1M x 256, no labeled row, 2 cores), 4 was 8-10% faster,
+8 and more no faster or slower, and each changed the last bit of 2 or 3 radii of 1,000 (BLAS
+rounds a product against 1 to 3 centres unlike the pool-wide one; never a pick). At 1 the picks
+and radii are the lazy heap's bit for bit."""
+
+_HEAP_BLOCK = 4096  # rows moved at a time from the sorted bounds into the heap
+
+
+def _dense_update(points_N_D, norms_N, nearest_N, center_D, center_norm, chunk):
+    """``nearest_N = min(nearest_N, max(|x|^2 - 2 x.c + |c|^2, 0))`` for every row, ``chunk``
+    rows at a time (float32, the lazy update's arithmetic; a closed row, at -1, stays -1)."""
+    step = max(1, chunk)
+    buffer = np.empty(min(step, len(points_N_D)), dtype=np.float32)
+    for lo in range(0, len(points_N_D), step):
+        hi = min(lo + step, len(points_N_D))
+        d = np.matmul(points_N_D[lo:hi], center_D, out=buffer[: hi - lo])
+        d *= -2.0
+        d += norms_N[lo:hi]
+        d += center_norm
+        np.maximum(d, 0.0, out=d)
+        np.minimum(nearest_N[lo:hi], d, out=nearest_N[lo:hi])
+
+
+def _lazy_k_center(points_N_D, norms_N, nearest_N, rows, budget, cost_N, random_state, *,
+                   n_initial=0, chunk=DEFAULT_CHUNK):
     """Greedy farthest-point picks among ``rows`` (ascending indices into ``points_N_D``)
     with lazy distance updates.
 
-    ``nearest_N`` (float32 squared distances to the initial centers, ``inf`` without any) only
-    ever decreases as centers join, so a stale value is an upper bound of the true one. A
-    max-heap keyed by ``(-bound, row)`` is popped until its top row is up to date with every
-    center (updated only then, against the centers it has not seen): that row is the exact
-    ``argmax`` with NumPy's tie-break (the lowest row), as if every row had been updated after
-    every pick, at a fraction of the N x D work per pick. Each row's update uses the same
-    float32 arithmetic as a dense update, ``|x|^2 - 2 x.c + |c|^2`` clipped at 0.
+    ``nearest_N`` (float32 squared distances to the ``n_initial`` initial centers, ``inf``
+    without any; overwritten) only ever decreases as centers join, so a stale value is an upper
+    bound of the true one. A max-heap keyed by ``(-bound, row)`` is popped until its top row is
+    up to date with every center (updated only then, against the centers it has not seen): that
+    row is the exact ``argmax`` with NumPy's tie-break (the lowest row), as if every row had
+    been updated after every pick, at a fraction of the N x D work per pick. Each row's update
+    uses the same float32 arithmetic as a dense update, ``|x|^2 - 2 x.c + |c|^2`` clipped at 0,
+    against the picks' rows kept in one contiguous buffer (no gather of the centers' rows per
+    update). The heap starts empty and takes the rows, sorted once by ``(-bound, row)``, a
+    block at a time as its top reaches them (only the rows whose bounds come near the top are
+    ever pushed). While there are fewer than ``DENSE_CENTERS`` centers, every open row is updated
+    densely after each pick instead and the pick is the ``argmax`` over the open rows that fit.
 
     Returns ``[(row, squared distance when picked), ...]`` in pick order. With ``cost_N``,
     ``budget`` is a total cost and a row that no longer fits is dropped (spending only grows).
@@ -110,44 +146,91 @@ def _lazy_k_center(points_N_D, norms_N, nearest_N, rows, budget, cost_N, random_
     """
     import heapq
 
+    n, dim = points_N_D.shape
+    max_picks = budget if cost_N is None else np.inf
     picked: list[tuple[int, float]] = []
-    centers: list[int] = []  # rows picked, in order
-    seen = np.zeros(len(points_N_D), dtype=np.int64)  # centers each row's bound accounts for
     spent = 0.0
+    # the picks' rows and squared norms in pick order (doubled when full)
+    capacity = min(len(rows), 1024) if cost_N is not None else min(len(rows), max(budget, 0))
+    centers = np.empty((max(1, int(capacity)), dim), dtype=np.float32)
+    center_norms = np.empty(len(centers), dtype=np.float32)
+
+    def take(j: int) -> None:
+        nonlocal centers, center_norms, spent
+        t = len(picked)
+        if t == len(centers):
+            centers = np.concatenate([centers, np.empty_like(centers)])
+            center_norms = np.concatenate([center_norms, np.empty_like(center_norms)])
+        picked.append((j, float(nearest_N[j])))
+        centers[t] = points_N_D[j]
+        center_norms[t] = norms_N[j]
+        spent += 0.0 if cost_N is None else cost_N[j]
+
+    # dense phase: the rows that cannot be picked (not candidates, picked, no longer fitting)
+    # sit at -1, below any distance
+    closed = np.ones(n, dtype=bool)
+    closed[rows] = False
+    nearest_N[closed] = -1.0
+    del closed
     if random_state is not None and len(rows):
         fits = np.ones(len(rows), bool) if cost_N is None else cost_N[rows] <= budget
         open_rows = np.flatnonzero(fits)
         if not len(open_rows) or (cost_N is None and budget <= 0):
             return picked
-        j = int(rows[int(check_random_state(random_state).choice(open_rows))])
-        picked.append((j, float(nearest_N[j])))
-        spent += 0.0 if cost_N is None else cost_N[j]
-        centers.append(j)
-        to_new = norms_N - 2.0 * (points_N_D @ points_N_D[j]) + norms_N[j]
-        np.minimum(nearest_N, np.maximum(to_new, 0.0), out=nearest_N)
-        seen[:] = 1
-    first = {j for j, _ in picked}
-    heap = [(-v, i) for i, v in zip(rows.tolist(), nearest_N[rows].tolist(), strict=True)
-            if i not in first]
-    heapq.heapify(heap)
-    while heap:
-        if cost_N is None and len(picked) >= budget:
+        take(int(rows[int(check_random_state(random_state).choice(open_rows))]))
+    dense = 0  # picks that every row has been updated against
+    while len(picked) < max_picks:
+        if dense < len(picked):
+            _dense_update(points_N_D, norms_N, nearest_N, centers[dense], center_norms[dense],
+                          chunk)
+            nearest_N[picked[dense][0]] = -1.0
+            dense += 1
+        if n_initial + len(picked) >= DENSE_CENTERS:
+            break
+        if cost_N is not None:
+            nearest_N[spent + cost_N > budget] = -1.0
+        j = int(np.argmax(nearest_N)) if n else 0
+        if not n or nearest_N[j] < 0:
+            return picked
+        take(j)
+    if len(picked) >= max_picks:
+        return picked
+
+    # lazy phase
+    seen = np.full(n, len(picked), dtype=np.int64)  # centers each row's bound accounts for
+    open_rows = rows[nearest_N[rows] >= 0]
+    order = open_rows[np.argsort(-nearest_N[open_rows], kind="stable")]  # by (-bound, row)
+    moved = 0  # rows of ``order`` in the heap so far
+    cold = (-float(nearest_N[order[0]]), int(order[0])) if len(order) else None
+    heap: list[tuple[float, int]] = []
+    heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+    while len(picked) < max_picks:
+        if cold is not None and (not heap or cold < heap[0]):  # the next sorted rows first
+            block = order[moved : moved + _HEAP_BLOCK]
+            for item in zip((-nearest_N[block]).tolist(), block.tolist(), strict=True):
+                heappush(heap, item)
+            moved += len(block)
+            cold = ((-float(nearest_N[order[moved]]), int(order[moved]))
+                    if moved < len(order) else None)
+            continue
+        if not heap:
             break
         _, i = heap[0]
         if cost_N is not None and spent + cost_N[i] > budget:
-            heapq.heappop(heap)  # never fits again: spending only grows
+            heappop(heap)  # never fits again: spending only grows
             continue
-        if seen[i] < len(centers):
-            new = np.asarray(centers[seen[i]:])
-            to_new = norms_N[i] - 2.0 * (points_N_D[new] @ points_N_D[i]) + norms_N[new]
-            value = min(float(nearest_N[i]), float(np.maximum(to_new, 0.0).min()))
-            nearest_N[i] = value
-            seen[i] = len(centers)
-            heapq.heapreplace(heap, (-float(nearest_N[i]), i))
+        t = len(picked)
+        s = int(seen[i])
+        if s < t:
+            d = centers[s:t] @ points_N_D[i]
+            d *= -2.0  # |x|^2 - 2 x.c + |c|^2, in that order
+            d += norms_N[i]
+            d += center_norms[s:t]
+            nearest_N[i] = min(float(nearest_N[i]), max(float(d.min()), 0.0))
+            seen[i] = t
+            heapreplace(heap, (-float(nearest_N[i]), i))
             continue
-        heapq.heappop(heap)
-        picked.append((i, float(nearest_N[i])))
-        spent += 0.0 if cost_N is None else cost_N[i]
-        centers.append(i)
-        seen[i] = len(centers)
+        heappop(heap)
+        take(i)
+        seen[i] = t + 1
     return picked
