@@ -1,11 +1,14 @@
 """Selection at scale: random 256-d embeddings and scores at 10k, 100k and 1M images, and a
 project from a million-line manifest.
 
-Each (size, strategy) runs in its own process so that its peak memory (max RSS, including the
-embeddings themselves: 1M x 256 float32 is 1 GB) is measured alone. Strategies pick 1,000
-images with 500 pool rows already labeled (initial centers for k-center). Targets on a 2-core
-machine: k-center 1,000 of 100k under 10 s; hybrid (50-cluster MiniBatchKMeans) on 100k under
-5 s; 1M completes under 4 GB; k-center 1,000 of 1M under 15 s. Times exclude importing
+Each (size, selector) runs in its own process so that its peak memory (max RSS, including the
+embeddings themselves: 1M x 256 float32 is 1 GB) is measured alone. The selectors of
+:mod:`alkit.core.selectors` pick 1,000 images with 500 pool rows already labeled (initial
+centers for k-center), from a random utility: ``kcenter`` (coreset), ``hybrid``,
+``clusters`` (calibrated's 10x shortlist over k-means clusters of the pool), ``medoids``
+(ppal's 4x shortlist, k-medoids on the embeddings' cosine distance: these scores have no
+per-box features) and ``typiclust``. Targets on a 2-core machine: k-center 1,000 of 1M under
+15 s with and without labeled rows; 1M completes under 4 GB. Times exclude importing
 scikit-learn (about 1.8 s, once per process).
 
 ``--manifest N`` (default 1,000,000; 0 skips it) also times ``alkit init --manifest`` on an
@@ -48,28 +51,30 @@ from pathlib import Path
 
 import numpy as np
 
-STRATEGIES = ("kcenter", "hybrid", "two_stage")
+STRATEGIES = ("kcenter", "hybrid", "clusters", "medoids", "typiclust")
 
 
 def run_one(size: int, strategy: str) -> dict:
     import sklearn.cluster  # noqa: F401  (imported before the clock starts: about 1.8 s here)
 
-    from alkit.core import selection
-    from alkit.core.kcenter import k_center_greedy
+    from alkit.core.context import RoundContext
+    from alkit.core.pool import PoolScores
+    from alkit.core.selectors import Hybrid, KCenter, Shortlist, Typical
 
     rng = np.random.default_rng(0)
     embeddings = rng.standard_normal((size, 256), dtype=np.float32)
-    uncertainty = rng.random(size)
-    labeled = np.arange(500)
+    utility = rng.random(size)
+    scores = PoolScores(  # embeddings only: no box anywhere
+        paths=[f"{i}.jpg" for i in range(size)], hashes=np.zeros(size, "U1"),
+        heights=np.zeros(size, np.int32), widths=np.zeros(size, np.int32),
+        box_offsets=np.zeros(size + 1, np.int64), box_xyxy=np.zeros((0, 4), np.float32),
+        box_confidence=np.zeros(0, np.float32), box_class=np.zeros(0, np.int64),
+        box_class_scores=np.zeros((0, 1), np.float32), embeddings=embeddings, names=("a",))
+    context = RoundContext.of(scores, labeled=np.arange(500))
+    selector = {"kcenter": KCenter(), "hybrid": Hybrid(), "clusters": Shortlist(10, "clusters"),
+                "medoids": Shortlist(4, "medoids"), "typiclust": Typical()}[strategy]
     started = time.perf_counter()
-    if strategy == "kcenter":
-        picks, _ = k_center_greedy(embeddings, 1000, labeled=labeled, random_state=0)
-    elif strategy == "hybrid":
-        picks = selection.hybrid_selection(uncertainty, embeddings, 1000, labeled=labeled,
-                                           random_state=0).indices
-    else:
-        picks = selection.two_stage_selection(uncertainty, embeddings, 1000, labeled=labeled,
-                                              random_state=0).indices
+    picks, *_ = selector.pick(utility, scores, context, 1000, None, 0)
     seconds = time.perf_counter() - started
     assert len(picks) == 1000 and len(set(picks.tolist())) == 1000
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -87,7 +92,7 @@ def _previous_k_center_greedy(embeddings_N_D, n_select, *, labeled=None, random_
     n = kcenter._check_pool(None, x)
     mask = kcenter.labeled_mask(labeled, n)
     rows = np.flatnonzero(~mask)
-    nearest = (kcenter._sq_distances_to(x, x[mask], chunk) if mask.any()
+    nearest = (kcenter.sq_distance_to_nearest(x, x[mask], chunk) if mask.any()
                else np.full(n, np.inf, dtype=np.float32))
     norms = np.einsum("ij,ij->i", x, x)
     picked: list[tuple[int, float]] = []

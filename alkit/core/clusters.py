@@ -51,22 +51,38 @@ MAX_CLUSTERS = 500
 MEDOID_ITERATIONS = 100
 
 
-def cluster_embeddings(embeddings_N_D, n_clusters: int, *, random_state=None) -> np.ndarray:
-    """(N,) k-means cluster of each row of the L2-normalized ``embeddings_N_D`` (N, D).
+#: :func:`cluster_embeddings` fits on at most this many rows per cluster (a random sample of
+#: the pool; at least :data:`MIN_FIT_ROWS`), so that its cost does not grow with the pool.
+FIT_ROWS_PER_CLUSTER = 20
+MIN_FIT_ROWS = 10_000
 
-    ``n_clusters`` is clipped to [1, N]; KMeans up to 50 clusters, MiniBatchKMeans above.
-    ``random_state``: ``None``, an int seed or a ``numpy.random.Generator``.
+
+def cluster_embeddings(embeddings_N_D, n_clusters: int, *, rows=None, random_state=None
+                       ) -> np.ndarray:
+    """The k-means cluster of rows of the L2-normalized ``embeddings_N_D`` (N, D).
+
+    ``n_clusters`` is clipped to [1, N]; KMeans up to 50 clusters, MiniBatchKMeans above. The
+    clusters are fitted on all rows, or on a random sample of ``max(20 * k, 10,000)`` rows of a
+    larger pool (:data:`FIT_ROWS_PER_CLUSTER`, :data:`MIN_FIT_ROWS`), and ``rows`` (default:
+    all) are assigned to them: (len(rows),) int64. ``random_state``: ``None``, an int seed or
+    a ``numpy.random.Generator`` (the sample and the k-means).
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     x = normalized(embeddings_N_D)
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64)
     k = int(np.clip(n_clusters, 1, len(x)))
-    seed = int(check_random_state(random_state).integers(2**31 - 1))
+    rng = check_random_state(random_state)
+    seed = int(rng.integers(2**31 - 1))
     if k == 1:
-        return np.zeros(len(x), dtype=np.int64)
+        return np.zeros(len(rows), dtype=np.int64)
     model = (KMeans(k, n_init=1, random_state=seed) if k <= 50 else
              MiniBatchKMeans(k, n_init=3, batch_size=max(1024, 3 * k), random_state=seed))
-    return model.fit_predict(x).astype(np.int64)
+    n_fit = max(FIT_ROWS_PER_CLUSTER * k, MIN_FIT_ROWS)
+    if n_fit >= len(x):
+        return model.fit_predict(x)[rows].astype(np.int64)
+    model.fit(x[np.sort(rng.choice(len(x), n_fit, replace=False))])
+    return model.predict(x[rows]).astype(np.int64)
 
 
 def typicality(embeddings_N_D, *, n_neighbors: int = N_NEIGHBORS) -> np.ndarray:

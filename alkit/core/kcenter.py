@@ -16,11 +16,13 @@ from alkit.core.selection import _check_pool, labeled_mask
 DEFAULT_CHUNK = 65_536
 
 
-def _sq_distances_to(points_N_D: np.ndarray, centers_C_D: np.ndarray, chunk: int) -> np.ndarray:
-    """(N,) squared distance of each point to its nearest center, in row chunks (float32).
+def sq_distance_to_nearest(points_N_D: np.ndarray, centers_C_D: np.ndarray,
+                           chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """(N,) squared distance of each of the (N, D) ``points_N_D`` to its nearest row of the
+    (C, D) ``centers_C_D`` (float32; ``inf`` without centres).
 
     ``|x|^2 - 2 x.c + |c|^2`` per (row, center), built in place in one (rows, centers) buffer
-    (8,192 rows at most, so that it stays in cache), clipped at 0."""
+    (``chunk`` rows, 8,192 at most, so that it stays in cache), clipped at 0."""
     best = np.full(len(points_N_D), np.inf, dtype=np.float32)
     center_norms = (centers_C_D * centers_C_D).sum(axis=1)
     step = max(1, min(chunk, 8192))
@@ -75,7 +77,7 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
         centers.append(np.asarray(labeled_embeddings, dtype=np.float32).reshape(-1, x.shape[1]))
     centers = np.concatenate(centers) if sum(len(c) for c in centers) else None
     if centers is not None:
-        nearest = _sq_distances_to(points, centers, chunk)
+        nearest = sq_distance_to_nearest(points, centers, chunk)
     else:
         nearest = np.full(len(points), np.inf, dtype=np.float32)
     cost = None
@@ -84,7 +86,7 @@ def k_center_greedy(embeddings_N_D, n_select: int, *, labeled=None, labeled_embe
         cost = cost if whole else cost[pool_idx]
     norms = np.einsum("ij,ij->i", points, points)
     picks = _lazy_k_center(points, norms, nearest, rows, n_select, cost,
-                           None if centers is not None else random_state,
+                           None if centers is not None else check_random_state(random_state),
                            n_initial=0 if centers is None else len(centers), chunk=chunk)
     radii = [float(np.sqrt(np.float32(r))) if np.isfinite(r) else np.inf for _, r in picks]
     chosen = [j for j, _ in picks]

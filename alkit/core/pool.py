@@ -194,7 +194,7 @@ class PoolScores:
         return pd.DataFrame(columns)
 
     def candidate_scores(self, measure: str = "detection_entropy", *, mode: str = "expected",
-                         class_weights=None) -> np.ndarray:
+                         class_weights=None, soft_weights: bool = False) -> np.ndarray:
         """(N,) candidate-level uncertainty over every stored candidate (confidence down to
         0.05): ``sum_b p_b * u_b * w_{c_b}`` (``mode="expected"``) or PPAL's
         ``sum_b u_b * w_{c_b}`` (``mode="sum"``); :func:`alkit.core.uncertainty.
@@ -204,10 +204,13 @@ class PoolScores:
             measure: the per-box measure (one of :data:`alkit.core.uncertainty.MEASURES`).
             mode: ``"expected"`` or ``"sum"``.
             class_weights: (C,) per-class weights (``None``: 1 for every class).
+            soft_weights: a box weighs ``sum_c q_bc * w_c`` instead of its predicted class's
+                weight.
         """
         return uncertainty.candidate_scores(self.box_class_scores, self.box_confidence,
                                             self.box_offsets, measure=measure, mode=mode,
-                                            class_weights_C=class_weights)
+                                            class_weights_C=class_weights,
+                                            soft_weights=soft_weights)
 
     def class_quality(self, labels_by_path) -> tuple[np.ndarray, np.ndarray]:
         """``(quality_C, count_C)``: how well the model finds and names each class on the

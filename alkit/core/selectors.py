@@ -38,7 +38,7 @@ from alkit.core.clusters import (
     typiclust_order,
 )
 from alkit.core.context import RoundContext
-from alkit.core.kcenter import _sq_distances_to, k_center_greedy
+from alkit.core.kcenter import k_center_greedy, sq_distance_to_nearest
 from alkit.core.pool import PoolScores
 from alkit.core.randomness import check_random_state
 from alkit.core.selection import take_within_budget
@@ -129,29 +129,69 @@ class Hybrid(_Selector):
         if free.any():
             lo, hi = utility_N[free].min(), utility_N[free].max()
             u[free] = (utility_N[free] - lo) / (hi - lo) if hi > lo else 0.0
-        d = (np.sqrt(_sq_distances_to(x, x[context.labeled], 8192)).astype(np.float64)
-             if context.labeled.any() else np.full(len(x), np.inf))
-        scale = _finite_max(d[free])
+        u += check_random_state(random_state).random(len(x)) * 1e-12  # ties at random
         cost = None if cost_N is None else np.asarray(cost_N, dtype=np.float64)
-        tie = check_random_state(random_state).random(len(x)) * 1e-12
-        rows, values, reasons, spent = [], [], [], 0.0
-        while free.any() and (cost is not None or len(rows) < int(budget)):
-            open_ = free if cost is None else free & (spent + cost <= budget)
-            if not open_.any():
-                break
-            term = np.where(np.isfinite(d), d / scale, 0.0) if scale else np.zeros(len(x))
-            value = np.where(open_, self.alpha * u + self.beta * term + tie, -np.inf)
-            i = int(np.argmax(value))
-            rows.append(i)
-            values.append(float(self.alpha * u[i] + self.beta * term[i]))
-            major = "uncertainty" if self.alpha * u[i] >= self.beta * term[i] else "diversity"
-            reasons.append(f"{major}: {self.alpha:g}*{u[i]:.2f} + {self.beta:g}*{term[i]:.2f}")
-            free[i] = False
-            spent += 0.0 if cost is None else cost[i]
-            np.minimum(d, np.sqrt(_sq_distances_to(x, x[i : i + 1], 8192)), out=d)
-            if not scale:
-                scale = _finite_max(d[free])
+        d = (np.sqrt(sq_distance_to_nearest(x, x[context.labeled])).astype(np.float64)
+             if context.labeled.any() else None)
+        rows, values, reasons = _lazy_hybrid(x, u, d, free, budget, cost, self.alpha,
+                                             self.beta)
         return np.array(rows, dtype=np.int64), np.array(values), reasons, {}
+
+
+def _lazy_hybrid(x, u, d, free, budget, cost, alpha, beta):
+    """The greedy ``argmax alpha * u + beta * d / scale`` of :class:`Hybrid`, exact, with lazy
+    distance updates: ``d`` (distance to the nearest labeled or picked row) only shrinks as
+    picks join, so a row's stale value bounds it from above; rows are popped from a max-heap
+    until the top one is up to date with every pick (as :func:`alkit.core.kcenter.
+    k_center_greedy` does), which costs a few rows per pick instead of the whole pool.
+    ``d`` is ``None`` without labeled rows: the first pick is then the highest ``u`` and
+    ``d`` its distances. Returns ``(rows, values, reasons)``."""
+    import heapq
+
+    norms = np.einsum("ij,ij->i", x, x)
+    rows, values, reasons, spent = [], [], [], 0.0
+
+    def take(i, term):
+        nonlocal spent
+        rows.append(int(i))
+        values.append(float(alpha * u[i] + beta * term))
+        major = "uncertainty" if alpha * u[i] >= beta * term else "diversity"
+        reasons.append(f"{major}: {alpha:g}*{u[i]:.2f} + {beta:g}*{term:.2f}")
+        free[i] = False
+        spent += 0.0 if cost is None else cost[i]
+
+    def fits(i):
+        return cost is None or spent + cost[i] <= budget
+
+    if not free.any() or (cost is None and budget < 1):
+        return rows, values, reasons
+    if d is None:
+        open_ = np.flatnonzero(free & (True if cost is None else cost <= budget))
+        if not len(open_):
+            return rows, values, reasons
+        first = int(open_[np.argmax(u[open_])])
+        d = np.sqrt(np.maximum(norms - 2.0 * (x @ x[first]) + norms[first], 0.0))
+        d = d.astype(np.float64)
+        take(first, 0.0)
+    scale = _finite_max(d[free]) or 1.0
+    seen = np.full(len(x), len(rows), dtype=np.int64)  # picks each row's d accounts for
+    heap = [(-(alpha * u[i] + beta * d[i] / scale), int(i)) for i in np.flatnonzero(free)]
+    heapq.heapify(heap)
+    while heap and (cost is not None or len(rows) < int(budget)):
+        _, i = heap[0]
+        if not fits(i):
+            heapq.heappop(heap)  # never fits again: spending only grows
+            continue
+        if seen[i] < len(rows):
+            new = np.array(rows[seen[i]:])
+            to_new = norms[new] - 2.0 * (x[new] @ x[i]) + norms[i]
+            d[i] = min(d[i], float(np.sqrt(np.maximum(to_new, 0.0).min())))
+            seen[i] = len(rows)
+            heapq.heapreplace(heap, (-(alpha * u[i] + beta * d[i] / scale), i))
+            continue
+        heapq.heappop(heap)
+        take(i, d[i] / scale)
+    return rows, values, reasons
 
 
 def _finite_max(values) -> float:
@@ -172,8 +212,9 @@ class Shortlist(_Selector):
       features spread on the cosine distance of the image embeddings instead (reported as
       ``ccms_fallback``);
     * ``"clusters"``: Cluster-Margin's round-robin over k-means clusters of the pool, as many
-      clusters as the budget buys images, the clusters with the fewest shortlisted rows first
-      (:func:`alkit.core.clusters.cluster_round_robin`);
+      clusters as the budget buys images (fitted on a sample of a large pool,
+      :func:`alkit.core.clusters.cluster_embeddings`), the clusters with the fewest
+      shortlisted rows first (:func:`alkit.core.clusters.cluster_round_robin`);
     * ``"none"``: the shortlist in utility order.
 
     Attributes:
@@ -203,8 +244,9 @@ class Shortlist(_Selector):
             spread, _ = k_center_greedy(scores.embeddings, len(short), labeled=context.labeled,
                                         candidates=short, random_state=random_state)
         elif self.spread == "clusters":
-            clusters = cluster_embeddings(scores.embeddings, min(n_images, len(scores)),
-                                          random_state=random_state)
+            clusters = np.zeros(len(scores), dtype=np.int64)
+            clusters[short] = cluster_embeddings(scores.embeddings, n_images, rows=short,
+                                                 random_state=random_state)
             spread = cluster_round_robin(short, clusters)
         else:
             distance, fallback = _distances(scores, short)

@@ -166,7 +166,8 @@ DEFAULT = "calibrated"
 #: The named strategies (module docstring; docs/selection.md says which to use when).
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("calibrated", Shortlist(m_factor=10.0, spread="clusters"),
-             Uncertainty("detection_entropy", "expected", weights="gain", per_second=True)),
+             Uncertainty("detection_entropy", "expected", weights="gain", soft_weights=True,
+                         per_second=True)),
     Strategy("random", RandomOrder()),
     Strategy("least_confidence", TopK(), Uncertainty("least_confidence", "max")),
     Strategy("coreset", KCenter()),

@@ -61,8 +61,12 @@ same forward pass) counts, with two ways to add them up:
   ``U(image) = sum_b u_b * w_{c_b}`` over the candidates at or above 0.05, unweighted.
 
 ``w_{c_b}`` is an optional weight of the box's predicted class (1 without; see
-:mod:`alkit.core.difficulty`). An image with three half-seen objects (p = 0.3 each) outranks an
-empty one (no candidate: U = 0) and one with a single sure object (p = 0.95: u small).
+:mod:`alkit.core.difficulty`), PPAL's choice; with ``soft_weights`` a box weighs
+``sum_c q_bc * w_c`` instead (its renormalized class scores ``q``), so a box read as a common
+class with some score on a rare one counts partly rare: a weak model rarely *predicts* the
+classes it has hardly seen, and hard weights would never reach them. An image with three
+half-seen objects (p = 0.3 each) outranks an empty one (no candidate: U = 0) and one with a
+single sure object (p = 0.95: u small).
 """
 
 from __future__ import annotations
@@ -401,7 +405,7 @@ def class_breakdown(
 
 def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "entropy",
                      mode: str = "expected", min_confidence: float = MIN_CANDIDATE_CONFIDENCE,
-                     class_weights_C=None) -> np.ndarray:
+                     class_weights_C=None, soft_weights: bool = False) -> np.ndarray:
     """(N,) candidate-level uncertainty of every image (module docstring).
 
     ``"expected"``: ``U = sum_b p_b * u_b * w_{c_b}``; ``"sum"`` (PPAL):
@@ -415,7 +419,9 @@ def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "e
         mode: ``"expected"`` or ``"sum"`` (:data:`CANDIDATE_MODES`).
         min_confidence: candidates below it are ignored.
         class_weights_C: (C,) per-class weights ``w_c`` (``None``: all 1); a box weighs as
-            its predicted class ``c_b = argmax_c p_bc``.
+            its predicted class ``c_b = argmax_c p_bc``, or with ``soft_weights`` as
+            ``sum_c q_bc * w_c`` (``q``: its renormalized class scores).
+        soft_weights: spread each box's weight over its class scores (module docstring).
     Returns:
         float64 scores, 0.0 for an image without candidates.
     """
@@ -437,6 +443,7 @@ def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "e
             raise ValueError(f"class_weights has {len(weights)} entries for "
                              f"{scores.shape[1]} classes")
         if keep.any():
-            per_box = per_box * weights[scores[keep].argmax(axis=1)]
+            per_box = per_box * (normalized_distribution(scores[keep]) @ weights if soft_weights
+                                 else weights[scores[keep].argmax(axis=1)])
     image_of_box = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
     return np.bincount(image_of_box, weights=per_box, minlength=len(offsets) - 1)

@@ -13,7 +13,8 @@ it needs (``needs``). Two kinds:
   confidence) or ``candidate_sum`` (PPAL's ``sum_b u_b``); the class weights scale each
   candidate by its predicted class (``difficulty``: PPAL's difficulty-calibrated weights;
   ``gain``: the expected mAP gain of one more object of the class; :mod:`alkit.core.
-  difficulty`); ``per_second`` divides by the image's expected annotation seconds.
+  difficulty`), or spread over its class scores (``soft_weights``); ``per_second`` divides by
+  the image's expected annotation seconds.
 * :class:`Disagreement`: a committee's disagreement (query-by-committee), computed by the
   loop from ``members`` models and handed over in the context.
 
@@ -49,6 +50,10 @@ class Uncertainty:
         measure: the per-box measure, one of :data:`alkit.core.uncertainty.MEASURES`.
         reduction: one of :data:`BOX_REDUCTIONS` or :data:`CANDIDATE_REDUCTIONS`.
         weights: ``None``, ``"difficulty"`` or ``"gain"`` (candidate reductions only).
+        soft_weights: a candidate weighs ``sum_c q_c * w_c`` over its renormalized class
+            scores ``q`` instead of its predicted class's weight (PPAL's), so that classes a
+            weak model hardly ever predicts still count (:func:`alkit.core.uncertainty.
+            candidate_scores`).
         per_second: divide by the image's expected annotation seconds
             (:meth:`alkit.core.context.RoundContext.expected_seconds`).
     """
@@ -56,6 +61,7 @@ class Uncertainty:
     measure: str = "least_confidence"
     reduction: str = "max"
     weights: str | None = None
+    soft_weights: bool = False
     per_second: bool = False
 
     def __post_init__(self):
@@ -104,7 +110,8 @@ class Uncertainty:
         else:
             mode = "expected" if self.reduction == "expected" else "sum"
             u = scores.candidate_scores(self.measure, mode=mode,
-                                        class_weights=self.class_weights(context))
+                                        class_weights=self.class_weights(context),
+                                        soft_weights=self.soft_weights)
         if self.per_second:
             u = u / np.maximum(context.expected_seconds(scores), 1e-9)
         return np.asarray(u, dtype=np.float64)

@@ -172,7 +172,7 @@ def _previous_lazy_k_center(x, n_select, labeled, random_state):
     rows = np.flatnonzero(~mask)
     norms = np.einsum("ij,ij->i", x, x)
     if mask.any():
-        nearest = kcenter._sq_distances_to(x, x[mask], kcenter.DEFAULT_CHUNK)
+        nearest = kcenter.sq_distance_to_nearest(x, x[mask], kcenter.DEFAULT_CHUNK)
     else:
         nearest = np.full(len(x), np.inf, dtype=np.float32)
     picked, centers, seen = [], [], np.zeros(len(x), dtype=np.int64)

@@ -164,3 +164,47 @@ def test_a_spread_shortlist_picks_fewer_near_duplicates_than_uncertainty_on_the_
     spread, *_ = Shortlist(4, "kcenter").pick(utility, scores, context, 40, None, 0)
     assert repeats(pure) > 0
     assert repeats(spread) < repeats(pure), (repeats(spread), repeats(pure))
+
+
+def _dense_hybrid(x, utility, labeled, budget, alpha, beta, seed):
+    """The hybrid greedy with every distance updated after every pick (the reference)."""
+    free = ~labeled
+    u = np.zeros(len(x))
+    lo, hi = utility[free].min(), utility[free].max()
+    u[free] = (utility[free] - lo) / (hi - lo) if hi > lo else 0.0
+    u += np.random.default_rng(seed).random(len(x)) * 1e-12
+    distance = np.linalg.norm(x[:, None] - x[None], axis=2)
+    d = distance[:, labeled].min(axis=1) if labeled.any() else None
+    picks = []
+    if budget < 1:
+        return picks
+    if d is None:
+        picks.append(int(np.flatnonzero(free)[np.argmax(u[free])]))
+        d, free = distance[:, picks[0]].copy(), free & (np.arange(len(x)) != picks[0])
+    scale = d[free].max() if free.any() and d[free].max() > 0 else 1.0
+    while free.any() and len(picks) < budget:
+        value = np.where(free, alpha * u + beta * d / scale, -np.inf)
+        i = int(np.argmax(value))
+        picks.append(i)
+        free[i] = False
+        d = np.minimum(d, distance[:, i])
+    return picks
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 40), st.integers(0, 2**16), st.integers(0, 40), st.booleans(),
+       st.floats(0.0, 1.0))
+def test_the_lazy_hybrid_equals_the_dense_greedy(n, seed, budget, with_labeled, alpha):
+    """Small integer coordinates, so that every distance is exact in float32 as in float64."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, (n, 3)).astype(np.float32)
+    utility = rng.random(n)
+    labeled = (rng.random(n) < 0.3) if with_labeled else np.zeros(n, bool)
+    if labeled.all():
+        labeled[0] = False
+    scores = make_scores([[(0.5, 0)]] * n, embeddings=x)
+    rows, *_ = Hybrid(alpha, 1 - alpha).pick(utility, scores,
+                                            RoundContext.of(scores, labeled=labeled), budget,
+                                            None, seed)
+    assert rows.tolist() == _dense_hybrid(x.astype(np.float64), utility, labeled, budget,
+                                          alpha, 1 - alpha, seed)
