@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="alkit-bench-monitor-"))
     data = build_samples(args.preset, work / "samples", random_state=0, progress=False).out
-    config = round_config("two_stage", args.recipe, budget=8, epochs=args.epochs,
+    config = round_config("least_confidence", args.recipe, budget=8, epochs=args.epochs,
                           imgsz=args.imgsz)
     with Project.init(work / "seed", data / "dataset.yaml") as project, quiet():
         seed = project.run_round(config, progress=False)

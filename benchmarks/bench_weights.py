@@ -3,8 +3,9 @@
 For a checkpoint a benchmark grid trained (``<cell>:<round>``), its labeled set as that round
 ended and its pool, this script runs, with no training: the named strategies ``random``,
 ``least_confidence``, ``typiclust``, ``ppal`` and ``calibrated`` (gain weights), and
-``calibrated``'s utility with PPAL's difficulty weights instead, and reports from the hidden
-labels what each bought: boxes per image, the rare classes' share of
+``calibrated`` with PPAL's difficulty weights, with the entropy over classes and with the
+joint entropy instead of the detection entropy, and reports from the hidden labels what each
+bought: boxes per image, the rare classes' share of
 the boxes, rare boxes per annotation hour (the cost model's defaults) and hours. It measures
 what the weights aim at (rare objects per second of annotation), not the mAP they buy: that
 needs the grid's cells.
@@ -168,7 +169,9 @@ def checkpoint_picks(out: Path, config: dict, cell: str, number: int, labels_of,
             "calibrated_difficulty", Shortlist(10.0, "clusters"),
             Uncertainty("detection_entropy", "expected", weights="difficulty",
                         per_second=True)),
-        "calibrated, rank order": Strategy("calibrated_rank_order", TopK(), gain)}
+        "calibrated, rank order": Strategy("calibrated_rank_order", TopK(), gain),
+        **{f"calibrated, {m}": STRATEGIES["calibrated"].with_measure(m)
+           for m in ("entropy", "joint_entropy")}}
     picks = {name: run_query(query(chosen, budget=budget), scores, context,
                              random_state=0).indices for name, chosen in strategies.items()}
     if groups is not None:  # an ideal near-duplicate filter: pool copies of labeled images out

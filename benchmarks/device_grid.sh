@@ -12,14 +12,14 @@
 # GRID_ARGS replaces the grid; GRID_SECONDS bounds it (a killed grid resumes when rerun). The
 # longtail headline grid (200 seed images + 4 rounds of 150 = 800 labels, 4% of the pool):
 #   OUTDIR=benchmarks/results/al-longtail-gpu GRID_ARGS="--samples longtail --strategies
-#   random,rare_class,typiclust,calibrated,ppal,auto,auto_gain,auto_cm,auto_cm_gain --seeds 0,1,2 --rounds 4 --budget 150
+#   random,least_confidence,calibrated,typiclust,ppal --seeds 0,1,2 --rounds 4 --budget 150
 #   --jobs 15" bash benchmarks/device_grid.sh
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD/.devcarry/stub:$PWD PYTHONUNBUFFERED=1 ALKIT_TORCH_THREADS=1
 OUTDIR=${OUTDIR:-benchmarks/results/al-full-gpu}
-GRID_ARGS=${GRID_ARGS:---samples full --strategies random,least_confidence,rare_class,typiclust,calibrated,ppal,auto,auto_gain,auto_cm,auto_cm_gain --seeds 0,1,2 --rounds 5 --budget 100 --jobs 15}
+GRID_ARGS=${GRID_ARGS:---samples full --strategies random,least_confidence,calibrated,typiclust,ppal --seeds 0,1,2 --rounds 5 --budget 100 --jobs 15}
 mkdir -p "$OUTDIR"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUTDIR/gpu.txt" 2>&1
 started=$(date +%s)

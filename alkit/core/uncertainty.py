@@ -22,6 +22,7 @@ margin              1 - (p_(1) - p_(2)), top two sorted scores    [0, 1]
 entropy             -sum_c q_c log q_c                            [0, log C]
 binary_entropy      -sum_c [p_c log p_c + (1-p_c) log(1-p_c)] / C [0, log 2]
 detection_entropy   -[p log p + (1-p) log(1-p)], p = max_c p_c    [0, log 2]
+joint_entropy       detection_entropy + p * entropy              [0, log(C + 1)]
 ==================  ==========================================  ================
 
 (The raw margin p_(1) - p_(2), where small is uncertain, is :func:`margin`; the ``margin``
@@ -29,13 +30,16 @@ measure is its complement.) ``detection_entropy`` is the binary entropy of the b
 detection score, the per-box uncertainty of PPAL (Yang et al., CVPR 2024; public code
 github.com/ChenhongyiYang/PPAL, ``mmdet/ppal/models/retinanet_al/al_retinanet_feat_head.py``,
 ``cls_uncertainties``): it peaks at p = 0.5, whether the box is a half-seen object or a
-likely false positive.
+likely false positive. ``joint_entropy`` is the entropy of the box's distribution over "no
+object" and the C classes, ``(1 - p, p q_1, ..., p q_C)``, which splits into the two:
+``H_b(p) + p H(q)``. It sees both doubts, whether the box is an object and which class it is,
+and with one class it is ``detection_entropy``.
 
 **One class.** With C = 1 the renormalized vector is q = (1) for every box, so ``entropy`` is
 0 everywhere and cannot rank: :func:`check_ranks` refuses it with a message that names the
 class count and the measures to use instead. ``margin`` against nothing is p itself, so it
-ranks as ``least_confidence`` does; ``binary_entropy`` and ``detection_entropy`` are the same
-measure there.
+ranks as ``least_confidence`` does; ``binary_entropy``, ``detection_entropy`` and
+``joint_entropy`` are the same measure there.
 
 **Per image**, box uncertainties are combined with an explicit ``reduction``:
 
@@ -76,7 +80,8 @@ from collections.abc import Callable
 import numpy as np
 
 _EPS = 1e-12
-MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy", "detection_entropy")
+MEASURES = ("least_confidence", "margin", "entropy", "binary_entropy", "detection_entropy",
+            "joint_entropy")
 #: How candidate-level uncertainty adds up an image's candidates (:func:`candidate_scores`).
 CANDIDATE_MODES = ("expected", "sum")
 REDUCTIONS = ("max", "mean_n", "min", "mean", "sum")
@@ -188,12 +193,26 @@ def detection_entropy(scores_B_C) -> np.ndarray:
     return np.clip(-(p * np.log(p) + (1 - p) * np.log(1 - p)), 0.0, np.log(2))
 
 
+def joint_entropy(scores_B_C) -> np.ndarray:
+    """(B,) entropy of the distribution ``(1 - p, p q_1, ..., p q_C)`` over "no object" and
+    the classes, ``H_b(p) + p * H(q)`` with ``p = max_c p_c`` and ``q`` the renormalized
+    class scores: in [0, log(C + 1)]; with one class it is :func:`detection_entropy`.
+
+    ``scores_B_C`` is (B, C) sigmoid class scores in [0, 1] (B boxes, C classes).
+    """
+    scores = _as_scores(scores_B_C)
+    if scores.shape[1] == 0:
+        return np.zeros(len(scores))
+    return detection_entropy(scores) + scores.max(axis=1) * entropy(scores)
+
+
 _BOX_MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "least_confidence": least_confidence,
     "margin": margin_uncertainty,
     "entropy": entropy,
     "binary_entropy": binary_entropy,
     "detection_entropy": detection_entropy,
+    "joint_entropy": joint_entropy,
 }
 
 
@@ -232,7 +251,8 @@ def measure_upper_bound(measure: str, n_classes: int) -> float:
     """
     bounds = {"least_confidence": 1.0, "margin": 1.0,
               "entropy": float(np.log(max(1, n_classes))), "binary_entropy": float(np.log(2)),
-              "detection_entropy": float(np.log(2))}
+              "detection_entropy": float(np.log(2)),
+              "joint_entropy": float(np.log(n_classes + 1))}
     if measure not in bounds:
         raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
     return bounds[measure]

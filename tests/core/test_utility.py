@@ -8,7 +8,13 @@ from core_fixtures import make_scores
 from alkit.core.context import RoundContext
 from alkit.core.cost import CostModel
 from alkit.core.difficulty import difficulty_weights
-from alkit.core.uncertainty import MEASURES, check_ranks, detection_entropy
+from alkit.core.uncertainty import (
+    MEASURES,
+    check_ranks,
+    detection_entropy,
+    entropy,
+    joint_entropy,
+)
 from alkit.core.utility import (
     BOX_REDUCTIONS,
     CANDIDATE_REDUCTIONS,
@@ -25,6 +31,17 @@ def test_detection_entropy_is_the_binary_entropy_of_the_detection_score():
     scores = np.array([[0.5, 0.1], [0.9, 0.05], [0.02, 0.3]])
     np.testing.assert_allclose(detection_entropy(scores), _h(np.array([0.5, 0.9, 0.3])))
     assert detection_entropy(np.array([[0.5]]))[0] == pytest.approx(np.log(2))
+
+
+def test_joint_entropy_is_the_entropy_over_background_and_the_classes():
+    scores = np.array([[0.6, 0.2, 0.1], [0.9, 0.01, 0.01]])
+    p = scores.max(axis=1)
+    q = scores / scores.sum(axis=1, keepdims=True)
+    full = np.c_[1 - p, p[:, None] * q]
+    np.testing.assert_allclose(joint_entropy(scores), -(full * np.log(full)).sum(axis=1))
+    np.testing.assert_allclose(joint_entropy(scores), detection_entropy(scores)
+                               + p * entropy(scores))
+    np.testing.assert_allclose(joint_entropy(scores[:, :1]), detection_entropy(scores[:, :1]))
 
 
 def one_class_pool():
