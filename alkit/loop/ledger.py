@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alkit.data.pausepoints import pause_point
+
 SCHEMA_VERSION = 3
 LEDGER_FILE = "project.db"
 IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
@@ -374,6 +376,7 @@ class Ledger:
                 (number, strategy, json.dumps(params), model_before, model_before_hash,
                  json.dumps(metrics_before) if metrics_before is not None else None,
                  self.counts()["labeled"], _now()))
+        pause_point("round.selecting")
 
     def set_round_status(self, number: int, status: str) -> None:
         """Move round ``number`` to ``status``, one of :data:`ROUND_STATUSES` (another
@@ -382,6 +385,7 @@ class Ledger:
             raise LedgerError(f"unknown round status {status!r}")
         with self.conn:
             self.conn.execute("UPDATE rounds SET status = ? WHERE number = ?", (status, number))
+        pause_point(f"round.{status}")
 
     def record_finished_round(self, number: int, *, strategy: str | None, params: dict,
                               model_before: str | None, model_before_hash: str | None,
@@ -431,6 +435,7 @@ class Ledger:
                 "metrics_after = ?, n_labeled_after = ?, finished_at = ? WHERE number = ?",
                 (model_after, model_after_hash, json.dumps(metrics_after),
                  self.counts()["labeled"], _now(), number))
+        pause_point("round.done")
 
     def rounds(self) -> list[RoundRecord]:
         """Every round, in order."""
@@ -482,6 +487,7 @@ class Ledger:
                 self.conn.execute("UPDATE images SET state = 'queried' WHERE id = ?",
                                   (image_id,))
             self.conn.execute("UPDATE rounds SET status = 'staged' WHERE number = ?", (number,))
+        pause_point("round.staged")
 
     def queries(self, number: int) -> list[dict]:
         """The picks of round ``number`` in rank order, with their paths and whether they are
@@ -521,7 +527,8 @@ class Ledger:
                 (image_id, round_number, source, annotator, _now(), label_path, label_hash,
                  n_objects))
             self.conn.execute("UPDATE images SET state = 'labeled' WHERE id = ?", (image_id,))
-            return True
+        pause_point("label.recorded")
+        return True
 
     def labeled(self) -> list[dict]:
         """Labeled images with their label files, in label order."""
@@ -627,6 +634,7 @@ class Ledger:
                 [(number, i, r["path"], r["hash"], r["timestamp"], r["status"], r["reason"],
                   r["max_confidence"], None if r["flagged"] is None else int(r["flagged"]),
                   image_ids.get(i)) for i, r in enumerate(rows)])
+        pause_point("monitor.batch")
         return number
 
     def monitor_batches(self) -> list[dict]:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alkit.data import pausepoints
 from alkit.data.files import atomic_savez
 from alkit.model.records import LoadedImage, image_record, join_records, read_image
 
@@ -188,12 +189,16 @@ class _ScoreActor:
     A batch is a pyarrow table with columns ``block`` (int64) and ``path`` (str); the output
     has one row per input row: ``block``, ``path``, ``hash`` (SHA-256 of the file, '' when
     unreadable), ``error`` ('' when scored) and ``record`` (pickled per-image record, empty
-    when the cache already had the hash or the image was skipped).
+    when the cache already had the hash or the image was skipped). ``pause_env``: the
+    driver's test pause variables (:func:`alkit.data.pausepoints.forwarded_env`), set in the
+    actor's environment.
     """
 
-    def __init__(self, weights_ref, known_ref, settings: dict, device: str, threads: int):
+    def __init__(self, weights_ref, known_ref, settings: dict, device: str, threads: int,
+                 pause_env: dict | None = None):
         import ray
 
+        os.environ.update(pause_env or {})
         os.environ["ALKIT_TORCH_THREADS"] = str(threads)
         from alkit.model import yolo
 
@@ -230,6 +235,7 @@ class _ScoreActor:
             for it, out in zip(todo.values(), outputs, strict=True):
                 records[it.hash] = pickle.dumps(image_record(it.hash, *it.bgr.shape[:2], out),
                                                 protocol=5)
+        pausepoints.pause_point("ray.actor_batch")
         return pa.table({
             "block": pa.array(blocks, pa.int64()),
             "path": pa.array(paths, pa.string()),
@@ -320,7 +326,8 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
         num_cpus=engine.cpus_per_actor, num_gpus=engine.gpus_per_actor or None,
         fn_constructor_kwargs={"weights_ref": weights_ref, "known_ref": known_ref,
                                "settings": settings, "device": actor_device,
-                               "threads": threads})
+                               "threads": threads,
+                               "pause_env": pausepoints.forwarded_env()})
     seen: dict[int, dict[str, tuple]] = {j: {} for j in pending}
     first_row, n_rows_first = None, 0
     try:
@@ -338,6 +345,7 @@ def _run_blocks(ray, model, cache, blocks, names, pending, settings, engine, bat
                     done.update({p: (r[0], r[1]) for p, r in rows.items()})
                     bar.update(len(rows))
                     del seen[j]
+                    pausepoints.pause_point("ray.block")
     except ray.exceptions.RayError as error:
         raise DistributedError(
             f"the Ray job on {engine.address or 'a private local Ray'} failed after "

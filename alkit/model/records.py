@@ -25,6 +25,7 @@ import numpy as np
 
 from alkit.data.datasets import DatasetError, decode_rgb
 from alkit.data.files import atomic_savez
+from alkit.data.pausepoints import pause_point
 
 #: The arrays every shard holds (a Ray block shard also holds ``block_paths``,
 #: ``block_hashes`` and ``block_errors``).
@@ -85,6 +86,7 @@ class ShardCache:
         atomic_savez(self.directory / name, **join_records(new))
         for record in new:
             self.records[record["hash"]] = record
+        pause_point("scoring.shard")
 
     def compact(self) -> None:
         """Merge all shards into one (written first, then the old ones removed; Ray block

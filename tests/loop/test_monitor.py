@@ -5,14 +5,13 @@ and the drift of the simulated stream found at its start over 5 seeds of the str
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from pausing import kill, pause_env, wait_for_pause
 
 from alkit import Oracle, Project, round_config
 from alkit.data.datasets import DatasetError
@@ -20,7 +19,7 @@ from alkit.data.production import build_stream
 from alkit.loop.ledger import LedgerError
 
 ALKIT = Path(sys.executable).parent / "alkit"
-TINY = round_config("two_stage", "tiny", budget=8)
+TINY = round_config("least_confidence", "tiny", budget=8)
 pytestmark = pytest.mark.slow
 
 
@@ -67,7 +66,7 @@ def test_a_batch_is_recorded_with_its_measures_and_its_budget_joins_the_next_rou
     assert all(i["flagged"] for i in images if i["image_id"])  # chosen among flagged ones
     assert len(deployed.ledger.images(split="pool")) == 60  # the original pool apart
     # the next round queries pool and production together and labels both
-    config = round_config("uncertainty", "tiny", budget=64)
+    config = round_config("least_confidence", "tiny", budget=64)
     done = deployed.run_round(config, annotator=Oracle(deployed.spec.yaml_path,
                                                        also=(stream.dataset_yaml,)),
                               progress=False)
@@ -153,17 +152,19 @@ def test_a_monitor_run_killed_mid_batch_resumes_with_nothing_counted_twice(
         batches.append(str(folder))
     deployed.close()
     command = [str(ALKIT), "monitor", str(deployed.dir), *batches, "--budget", "3", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, recorded = time.time() + 300, 0
-    while time.time() < deadline and process.poll() is None:
+    # day0 scores the labeled set and its own 24 images in 3 new shards of 16, then is
+    # recorded; day1's first new shard is the 4th: the run pauses there, inside day1
+    pauses, log = tmp_path / "pauses", tmp_path / "monitor.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=pause_env(pauses, "scoring.shard@4"),
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_pause(pauses, "scoring.shard", process, log)
         with sqlite3.connect(deployed.dir / "project.db") as conn:
-            recorded = conn.execute("SELECT COUNT(*) FROM monitor_batches").fetchone()[0]
-        if recorded >= 1:
-            break
-        time.sleep(0.01)
-    assert process.poll() is None and recorded == 1, "the run ended before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)  # scoring the second batch by now
-    process.wait()
+            names = [r[0] for r in conn.execute("SELECT name FROM monitor_batches")]
+        assert names == ["day0"], "the pause did not land inside the second batch"
+    finally:
+        kill(process)
     plot = tmp_path / "monitor.png"
     rerun = subprocess.run([*command, "--report", "--plot", str(plot)], capture_output=True,
                            text=True, timeout=600)

@@ -1,5 +1,6 @@
 """score_pool(engine="ray") on a real two-node Ray cluster on 127.0.0.1 (tests/ray_cluster.py):
-the same numbers as local scoring, a killed actor, a killed driver resumed, bad input."""
+the same numbers as local scoring, a killed actor, a killed driver resumed, bad input. The kills
+land at pause points (alkit.data.pausepoints, tests/pausing.py), not after a sleep."""
 
 import json
 import os
@@ -8,16 +9,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pausing import kill, pause_env, release, wait_for_pause
 from ray_cluster import LocalCluster, free_port
 
 from alkit.cli import main
 from alkit.data import datasets
-from alkit.model import distributed, scoring
+from alkit.data.pausepoints import PAUSE_AT, PAUSE_DIR
+from alkit.model import distributed, records, scoring
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"imgsz": 96, "batch": 4, "conf": 0.001, "progress": False}
@@ -82,25 +84,35 @@ def test_ray_scores_like_local_and_a_local_rescore_finds_everything(cluster, poo
 
 
 def test_an_actor_killed_mid_job_still_scores_every_image_once(cluster, pool, weights, local,
-                                                               tmp_path):
+                                                               tmp_path, monkeypatch):
+    # each actor pauses after scoring its 2nd batch, before returning it (the driver forwards
+    # the variables to its actors); the first to pause is killed there, then all go on
+    pauses = tmp_path / "pauses"
+    monkeypatch.setenv(PAUSE_AT, "ray.actor_batch@2")
+    monkeypatch.setenv(PAUSE_DIR, str(pauses))
     killed: list[int] = []
+    problems: list[str] = []
 
-    def kill_one_actor_after_the_first_shard():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
-            actors = cluster.worker_pids("_ScoreActor")
-            if actors and _block_shards(tmp_path):
-                os.kill(actors[0], signal.SIGKILL)
-                killed.append(actors[0])
-            time.sleep(0.05)
+    def kill_the_first_actor_that_pauses():
+        try:
+            pid = wait_for_pause(pauses, "ray.actor_batch")
+            if pid not in cluster.worker_pids("_ScoreActor"):
+                problems.append(f"process {pid} paused but is no scoring actor of the cluster")
+                return
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except AssertionError as error:
+            problems.append(str(error))
+        finally:
+            release(pauses)  # the other actor, and the restarted one, go on
 
-    watcher = threading.Thread(target=kill_one_actor_after_the_first_shard, daemon=True)
+    watcher = threading.Thread(target=kill_the_first_actor_that_pauses, daemon=True)
     watcher.start()
     scores = scoring.score_pool(weights, pool, cache_dir=tmp_path, engine="ray",
                                 address=cluster.address, actors=2, block_size=4,
                                 **{**SETTINGS, "batch": 2})
-    watcher.join(timeout=5)
-    assert killed, "no actor was running after the first shard: the test did not kill one"
+    watcher.join(timeout=60)
+    assert killed and not problems, problems
     assert len(scores.paths) == len(set(scores.paths)) == len(pool)
     _assert_same(scores, local)
 
@@ -116,23 +128,19 @@ scoring.score_pool(sys.argv[1], sys.argv[2].split("\\n"), cache_dir=sys.argv[3],
 
 def test_a_driver_killed_mid_job_resumes_without_recomputing_finished_shards(
         cluster, pool, weights, local, tmp_path):
-    driver = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, weights, "\n".join(pool), str(tmp_path),
-         cluster.address], env={**os.environ}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
+    pauses, log, cache = tmp_path / "pauses", tmp_path / "driver.log", tmp_path / "cache"
+    with log.open("w") as out:  # paused right after it wrote its 3rd block shard
+        driver = subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, weights, "\n".join(pool), str(cache),
+             cluster.address], env=pause_env(pauses, "ray.block@3"), stdout=out,
+            stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 150
-        while len(_block_shards(tmp_path)) < 3 and time.monotonic() < deadline:
-            assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
-            time.sleep(0.05)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
+        assert wait_for_pause(pauses, "ray.block", driver, log) == driver.pid
     finally:
-        if driver.poll() is None:
-            driver.kill()
-    finished = _block_shards(tmp_path)
+        kill(driver)
+    finished = _block_shards(cache)
     n_blocks = -(-len(pool) // 4)
-    assert 3 <= len(finished) < n_blocks, "the driver finished before it was killed"
+    assert len(finished) == 3 < n_blocks
     stamps = {p: p.stat().st_mtime_ns for p in finished}
     done_hashes = set()
     for shard in finished:
@@ -140,7 +148,7 @@ def test_a_driver_killed_mid_job_resumes_without_recomputing_finished_shards(
             done_hashes |= set(data["block_hashes"].tolist())
     all_hashes = {datasets.file_sha256(p) for p in pool}
 
-    scores = scoring.score_pool(weights, pool, cache_dir=tmp_path, engine="ray",
+    scores = scoring.score_pool(weights, pool, cache_dir=cache, engine="ray",
                                 address=cluster.address, actors=2, block_size=4,
                                 **{**SETTINGS, "batch": 2})
     run = scores.meta["run"]
@@ -192,11 +200,11 @@ def test_block_names_change_when_a_file_changes(tmp_path):
 
 
 def test_a_block_shard_is_read_back_with_its_path_index(tmp_path):
-    cache = scoring.ShardCache(tmp_path)
+    cache = records.ShardCache(tmp_path)
     distributed._finish_block(cache, "shard-block-x.npz", ["/a.jpg", "/b.jpg"],
                               {"/a.jpg": ("", "cannot read: gone", b""),
                                "/b.jpg": ("", "cannot read: gone", b"")})
-    loaded = scoring.ShardCache(tmp_path).load()
+    loaded = records.ShardCache(tmp_path).load()
     assert loaded.blocks == {"shard-block-x.npz": {"/a.jpg": ("", "cannot read: gone"),
                                                    "/b.jpg": ("", "cannot read: gone")}}
     assert loaded.records == {} and not loaded.unreadable
@@ -208,11 +216,11 @@ def test_a_block_with_identical_files_keeps_one_record_for_both(tmp_path):
               "confidence": np.ones(1, np.float32), "class_id": np.zeros(1, np.int64),
               "class_scores": np.ones((1, 2), np.float32), "embedding": np.ones(3, np.float32),
               "box_features": np.zeros((1, 32), np.float16)}
-    cache = scoring.ShardCache(tmp_path)
+    cache = records.ShardCache(tmp_path)
     distributed._finish_block(cache, "shard-block-y.npz", ["/a.jpg", "/b.jpg"],
                               {"/a.jpg": ("h1", "", b""),
                                "/b.jpg": ("h1", "", pickle.dumps(record))})
-    loaded = scoring.ShardCache(tmp_path).load()
+    loaded = records.ShardCache(tmp_path).load()
     assert list(loaded.records) == ["h1"]
     assert loaded.blocks["shard-block-y.npz"] == {"/a.jpg": ("h1", ""), "/b.jpg": ("h1", "")}
     with pytest.raises(distributed.DistributedError, match=r"/c\.jpg: came back"):

@@ -1,21 +1,19 @@
 """score_pool: one pass equals Ultralytics' own outputs; cache, resume after SIGKILL, bad images."""
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pausing import kill, pause_env, wait_for_pause
 
 from alkit.core import uncertainty
 from alkit.data import datasets
 from alkit.data.scorefile import load_scores, save_scores
-from alkit.model import scoring, yolo
+from alkit.model import records, scoring, yolo
 
 pytestmark = pytest.mark.slow
 CONF = 0.001  # low, so that even an untrained model keeps boxes to compare
@@ -197,15 +195,17 @@ scoring.score_pool(sys.argv[1], paths, imgsz=320, batch=2, conf=0.001, cache_dir
 
 
 def test_a_run_killed_with_sigkill_resumes_without_loss_or_duplicates(pool, weights, tmp_path):
-    cache = tmp_path / "cache"
-    process = subprocess.Popen([sys.executable, "-c", _KILLABLE, weights, str(cache), *pool])
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(cache.rglob("shard-*.npz"))) < 4:
-        time.sleep(0.01)
-    assert process.poll() is None, "the scoring run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    finished = scoring.ShardCache(next(cache.iterdir())).load()
+    cache, pauses, log = tmp_path / "cache", tmp_path / "pauses", tmp_path / "child.log"
+    with log.open("w") as out:  # paused right after its 4th shard is renamed into place
+        process = subprocess.Popen([sys.executable, "-c", _KILLABLE, weights, str(cache), *pool],
+                                   env=pause_env(pauses, "scoring.shard@4"), stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_pause(pauses, "scoring.shard", process, log) == process.pid
+    finally:
+        kill(process)
+    finished = records.ShardCache(next(cache.iterdir())).load()
+    assert len(finished.shards()) == 4 and not finished.unreadable
     assert 0 < len(finished.records) < len(pool)
     resumed = scoring.score_pool(weights, pool, imgsz=320, batch=2, conf=0.001, cache_dir=cache,
                                  progress=False)
