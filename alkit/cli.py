@@ -562,14 +562,14 @@ def _add_engine_options(p) -> None:
 def _add_query_options(p, *, budget_required: bool) -> None:
     """``--strategy`` (default: alkit's default strategy) and the query's options."""
     from alkit.core.strategy import DEFAULT, STRATEGIES
+    from alkit.core.uncertainty import MEASURES
 
     p.add_argument("--strategy", default=DEFAULT,
                    help=f"a named strategy: {', '.join(STRATEGIES)} (default {DEFAULT}; which "
                         "to use when: docs/selection.md)")
     p.add_argument("--measure", default=None,
                    help="the per-box uncertainty measure of the strategy's utility "
-                        "(least_confidence, margin, entropy, binary_entropy, "
-                        "detection_entropy; default: the strategy's)")
+                        f"({', '.join(MEASURES)}; default: the strategy's)")
     p.add_argument("--budget", type=float, required=budget_required, default=None,
                    help="how much to pick" + ("" if budget_required else " (100)"))
     _add_cost_options(p, unit_help="images (default), boxes (the model's predicted boxes) or "

@@ -55,13 +55,18 @@ MEDOID_ITERATIONS = 100
 #: the pool; at least :data:`MIN_FIT_ROWS`), so that its cost does not grow with the pool.
 FIT_ROWS_PER_CLUSTER = 20
 MIN_FIT_ROWS = 10_000
+#: Above this many clusters MiniBatchKMeans starts from random rows, not k-means++: for 1,000
+#: clusters of 20,000 x 256 rows k-means++ took 69 s against 8.4 s, for an inertia within 0.3%
+#: (a loaded 2-core CPU); up to 200 clusters it costs no more than the fit.
+KMEANS_PP_MAX_CLUSTERS = 200
 
 
 def cluster_embeddings(embeddings_N_D, n_clusters: int, *, rows=None, random_state=None
                        ) -> np.ndarray:
     """The k-means cluster of rows of the L2-normalized ``embeddings_N_D`` (N, D).
 
-    ``n_clusters`` is clipped to [1, N]; KMeans up to 50 clusters, MiniBatchKMeans above. The
+    ``n_clusters`` is clipped to [1, N]; KMeans up to 50 clusters, MiniBatchKMeans above
+    (k-means++ starts up to :data:`KMEANS_PP_MAX_CLUSTERS` clusters, random ones above). The
     clusters are fitted on all rows, or on a random sample of ``max(20 * k, 10,000)`` rows of a
     larger pool (:data:`FIT_ROWS_PER_CLUSTER`, :data:`MIN_FIT_ROWS`), and ``rows`` (default:
     all) are assigned to them: (len(rows),) int64. ``random_state``: ``None``, an int seed or
@@ -76,8 +81,10 @@ def cluster_embeddings(embeddings_N_D, n_clusters: int, *, rows=None, random_sta
     seed = int(rng.integers(2**31 - 1))
     if k == 1:
         return np.zeros(len(rows), dtype=np.int64)
+    init = "k-means++" if k <= KMEANS_PP_MAX_CLUSTERS else "random"
     model = (KMeans(k, n_init=1, random_state=seed) if k <= 50 else
-             MiniBatchKMeans(k, n_init=3, batch_size=max(1024, 3 * k), random_state=seed))
+             MiniBatchKMeans(k, init=init, n_init=3, batch_size=max(1024, 3 * k),
+                             random_state=seed))
     n_fit = max(FIT_ROWS_PER_CLUSTER * k, MIN_FIT_ROWS)
     if n_fit >= len(x):
         return model.fit_predict(x)[rows].astype(np.int64)
@@ -186,7 +193,8 @@ def cluster_round_robin(rows_R, clusters_N) -> np.ndarray:
 
 def k_medoids(distance_R_R, k: int, *, n_iter: int = MEDOID_ITERATIONS, random_state=None
               ) -> np.ndarray:
-    """(k,) positions of the medoids of a (R, R) symmetric distance matrix, PPAL's k-medoids
+    """(k,) positions of the medoids of ``distance_R_R``, a (R, R) symmetric distance matrix:
+    PPAL's k-medoids
     (module docstring): greedy farthest-point initialization from a random first point, then
     up to ``n_iter`` rounds of "assign every point to its nearest medoid, make each cluster's
     point with the least summed distance to the others its medoid", until nothing moves.
@@ -223,7 +231,7 @@ def k_medoids(distance_R_R, k: int, *, n_iter: int = MEDOID_ITERATIONS, random_s
 
 
 def normalized(embeddings_N_D) -> np.ndarray:
-    """(N, D) float64 rows scaled to unit L2 norm (a zero row stays zero)."""
+    """The (N, D) ``embeddings_N_D`` as float64 rows of unit L2 norm (a zero row stays zero)."""
     x = np.asarray(embeddings_N_D, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"embeddings must have shape (n_images, dim), got {x.shape}")

@@ -36,6 +36,15 @@ class RoundContext:
     """Everything a strategy may read besides the scores (module docstring).
 
     Build it with :meth:`of`, which checks every array against the scores.
+
+    Attributes:
+        labeled: (N,) bool rows already labeled.
+        class_counts: (C,) labeled objects per class, or ``None``.
+        class_quality: (C,) the model's class quality, or ``None``.
+        box_count_fit: the :class:`alkit.core.cost.BoxCountFit` of the expected boxes, or
+            ``None`` (the raw sum of candidate confidences).
+        cost_model: the :class:`alkit.core.cost.CostModel` of annotation seconds.
+        disagreement: (N,) a committee's disagreement, or ``None``.
     """
 
     labeled: np.ndarray
@@ -53,6 +62,8 @@ class RoundContext:
 
         ``labeled``: a bool mask of shape (N,) or row indices (``None``: nothing labeled);
         ``class_counts`` and ``class_quality``: (C,) arrays (C = the scores' classes);
+        ``box_count_fit``: a :class:`alkit.core.cost.BoxCountFit` or ``None``;
+        ``cost_model``: the seconds (default :class:`alkit.core.cost.CostModel`'s);
         ``disagreement``: (N,) finite values. A wrong shape raises ``ValueError`` naming it.
         """
         n, c = len(scores), scores.n_classes
@@ -73,14 +84,15 @@ class RoundContext:
         return replace(self, labeled=labeled_mask(labeled, len(self.labeled)))
 
     def expected_boxes(self, scores: PoolScores) -> np.ndarray:
-        """(N,) expected objects per image: the box-count fit's prediction when there is one,
-        else the raw sum of candidate confidences (:attr:`alkit.PoolScores.expected_boxes`)."""
+        """(N,) expected objects per image of ``scores``: the box-count fit's prediction when
+        there is one, else the raw sum of candidate confidences
+        (:attr:`alkit.PoolScores.expected_boxes`)."""
         if self.box_count_fit is None:
             return scores.expected_boxes
         return np.maximum(self.box_count_fit.predict(scores.box_count_features), 0.0)
 
     def expected_seconds(self, scores: PoolScores) -> np.ndarray:
-        """(N,) expected annotation seconds per image: the cost model over
+        """(N,) expected annotation seconds per image of ``scores``: the cost model over
         :meth:`expected_boxes`."""
         return self.cost_model.cost(self.expected_boxes(scores))
 

@@ -80,7 +80,8 @@ class Query:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Query:
-        """The query a :meth:`to_dict` wrote. The strategy is looked up by name; a record of a
+        """The query a :meth:`to_dict` wrote (``data``: that dict). The strategy is looked up
+        by name; a record of a
         strategy whose parts differ from the named one (a custom strategy) raises
         ``ValueError``: pass that strategy object instead. Missing fields keep the defaults;
         unknown keys raise ``TypeError``."""
@@ -112,9 +113,10 @@ def query(name: str | Strategy = DEFAULT, *, measure: str | None = None, **overr
 
 
 def budget_costs(query: Query, scores: PoolScores, context: RoundContext) -> np.ndarray | None:
-    """(N,) what each pool row costs in the query's budget unit, or ``None`` for images:
-    ``boxes``, the predicted boxes at the threshold (at least 1); ``cost``, the expected
-    annotation seconds (:meth:`alkit.core.context.RoundContext.expected_seconds`)."""
+    """(N,) what each row of ``scores`` costs in the ``query``'s budget unit (``None`` for
+    images), priced with ``context``: ``boxes``, the predicted boxes at the threshold (at
+    least 1); ``cost``, the expected annotation seconds
+    (:meth:`alkit.core.context.RoundContext.expected_seconds`)."""
     if query.budget_unit == "boxes":
         return np.maximum(scores.n_boxes, 1).astype(np.float64)
     if query.budget_unit == "cost":

@@ -62,6 +62,22 @@ class _Selector:
     spreads = False
     needs_embeddings = False
 
+    def pick(self, utility_N, scores: PoolScores, context: RoundContext, budget: float,
+             cost_N, random_state) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
+        """The picks (module docstring): ``(rows, values, reasons, report)``.
+
+        Args:
+            utility_N: (N,) float utility of every pool row (``None`` when the selector
+                reads none).
+            scores: the pool's :class:`alkit.PoolScores` (embeddings, per-box features).
+            context: the round's :class:`alkit.core.context.RoundContext` (``labeled`` rows
+                are never picked).
+            budget: images to pick, or with ``cost_N`` the total cost.
+            cost_N: (N,) per-row cost in the budget's unit, or ``None`` to count images.
+            random_state: ``None``, an int seed or a ``numpy.random.Generator``.
+        """
+        raise NotImplementedError
+
     def to_dict(self) -> dict:
         """The fields as a plain dict (``kind`` names the class)."""
         return {"kind": type(self).__name__.lower(), **asdict(self)}

@@ -112,7 +112,8 @@ class Strategy:
     def select(self, scores: PoolScores, context: RoundContext, budget: float, *,
                cost_N=None, random_state=None) -> Selection:
         """Pick from ``scores`` with ``context`` (its ``labeled`` rows are never picked):
-        ``budget`` images, or with ``cost_N`` (N,) that much cost."""
+        ``budget`` images, or with ``cost_N`` (N,) that much cost; ``random_state`` (``None``,
+        an int or a Generator) draws ties and the selector's random choices."""
         self.check(scores, context)
         utility = None if self.utility is None else self.utility(scores, context)
         if utility is not None and not np.all(np.isfinite(utility)):
@@ -127,8 +128,9 @@ class Strategy:
                          {**report, **self._report(context)})
 
     def check(self, scores: PoolScores, context: RoundContext) -> None:
-        """Refuse what this strategy cannot run on: a missing context field (named, with
-        where it comes from), embeddings with NaN (the images named)."""
+        """Refuse what this strategy cannot run on with ``scores`` and ``context``: a missing
+        context field (named, with where it comes from), embeddings with NaN (the images
+        named)."""
         if len(context.labeled) != len(scores):
             raise ValueError(f"the context has {len(context.labeled)} rows, the scores "
                              f"{len(scores)}")
@@ -196,8 +198,9 @@ REMOVED = {
 
 
 def strategy(name_or_strategy) -> Strategy:
-    """The named strategy (a :class:`Strategy` or any strategy object passes through); a
-    removed name raises ``ValueError`` naming its replacement, an unknown one the names."""
+    """The strategy ``name_or_strategy`` names in :data:`STRATEGIES` (a :class:`Strategy` or
+    any strategy object passes through); a removed name raises ``ValueError`` naming its
+    replacement, an unknown one the names."""
     if not isinstance(name_or_strategy, str):
         return name_or_strategy
     if name_or_strategy in STRATEGIES:

@@ -3,24 +3,32 @@ sees the labeled set, budgets in boxes and the near-duplicate filter from a roun
 objects (the simulated one, dropped files, one written here), resume after SIGKILL, the CLI."""
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pausing import kill, pause_env, wait_for_pause
 
-from alkit import Annotator, Labels, Project, RoundConfig, round_config
+from alkit import (
+    STRATEGIES,
+    Annotator,
+    Labels,
+    Project,
+    RoundConfig,
+    Strategy,
+    TopK,
+    Uncertainty,
+    round_config,
+)
 from alkit.core.kcenter import k_center_greedy
 from alkit.data.datasets import DatasetError
 from alkit.loop.ledger import LedgerError
 
 ALKIT = Path(sys.executable).parent / "alkit"
-TINY = round_config("two_stage", "tiny", budget=8)
+TINY = round_config("least_confidence", "tiny", budget=8)
 
 
 @pytest.fixture
@@ -96,7 +104,8 @@ def test_rounds_with_the_oracle_and_a_new_annotator(project):
     first = project.run_round(TINY, progress=False)
     assert (first.number, first.status, first.n_labeled_after) == (1, "done", 32)
     assert first.metrics_before == seed.metrics_after
-    assert first.params["strategy"] == "two_stage" and first.params["m_factor"] == 4.0
+    assert first.params["strategy"] == "least_confidence"
+    assert first.params["strategy_parts"]["utility"]["measure"] == "least_confidence"
     assert first.metrics_after["config"] == TINY.to_dict()
     manifest = json.loads((project.round_dir(1) / "manifest.json").read_text())
     assert manifest["round"] == 1 and manifest["query_count"] == 8
@@ -123,7 +132,7 @@ def test_rounds_with_the_oracle_and_a_new_annotator(project):
     assert len(queried) == len(set(queried)) == 16
     assert len((project.dir / "train" / "labeled.txt").read_text().splitlines()) == 40
     status = project.status()
-    assert "      2  done        two_stage          40" in status
+    assert "      2  done        least_confidence       40" in status
     assert "waiting for labels" not in status and "recommendation:" in status
 
 
@@ -145,7 +154,8 @@ def test_k_center_starts_from_the_labeled_set(project):
 @pytest.mark.slow
 def test_budget_in_boxes_and_the_near_duplicate_filter_from_a_round(project):
     project.run_round(TINY, progress=False)
-    config = round_config("mean3", "tiny", budget=12, budget_unit="boxes", dedupe_threshold=0.9)
+    mean3 = Strategy("mean3", TopK(), Uncertainty("least_confidence", "mean3"))
+    config = round_config(mean3, "tiny", budget=12, budget_unit="boxes", dedupe_threshold=0.9)
     record = project.run_round(config, progress=False)
     assert record.params["budget_unit"] == "boxes" and record.params["dedupe_threshold"] == 0.9
     assert "n_dropped_duplicates" in record.params
@@ -154,45 +164,29 @@ def test_budget_in_boxes_and_the_near_duplicate_filter_from_a_round(project):
 
 
 @pytest.mark.slow
-def test_calibrated_and_auto_rounds_measure_class_quality_on_the_val_split(project,
-                                                                          monkeypatch):
-    """The round scores the val split with the current model, turns its class quality into
-    PPAL weights (calibrated) or a switch (auto), and spends a budget in seconds."""
+def test_calibrated_and_ppal_rounds_measure_class_quality_on_the_val_split(project):
+    """The round scores the val split with the current model and turns its class quality into
+    gain weights (calibrated, a budget in seconds) or PPAL's difficulty weights (ppal)."""
     project.run_round(TINY, progress=False)
     seconds = round_config("calibrated", "tiny", budget=200, budget_unit="cost")
     calibrated = project.run_round(seconds, progress=False)
     quality = np.array(calibrated.params["class_quality"])
     weights = np.array(calibrated.params["class_weights"])
     assert quality.shape == weights.shape == (6,) and np.all((0 <= quality) & (quality <= 1))
-    assert np.all((weights >= 1) & (weights <= 1.2 + 1e-9))
-    assert np.argmax(weights) == np.argmin(quality)
+    assert max(weights) == pytest.approx(1.0) and np.all(weights >= 0)  # gain: the best is 1
     picked = project.ledger.queries(calibrated.number)
     scores = project.round_scores(calibrated.number, [q["path"] for q in picked])
-    assert 0 < np.sum(4 + 25.5 * scores.expected_boxes) <= 200
-    assert "uncertainty_lift" not in calibrated.params  # 16 val images: too few to measure
-    monkeypatch.setattr("alkit.core.calibrated.MIN_LIFT_IMAGES", 10)
-    auto = project.run_round(round_config("auto", "tiny", budget=4), progress=False)
-    lift = auto.params["uncertainty_lift"]
-    assert lift["n_images"] == 16 and lift["n_top"] == 2
-    assert auto.params["auto"] == ("calibrated" if lift["lower"] >= 1 else "typiclust")
-    assert auto.params["model_quality"] == pytest.approx(np.mean(auto.params["class_quality"]),
-                                                         abs=1e-3)
-    assert len(project.ledger.queries(auto.number)) == 4
-    # auto_cm_gain: the switch's lift is measured with PPAL's weights, the ranking uses gain
-    from alkit.loop import project as project_module
-
-    weightings = []
-
-    def spy(*args, **kwargs):
-        weightings.append(kwargs["weighting"])
-        return measure_lift(*args, **kwargs)
-
-    measure_lift = project_module.measure_lift
-    monkeypatch.setattr(project_module, "measure_lift", spy)
-    gain = project.run_round(round_config("auto_cm_gain", "tiny", budget=4), progress=False)
-    assert weightings == ["difficulty"]
-    if gain.params["auto"] == "calibrated":  # gain weights: the largest is 1, not PPAL's >= 1
-        assert max(gain.params["class_weights"]) == pytest.approx(1.0)
+    fit = calibrated.params.get("box_count_fit")
+    expected = (scores.expected_boxes if fit is None else np.maximum(
+        fit["intercept"] + scores.box_count_features @ np.array(fit["slopes"]), 0.0))
+    assert 0 < np.sum(4 + 25.5 * expected) <= 200 * 1.01  # the fit is recorded rounded
+    ppal = project.run_round(round_config("ppal", "tiny", budget=4), progress=False)
+    weights = np.array(ppal.params["class_weights"])
+    assert np.all((weights >= 1) & (weights <= 1.2 + 1e-9))
+    assert np.argmax(weights) == np.argmin(ppal.params["class_quality"])
+    assert len(project.ledger.queries(ppal.number)) == 4
+    assert ppal.params["strategy_parts"]["selector"] == {"kind": "shortlist", "m_factor": 4.0,
+                                                         "spread": "medoids"}
 
 
 def test_a_control_round_and_the_end_of_the_pool(tiny_dataset, tmp_path):
@@ -257,24 +251,28 @@ def test_folder_annotations_wait_validate_and_import(project):
 
 
 @pytest.mark.slow
-def test_a_round_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(project):
+@pytest.mark.parametrize(("point", "status", "n_labeled"), [
+    ("label.recorded@4", "annotating", 28),  # half of the round's 8 labels committed
+    ("round.training", "training", 32),  # every label in, training not started
+])
+def test_a_round_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
+        project, tmp_path, point, status, n_labeled):
     project.run_round(TINY, progress=False)
     project.close()
     command = [str(ALKIT), "round", str(project.dir), "--recipe", "tiny", "--budget", "8",
                "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    status = None
-    while time.time() < deadline and process.poll() is None:
-        with sqlite3.connect(project.dir / "project.db") as conn:
-            row = conn.execute("SELECT status FROM rounds WHERE number = 1").fetchone()
-        status = row[0] if row else None
-        if status in ("annotating", "training"):
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the round finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    pauses, log = tmp_path / "pauses", tmp_path / "round.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=pause_env(pauses, point), stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_for_pause(pauses, point.split("@")[0], process, log)
+        with sqlite3.connect(project.dir / "project.db") as conn:  # where it was killed
+            assert conn.execute("SELECT status FROM rounds WHERE number = 1").fetchone() == (
+                status,)
+            assert conn.execute("SELECT COUNT(*) FROM labels").fetchone() == (n_labeled,)
+    finally:
+        kill(process)
     with Project(project.dir) as resumed:
         record = resumed.run_round(TINY, progress=False)
         assert (record.number, record.status, record.n_labeled_after) == (1, "done", 32)
@@ -296,12 +294,11 @@ def test_cli_init_round_status(tiny_dataset, tmp_path):
     assert rounds.returncode == 0, rounds.stderr[-2000:]
     status = subprocess.run([str(ALKIT), "status", str(tmp_path / "p")], capture_output=True,
                             text=True, timeout=120)
-    assert "      1  done        auto_cm_gain       30" in status.stdout
+    assert "      1  done        calibrated             30" in status.stdout
     assert "recommendation:" in status.stdout
-    with Project(tmp_path / "p") as made:  # the default query is auto_cm_gain, not plain auto
+    with Project(tmp_path / "p") as made:  # the default strategy
         params = made.ledger.rounds()[1].params
-    assert params["params"] == {"diversity": "clusters", "m_factor": 10.0, "weights": "gain",
-                                "lift_weights": "difficulty"}, params
+    assert params["strategy_parts"] == STRATEGIES["calibrated"].to_dict(), params
     again = subprocess.run([str(ALKIT), "init", str(tmp_path / "p"), "--dataset",
                             str(tiny_dataset / "dataset.yaml")], capture_output=True, text=True,
                            timeout=120)
