@@ -63,7 +63,7 @@ def test_init_takes_a_pool_of_its_own_and_needs_one(tiny_dataset, tmp_path):
 
 def test_round_config_routes_fields_and_names_what_is_unknown():
     config = round_config("coreset", "tiny", budget=5, epochs=1, random_state=3)
-    assert (config.query.strategy, config.query.budget) == ("coreset", 5)
+    assert (config.query.strategy.name, config.query.budget) == ("coreset", 5)
     assert (config.recipe.epochs, config.recipe.imgsz, config.random_state) == (1, 64, 3)
     assert RoundConfig.from_dict(config.to_dict()) == config
     assert config.seed_for("train", 1) != config.seed_for("select", 1)

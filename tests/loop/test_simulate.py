@@ -92,11 +92,11 @@ def test_pick_composition_counts_rare_boxes_hard_scenes_and_repeated_groups():
 
 def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_dataset):
     yaml = str(tiny_dataset / "dataset.yaml")
-    with pytest.raises(ValueError, match="unknown strategies"):
+    with pytest.raises(ValueError, match="unknown strategy 'magic'"):
         simulate.experiment(yaml, ["random", "magic"])
     exp = simulate.experiment(yaml, ["random"], recipe=TINY)
-    with pytest.raises(ValueError, match="unknown cell 'margin'"):
-        simulate.run_grid(tmp_path, exp, ["margin"])
+    with pytest.raises(ValueError, match="unknown cell 'coreset'"):
+        simulate.run_grid(tmp_path, exp, ["coreset"])
     simulate.check_config(tmp_path, exp)
     with pytest.raises(ValueError, match="recipe"):
         simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"],
@@ -104,13 +104,13 @@ def test_unknown_strategies_and_recipe_changes_are_refused(tmp_path, tiny_datase
     with pytest.raises(ValueError, match=r"queries\.random"):
         simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"], budget=5,
                                                              recipe=TINY))
-    simulate.check_config(tmp_path, simulate.experiment(yaml, ["margin"], recipe=TINY,
+    simulate.check_config(tmp_path, simulate.experiment(yaml, ["coreset"], recipe=TINY,
                                                          rounds=7))  # a new cell, more rounds
     simulate.check_config(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY,
                                                          rounds=2, rare_classes=("four",)))
     stored = json.loads((tmp_path / "config.json").read_text())
     assert stored["rounds"] == 7 and stored["rare_classes"] == ["four"]
-    assert set(stored["queries"]) == {"random", "margin"}
+    assert set(stored["queries"]) == {"random", "coreset"}
     # a folder written before a field existed (here the recipe's engine and the queries'
     # seconds_per_box) is the same experiment when the new field has its default
     del stored["recipe"]["engine"], stored["queries"]["random"]["seconds_per_box"]
@@ -200,7 +200,7 @@ def test_committee_cell_selects_by_the_members_disagreement(tmp_path, tiny_datas
     members = sorted((project / "runs" / "round_001_committee").glob("member*/weights/best.pt"))
     assert len(members) == 3
     with Ledger(project) as ledger:
-        assert ledger.rounds()[1].params["committee_members"] == 3
+        assert ledger.rounds()[1].params["strategy_parts"]["utility"]["members"] == 3
         picks = ledger.queries(1)
         pool = [r["path"] for r in ledger.images(split="pool")]
     member_scores = [scoring.score_pool(m, pool, imgsz=64, cache_dir=out / "work" / "scores",
