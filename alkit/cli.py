@@ -2,8 +2,8 @@
 
 Subcommands:
 
-* ``alkit samples --samples {tiny,small,full,demo,longtail} --out DIR [--seed N]``: build the
-  sample benchmark.
+* ``alkit samples --samples PRESET --out DIR [--seed N]``: build the sample benchmark
+  (presets: tiny, small, full, demo, longtail, defects).
 * ``alkit validate DATASET_YAML [--json]``: check a dataset; exit 1 on fatal problems.
 * ``alkit score MODEL SOURCE``: score a pool (boxes, class scores, embeddings, measures).
 * ``alkit select SCORES --budget K [--strategy S] [--checks DATASET_YAML --model WEIGHTS]``:

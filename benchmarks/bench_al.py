@@ -40,7 +40,7 @@ HEADLINE = "random,least_confidence,calibrated,typiclust,ppal"
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options (defaults: the headline grid on the full sample preset)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    # al-full holds the headline run made before the loop was consolidated (report-only now)
+    # a new folder: a committed grid keeps its own protocol (config.json refuses another)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "al-full-2"))
     p.add_argument("--samples", "--preset", dest="samples", default="full",
                    help="sample preset when --data is not given")
@@ -70,6 +70,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default=None)
     p.add_argument("--fixed-start", action="store_true",
                    help="every round from the initial weights instead of the previous round")
+    p.add_argument("--until-flat", type=float, default=None, metavar="GAIN",
+                   help="grow the grid round by round (up to --rounds) until the best "
+                        "strategy's mean mAP50 gain in a round falls below GAIN (e.g. 0.005) "
+                        "or the labels reach --max-share of the pool")
+    p.add_argument("--max-share", type=float, default=0.08,
+                   help="with --until-flat: stop when the labels reach this share of the "
+                        "pool (default 8%%)")
+    p.add_argument("--extend-random", action="store_true",
+                   help="after the grid, continue random past the horizon until it matches "
+                        "each strategy's final mAP50 and rare AP50 (the seed's measure; needs "
+                        "--fixed-start)")
+    p.add_argument("--extension-cap", type=float, default=3.0,
+                   help="random's extension stops at this multiple of its labels at the "
+                        "horizon")
+    p.add_argument("--extension-step", type=float, default=None,
+                   help="images per extension round (default: half the horizon's labels)")
+    p.add_argument("--extension-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--weights", help="initial weights (default: the pretrained start)")
     p.add_argument("--rare", help="comma list of rare class names (default: < 5%% of the labeled "
                    "splits' instances)")
@@ -103,7 +120,8 @@ def the_experiment(args, data: str) -> simulate.Experiment:
                "seconds_per_box": args.seconds_per_box}
     dedupe = {} if args.dedupe is None else {"dedupe_threshold": args.dedupe}
     return replace(exp, queries={name: replace(q, **seconds, **dedupe)
-                                 for name, q in exp.queries.items()})
+                                 for name, q in exp.queries.items()},
+                   extension_cap=args.extension_cap, extension_step=args.extension_step)
 
 
 def _log(out: Path, line: str) -> None:
@@ -128,28 +146,56 @@ def _without(argv: list[str], *flags: str) -> list[str]:
     return kept
 
 
-def run_in_processes(argv: list[str], strategies: list[str], seeds: list[int], jobs: int) -> None:
+def run_in_processes(argv: list[str], strategies: list[str], seeds: list[int], jobs: int,
+                     phase: str | None = None) -> None:
     """Run the grid with ``jobs`` cells at once: first one seed model per seed (in parallel),
     then every (strategy, seed) cell, each as this script with ``--strategies S --seeds K``
-    and ``--jobs 1`` in its own process. A failed cell is reported, the others go on."""
+    and ``--jobs 1`` in its own process; with ``phase`` (``--extension-only``), only that
+    flag's work per cell instead. A failed cell is reported, the others go on."""
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
     base = [sys.executable, str(Path(__file__).resolve()),
-            *_without(argv, "--strategies", "--seeds", "--jobs", "--reset"), "--no-report"]
+            *_without(argv, "--strategies", "--seeds", "--jobs", "--reset", "--extend-random"),
+            "--no-report"]
 
     def run(strategy: str, seed: int, *extra: str) -> tuple[str, int]:
         command = [*base, "--strategies", strategy, "--seeds", str(seed), *extra]
         return f"{strategy}-s{seed}", subprocess.run(command, check=False).returncode
 
+    cells = [(strategy, seed) for seed in seeds for strategy in strategies]
     with ThreadPoolExecutor(jobs) as workers:
-        # seed models first: every strategy of a seed starts from the same one
-        failed = [name for name, rc in workers.map(
-            lambda s: run(strategies[0], s, "--seed-models-only"), seeds) if rc]
-        cells = [(strategy, seed) for seed in seeds for strategy in strategies]
-        failed += [name for name, rc in workers.map(lambda c: run(*c), cells) if rc]
+        if phase is not None:
+            failed = [f"{name} ({phase})" for name, rc in workers.map(
+                lambda c: run(*c, phase), cells) if rc]
+        else:  # seed models first: every strategy of a seed starts from the same one
+            failed = [name for name, rc in workers.map(
+                lambda s: run(strategies[0], s, "--seed-models-only"), seeds) if rc]
+            failed += [name for name, rc in workers.map(lambda c: run(*c), cells) if rc]
     if failed:
         print(f"cells that failed (run the command again to continue them): {failed}")
+
+
+def _horizons(args, out: Path, config: simulate.Experiment):
+    """The grid's round counts: just ``--rounds``; with ``--until-flat``, 1, 2, ... up to
+    ``--rounds``, stopping after the first at which :func:`simulate.horizon_reached` says why
+    (random's extension follows the last count)."""
+    if args.until_flat is None:
+        yield args.rounds
+        return
+    from alkit.data import datasets
+
+    pool = len(datasets.list_images(datasets.read_dataset_yaml(config.dataset_yaml)
+                                    .splits["pool"]))
+    for rounds in range(1, args.rounds + 1):
+        yield rounds
+        why = simulate.horizon_reached(simulate.load_cells(out), rounds,
+                                       min_gain=args.until_flat,
+                                       max_labels=args.max_share * pool)
+        if why is not None:
+            print(f"horizon after round {rounds}: {why}")
+            _log(out, f"horizon   after round {rounds}: {why}")
+            return
 
 
 def main(argv=None) -> int:
@@ -169,17 +215,38 @@ def main(argv=None) -> int:
                 for seed in seeds:
                     simulate.reset_cell(out, strategy, seed)
         simulate.check_config(out, config)
+        if (args.extend_random or args.extension_only) and "random" not in strategies:
+            raise SystemExit("--extend-random continues random's cells: put random in "
+                             "--strategies")
+        if args.extension_only:
+            with quiet() if args.quiet else nullcontext():
+                for seed in seeds:
+                    simulate.extend_random(out, config, seed, progress=not args.quiet)
+            _log(out, f"finished  {command}  ({time.perf_counter() - started:.0f} s)")
+            return 0
         if args.seed_models_only:
             with quiet() if args.quiet else nullcontext():
                 for seed in seeds:
                     simulate.seed_model(out, config, seed, progress=not args.quiet)
             return 0
-        if args.jobs > 1:
-            run_in_processes(argv if argv is not None else sys.argv[1:], strategies, seeds,
-                             args.jobs)
-        else:
-            with quiet() if args.quiet else nullcontext():  # --quiet: no per-epoch tables
-                simulate.run_grid(out, config, strategies, seeds, progress=not args.quiet)
+        argv = _without(list(argv if argv is not None else sys.argv[1:]), "--until-flat",
+                        "--max-share", "--rounds")
+        grown = config
+        for rounds in _horizons(args, out, config):
+            grown = replace(config, rounds=rounds)
+            if args.jobs > 1:
+                run_in_processes([*argv, "--rounds", str(rounds)], strategies, seeds,
+                                 args.jobs)
+            else:
+                with quiet() if args.quiet else nullcontext():  # no per-epoch tables
+                    simulate.run_grid(out, grown, strategies, seeds, progress=not args.quiet)
+        if args.extend_random and args.jobs > 1:
+            run_in_processes([*argv, "--rounds", str(grown.rounds)], ["random"], seeds,
+                             args.jobs, phase="--extension-only")
+        elif args.extend_random:
+            with quiet() if args.quiet else nullcontext():
+                for seed in seeds:
+                    simulate.extend_random(out, grown, seed, progress=not args.quiet)
     if args.no_report:
         _log(out, f"finished  {command}  ({time.perf_counter() - started:.0f} s)")
         return 0

@@ -24,6 +24,11 @@ What is in it (fixed generator, see :data:`CONFIG`; changing it changes every be
   the rare classes near 0.5% of instances each, easy scenes 60% of the images in larger
   near-duplicate groups (about half the pool are near-copies of easy scenes). The other presets
   keep the parameters above, so their files do not change.
+* The ``defects`` preset (:data:`DEFECTS`) is a one-class detector: one class ``defect`` (small,
+  faint 7s) among unlabeled look-alikes (1, 4, 9), a third of the images without a defect
+  (``clean`` scenes), easy scenes in near-duplicate groups, hard conditions rare, a
+  10,000-image pool. Its parameters are new fields whose defaults leave the other presets'
+  files unchanged.
 
 Output layout (Ultralytics' own)::
 
@@ -84,6 +89,10 @@ class GeneratorConfig:
         digit_split_fractions: ``(split, fraction)`` pairs: the share of each digit class's
             MNIST instances given to each split.
         image_size: side of the square images, in pixels.
+        object_scale: factor on every condition's object heights (1: the sizes above).
+        ink_darkness: range of the dark ink's gray level (0-255) on paper: higher is fainter.
+        clean_distractors: ``[low, high)`` unlabeled clutter digits in a ``clean`` scene (a
+            scene without a labeled object; only presets that list the condition have one).
     """
 
     class_digits: tuple[int, ...] = (0, 1, 2, 3, 4, 7)
@@ -101,11 +110,14 @@ class GeneratorConfig:
         ("seed", 0.1), ("pool", 0.6), ("val", 0.1), ("test", 0.2),
     )
     image_size: int = 128
+    object_scale: float = 1.0
+    ink_darkness: tuple[float, float] = (15.0, 70.0)
+    clean_distractors: tuple[int, int] = (0, 3)
 
     @property
     def class_probabilities(self) -> np.ndarray:
         """(n_classes,) probability of each class for a labeled object."""
-        rare = np.array([name in self.rare_classes for name in self.class_names])
+        rare = np.array([name in self.rare_classes for name in self.class_names], dtype=bool)
         common_share = (1.0 - self.rare_share * rare.sum()) / (~rare).sum()
         return np.where(rare, self.rare_share, common_share)
 
@@ -122,16 +134,30 @@ LONGTAIL = replace(
                      ("occluded", 0.07), ("small", 0.08), ("crowded", 0.07)),
 )
 
+#: A one-class defect detector (the ``defects`` preset): one class, ``defect`` (the digit 7,
+#: drawn small and faint), against unlabeled 1s, 4s and 9s that look like it; a third of the
+#: images hold no defect (``clean``: paper and a few look-alikes), half are easy scenes in
+#: near-duplicate groups (mean size 5, up to 12), hard conditions are rare (3-4% each).
+DEFECTS = replace(
+    CONFIG, class_digits=(7,), class_names=("defect",), rare_classes=(), rare_share=0.0,
+    distractor_digits=(1, 4, 9), duplicate_p=0.2, max_duplicate_group=12,
+    object_scale=0.65, ink_darkness=(60.0, 125.0), clean_distractors=(0, 4),
+    condition_rates=(("clean", 0.33), ("easy", 0.50), ("low_contrast", 0.04),
+                     ("clutter", 0.04), ("occluded", 0.03), ("small", 0.03),
+                     ("crowded", 0.03)),
+)
+
 
 @dataclass(frozen=True)
 class SamplePreset:
     """Image counts per split, and the generator parameters.
 
     Attributes:
-        name: the preset's name (``tiny``, ``small``, ``full`` or ``longtail`` in
-            :data:`PRESETS`).
+        name: the preset's name (``tiny``, ``small``, ``full``, ``demo``, ``longtail``,
+            ``defects`` in :data:`PRESETS`).
         n_images: split (``seed``, ``pool``, ``val``, ``test``) -> number of images.
-        config: the generator's parameters (:data:`CONFIG`, or :data:`LONGTAIL`).
+        config: the generator's parameters (:data:`CONFIG`, :data:`LONGTAIL` or
+            :data:`DEFECTS`).
     """
 
     name: str
@@ -145,9 +171,15 @@ PRESETS = {
     "full": SamplePreset("full", {"seed": 100, "pool": 5000, "val": 300, "test": 600}),
     # the starter (make demo): K = 200 is 10% of the pool, the seed and val splits of small
     "demo": SamplePreset("demo", {"seed": 60, "pool": 2000, "val": 60, "test": 300}),
+    # the starter today (make demo): a seed set of a few hundred, the regime of a real first
+    # model; K = 200 is 10% of the pool
+    "starter": SamplePreset("starter", {"seed": 300, "pool": 2000, "val": 100, "test": 300}),
     # a 20,000-image pool; a test split big enough to hold ~30 boxes of each rare class
     "longtail": SamplePreset("longtail", {"seed": 200, "pool": 20000, "val": 600,
                                           "test": 2000}, LONGTAIL),
+    # one class, a 10,000-image pool (8% of it is 800 labels), a seed set of a few hundred
+    "defects": SamplePreset("defects", {"seed": 200, "pool": 10000, "val": 400,
+                                        "test": 1000}, DEFECTS),
 }
 
 
@@ -228,7 +260,7 @@ class SceneSpec:
 
     Attributes:
         condition: the scene condition: ``easy``, ``low_contrast``, ``clutter``,
-            ``occluded``, ``small`` or ``crowded``.
+            ``occluded``, ``small``, ``crowded`` or ``clean`` (no labeled object).
         variant: ``dark`` or ``faded`` for ``low_contrast`` scenes, ``""`` otherwise.
         background: RGB paper color, 0-255 per channel.
         gradient: ``(gx, gy, amplitude)`` of a linear shading ramp added to the background:
@@ -302,6 +334,13 @@ class _SceneMaker:
         return getattr(self, f"_{condition}")()
 
     # ---- conditions
+
+    def _clean(self) -> SceneSpec:
+        """No labeled object: paper and a few unlabeled look-alikes (a defect-free part)."""
+        low, high = self.config.clean_distractors
+        distractors = self._place(self.rng.integers(low, high), (18, 40), self._dark_ink,
+                                  max_iou=0.0, digits=self.config.distractor_digits)
+        return self._scene("clean", "", self._paper(), distractors, noise=(2, 5))
 
     def _easy(self) -> SceneSpec:
         background, ink = self._paper(), self._dark_ink
@@ -379,7 +418,7 @@ class _SceneMaker:
         return tuple(float(np.clip(base + d, 0, 255)) for d in self.rng.uniform(-spread, spread, 3))
 
     def _dark_ink(self) -> tuple[float, float, float]:
-        return self._tinted(self.rng.uniform(15, 70), 15)
+        return self._tinted(self.rng.uniform(*self.config.ink_darkness), 15)
 
     def _occluder(self, obj: ObjectSpec, background) -> tuple:
         """A rectangle covering 25-55% of the object's box from one side."""
@@ -401,6 +440,8 @@ class _SceneMaker:
     def _place(self, n, height_range, ink, *, max_iou, taken=(), digits=None) -> list[ObjectSpec]:
         """Up to ``n`` objects inside the image, overlapping placed ones by at most ``max_iou``."""
         rng, placed = self.rng, list(taken)
+        scale = self.config.object_scale
+        height_range = tuple(max(4, round(h * scale)) for h in height_range)
         new = []
         for _ in range(int(n)):
             class_id, digit = self._draw_class(digits)
@@ -627,8 +668,9 @@ def build_samples(
     """Build the sample benchmark (see the module docstring) and return what was written.
 
     Args:
-        preset: ``tiny`` (unit tests), ``small`` (notebooks in CI), ``full`` (benchmarks)
-            or ``longtail`` (the long-tail regime, :data:`LONGTAIL`).
+        preset: ``tiny`` (unit tests), ``small`` (notebooks in CI), ``full`` (benchmarks),
+            ``demo`` (the starter), ``longtail`` (the long-tail regime, :data:`LONGTAIL`) or
+            ``defects`` (one class, :data:`DEFECTS`).
         out: output directory (default ``data_samples/generated/<preset>`` under the current
             directory). An existing directory is replaced only if alkit built it.
         random_state: seed; the same seed gives byte-identical output.
@@ -693,8 +735,7 @@ def ensure_samples(preset: str = "small", out: str | os.PathLike | None = None, 
     build is there (:func:`is_built`).
 
     Args:
-        preset: ``tiny``, ``small`` (default), ``full`` or ``longtail`` (see
-            :data:`PRESETS`).
+        preset: a name of :data:`PRESETS` (default ``small``).
         out: the dataset directory (default ``data_samples/generated/<preset>`` under the
             current directory).
         random_state: seed of the build.

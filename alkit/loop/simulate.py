@@ -47,7 +47,8 @@ import platform
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -90,6 +91,10 @@ class Experiment:
         shared_seed_model: None: one seed model per seed; an int: one seed model for every
             seed, trained with this ``random_state``.
         pool: the pool's folder or list file, when not the yaml's ``pool``.
+        extension_cap: :func:`extend_random` continues random's cells up to this multiple of
+            their labeled images at the horizon (round ``rounds``).
+        extension_step: images per extension round (``None``: half of random's labeled
+            images at the horizon, so that 3x takes 4 rounds).
     """
 
     dataset_yaml: str
@@ -99,6 +104,8 @@ class Experiment:
     rare_classes: tuple[str, ...] = ()
     shared_seed_model: int | None = None
     pool: str | None = None
+    extension_cap: float = 3.0
+    extension_step: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "dataset_yaml", str(self.dataset_yaml))
@@ -108,6 +115,10 @@ class Experiment:
             object.__setattr__(self, "pool", str(self.pool))
         if self.rounds < 1:
             raise ValueError(f"an experiment needs at least 1 round, got {self.rounds}")
+        if self.extension_cap < 1 or (self.extension_step is not None
+                                      and self.extension_step <= 0):
+            raise ValueError(f"extension_cap must be >= 1 and extension_step > 0, got "
+                             f"{self.extension_cap} and {self.extension_step}")
 
     def round_config(self, name: str, seed: int) -> RoundConfig:
         """The :class:`alkit.RoundConfig` of cell (``name``, ``seed``)."""
@@ -120,7 +131,8 @@ class Experiment:
         return {"dataset_yaml": self.dataset_yaml, "recipe": self.recipe.to_dict(),
                 "queries": {k: q.to_dict() for k, q in sorted(self.queries.items())},
                 "rounds": self.rounds, "rare_classes": list(self.rare_classes),
-                "shared_seed_model": self.shared_seed_model, "pool": self.pool}
+                "shared_seed_model": self.shared_seed_model, "pool": self.pool,
+                "extension_cap": self.extension_cap, "extension_step": self.extension_step}
 
 
 def experiment(dataset_yaml: str | os.PathLike, names, *, budget: float = 100,
@@ -282,30 +294,127 @@ def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
     out = Path(out)
     round_config = exp.round_config(name, seed)
     check_config(out, exp)
+    cell = _load_cell(out, name, seed)
+    extended = [r["round"] for r in cell["rounds"] if r.get("extension")]
+    if extended and min(extended) <= exp.rounds:
+        raise ValueError(f"{cell_path(out, name, seed)}: random was extended from round "
+                         f"{min(extended)} on, so the grid cannot run {exp.rounds} rounds in "
+                         "this folder; reset random's cells (bench_al.py --reset --strategies "
+                         "random) to run more rounds")
     seed_record = seed_model(out, exp, seed, progress=progress)
-    path = cell_path(out, name, seed)
-    cell = files.read_json(path) or {"strategy": name, "seed": seed, "rounds": []}
+    with _cell_project(out, exp, name, seed, seed_record, cell) as project:
+        while len(cell["rounds"]) <= exp.rounds:
+            if not _next_round(out, project, cell, round_config, annotator, progress, echo):
+                break
+    return cell
+
+
+def extend_random(out: str | os.PathLike, exp: Experiment, seed: int, *,
+                  annotator: Annotator | None = None, progress: bool = True,
+                  echo=print) -> dict:
+    """Continue random's cell of ``seed`` past the horizon (round ``exp.rounds``) until it
+    matches the final mAP50 and rare-class AP50 of every finished strategy cell of the same
+    seed, or its labeled images reach ``exp.extension_cap`` times its images at the horizon:
+    the seed's measure (random's labels to match active learning's final) needs random's curve
+    beyond the strategies' budget. Extension rounds buy ``exp.extension_step`` images each
+    (the last one stops at the cap, or when the pool is all labeled) and are marked
+    ``"extension": true`` in the cell; the
+    report never compares strategies with them at equal budgets. Rerun after a strategy cell
+    finished with a higher final: random continues. Returns random's cell record.
+
+    The extension answers a fair question only when a round's model does not depend on the
+    rounds before it (``Recipe.warm_start=False``: every round trains from the start
+    weights); under warm start it is refused."""
+    if exp.recipe.warm_start:
+        raise ValueError("extend_random needs rounds trained from the start weights "
+                         "(Recipe.warm_start=False, bench_al.py --fixed-start): under warm "
+                         "start random's model at a budget depends on its earlier rounds")
+    out = Path(out)
+    cell = run_cell(out, exp, "random", seed, annotator=annotator, progress=progress,
+                    echo=echo)
+    if "waiting" in cell:
+        return cell
+    targets = _extension_targets(out, exp, seed)
+    if targets is None:
+        echo(f"random-s{seed}: no finished strategy cell of seed {seed} to match yet")
+        return cell
+    horizon = cell["rounds"][exp.rounds]["labeled_images"]
+    cap = exp.extension_cap * horizon
+    step = exp.extension_step or horizon / 2
+    seed_record = seed_model(out, exp, seed, progress=progress)
+    with _cell_project(out, exp, "random", seed, seed_record, cell) as project:
+        while not _matches(cell["rounds"][-1], targets, exp.rare_classes):
+            images = cell["rounds"][-1]["labeled_images"]
+            left = project.ledger.counts()["unlabeled"]
+            if images >= cap - 0.5 or not left:  # the cap, or the whole pool labeled
+                break
+            query = replace(exp.queries["random"],
+                            budget=float(min(round(min(step, cap - images)), left)))
+            config = RoundConfig(query, exp.recipe, seed)
+            if not _next_round(out, project, cell, config, annotator, progress, echo,
+                               extension=True):
+                break
+    return cell
+
+
+def _extension_targets(out: Path, exp: Experiment, seed: int) -> tuple[float, float] | None:
+    """(highest final mAP50, highest final rare-class AP50) over the strategy cells of
+    ``seed`` that finished ``exp.rounds`` rounds; None when there is none."""
+    finals = [c["rounds"][exp.rounds] for c in load_cells(out)
+              if c["seed"] == seed and c["strategy"] != "random"
+              and len(c["rounds"]) > exp.rounds]
+    if not finals:
+        return None
+    rare = list(exp.rare_classes)
+    return (max(r["map50"] for r in finals),
+            max(_rare_mean(r, rare) for r in finals) if rare else float("nan"))
+
+
+def _matches(entry: dict, targets: tuple[float, float], rare) -> bool:
+    """Whether a round ``entry`` reaches both ``targets`` (mAP50, rare AP50)."""
+    return entry["map50"] >= targets[0] and (
+        not rare or _rare_mean(entry, list(rare)) >= targets[1])
+
+
+def _load_cell(out: Path, name: str, seed: int) -> dict:
+    cell = files.read_json(cell_path(out, name, seed)) or {"strategy": name, "seed": seed,
+                                                           "rounds": []}
     cell.pop("waiting", None)
+    return cell
+
+
+@contextmanager
+def _cell_project(out: Path, exp: Experiment, name: str, seed: int, seed_record, cell: dict):
+    """The cell's project with the shared seed round adopted and round 0 in ``cell``."""
     with _project(out / WORK / cell_name(name, seed), exp, out) as project:
         project.adopt_seed_round(seed_record)
         if not cell["rounds"]:
             cell["rounds"].append(_round_entry(project, project.ledger.rounds()[0],
                                                seed_record.metrics_after["train_seconds"],
                                                False))
-        while len(cell["rounds"]) <= exp.rounds:
-            resumed = project.ledger.last_round().status != "done"
-            started = time.perf_counter()
-            record = project.run_round(round_config, annotator=annotator, progress=progress)
-            if record.status != "done":
-                cell["waiting"] = [q["path"] for q in project.waiting(record.number)]
-                break
-            entry = _round_entry(project, record, time.perf_counter() - started, resumed)
-            cell["rounds"] = [r for r in cell["rounds"] if r["round"] < record.number] + [entry]
-            files.write_json(path, cell, sort_keys=True)
-            echo(f"{cell_name(name, seed)} round {record.number}: "
-                 f"{entry['labeled_images']} images, mAP50 {entry['map50']:.3f} "
-                 f"({entry['seconds']:.0f} s)")
-    return cell
+        yield project
+
+
+def _next_round(out: Path, project: Project, cell: dict, config: RoundConfig, annotator,
+                progress: bool, echo, *, extension: bool = False) -> bool:
+    """Run (or resume) the cell's next round and write the cell file; False when the round
+    waits for labels (``cell["waiting"]`` lists them)."""
+    name, seed = cell["strategy"], cell["seed"]
+    resumed = project.ledger.last_round().status != "done"
+    started = time.perf_counter()
+    record = project.run_round(config, annotator=annotator, progress=progress)
+    if record.status != "done":
+        cell["waiting"] = [q["path"] for q in project.waiting(record.number)]
+        return False
+    entry = _round_entry(project, record, time.perf_counter() - started, resumed)
+    if extension:
+        entry["extension"] = True
+    cell["rounds"] = [r for r in cell["rounds"] if r["round"] < record.number] + [entry]
+    files.write_json(cell_path(out, name, seed), cell, sort_keys=True)
+    echo(f"{cell_name(name, seed)} round {record.number}{' (extension)' if extension else ''}"
+         f": {entry['labeled_images']} images, mAP50 {entry['map50']:.3f} "
+         f"({entry['seconds']:.0f} s)")
+    return True
 
 
 def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
@@ -325,6 +434,28 @@ def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
         files.write_json(out / "machine.json", machine_info(), sort_keys=True)
     return [run_cell(out, exp, name, seed, annotator=annotator, progress=progress, echo=echo)
             for seed in seeds for name in names]
+
+
+def horizon_reached(cells: list[dict], rounds: int, *, min_gain: float,
+                    max_labels: float) -> str | None:
+    """Why a grid grown round by round stops after ``rounds`` rounds, in words, or None to
+    go on: the best strategy (highest mean mAP50 at round ``rounds``) gained less than
+    ``min_gain`` mean mAP50 in that round (the curves flatten), or the labels reached
+    ``max_labels``. Only strategies whose every seed finished round ``rounds`` count; None
+    while none has."""
+    finished = {n: c for n, c in curves(cells, []).items() if c["images"].shape[1] > rounds}
+    if not finished or rounds < 1:
+        return None
+    best = max(finished, key=lambda n: finished[n]["map50"][:, rounds].mean())
+    gain = float(finished[best]["map50"][:, rounds].mean()
+                 - finished[best]["map50"][:, rounds - 1].mean())
+    if gain < min_gain:
+        return (f"the best strategy, {best}, gained {gain:+.4f} mAP50 in round {rounds} "
+                f"(< {min_gain:g}): the curves flatten")
+    labels = max(float(c["images"][:, rounds].mean()) for c in finished.values())
+    if labels >= max_labels - 0.5:
+        return f"the labels reached {labels:,.0f} (the cap: {max_labels:,.0f})"
+    return None
 
 
 def reset_cell(out: str | os.PathLike, name: str, seed: int) -> None:
@@ -368,26 +499,38 @@ def rare_classes(dataset_yaml: str | os.PathLike, share: float = RARE_SHARE) -> 
 
 def curves(cells: list[dict], rare: list[str]) -> dict[str, dict[str, np.ndarray]]:
     """Per strategy of ``cells`` (records of :func:`run_cell`), arrays of shape (S seeds, R+1
-    rounds): ``images``, ``boxes``, ``map50``,
-    ``map50_95``, ``rare_ap50`` (mean AP50 over the rare classes; NaN without rare classes).
-    Only rounds that every seed of the strategy has finished are kept."""
+    rounds): ``images``, ``boxes``, ``map50``, ``map50_95``, ``rare_ap50`` (mean AP50 over the
+    rare classes; NaN without rare classes), ``seconds`` (wall time). Only rounds that every
+    seed of the strategy has finished are kept, and never random's extension rounds
+    (:func:`extend_random`; :func:`random_extension` reads them)."""
     grouped: dict[str, list[dict]] = {}
     for cell in cells:
         grouped.setdefault(cell["strategy"], []).append(cell)
     result = {}
     for strategy, group in grouped.items():
-        n = min(len(c["rounds"]) for c in group)
-        rows = [c["rounds"][:n] for c in group]
-        result[strategy] = {
-            "seeds": np.array([c["seed"] for c in group]),
-            "images": np.array([[r["labeled_images"] for r in rs] for rs in rows], float),
-            "boxes": np.array([[r["labeled_boxes"] for r in rs] for rs in rows], float),
-            "map50": np.array([[r["map50"] for r in rs] for rs in rows], float),
-            "map50_95": np.array([[r["map50_95"] for r in rs] for rs in rows], float),
-            "rare_ap50": np.array([[_rare_mean(r, rare) for r in rs] for rs in rows], float),
-            "seconds": np.array([[r["seconds"] or 0.0 for r in rs] for rs in rows], float),
-        }
+        common = [[r for r in c["rounds"] if not r.get("extension")] for c in group]
+        n = min(len(rs) for rs in common)
+        result[strategy] = {"seeds": np.array([c["seed"] for c in group]),
+                            **_arrays([rs[:n] for rs in common], rare)}
     return result
+
+
+def random_extension(cells: list[dict], rare: list[str]) -> dict[int, dict[str, np.ndarray]]:
+    """Random's whole curve per seed, extension rounds included: seed -> 1-D arrays
+    ``images``, ``boxes``, ``map50``, ``rare_ap50`` over its rounds."""
+    return {c["seed"]: {k: v[0] for k, v in _arrays([c["rounds"]], rare).items()}
+            for c in cells if c["strategy"] == "random"}
+
+
+def _arrays(rows: list[list[dict]], rare: list[str]) -> dict[str, np.ndarray]:
+    def column(read):
+        return np.array([[read(r) for r in rs] for rs in rows], float)
+
+    return {"images": column(lambda r: r["labeled_images"]),
+            "boxes": column(lambda r: r["labeled_boxes"]),
+            "map50": column(lambda r: r["map50"]), "map50_95": column(lambda r: r["map50_95"]),
+            "rare_ap50": column(lambda r: _rare_mean(r, rare)),
+            "seconds": column(lambda r: r["seconds"] or 0.0)}
 
 
 def _rare_mean(entry: dict, rare: list[str]) -> float:
@@ -395,9 +538,12 @@ def _rare_mean(entry: dict, rare: list[str]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _mean_std(values) -> tuple[float, float]:
+def _mean_std(values) -> tuple[float, float | None]:
+    """(mean, sample standard deviation) of ``values``; the deviation is None for one value
+    (a spread needs two seeds)."""
     values = np.asarray(values, dtype=np.float64)
-    return float(np.mean(values)), float(np.std(values))
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), spread
 
 
 def _saving(curve_images, curve_map, target: float, reference_images: float, seed_images: float):
@@ -409,14 +555,82 @@ def _saving(curve_images, curve_map, target: float, reference_images: float, see
             1.0 - (needed - seed_images) / max(reference_images - seed_images, 1e-9))
 
 
-def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None = None) -> dict:
+#: The units a saving is counted in: labeled images, labeled boxes, annotation seconds.
+UNITS = ("images", "boxes", "seconds")
+
+
+def _units(curve: dict, cost_model: CostModel, row: int | None = None) -> dict[str, np.ndarray]:
+    """The x axes of a curve (one seed's ``row`` of :func:`curves`' arrays, or a 1-D curve of
+    :func:`random_extension`) in each of :data:`UNITS`; seconds = the cost model's
+    ``seconds_per_image * images + seconds_per_box * boxes``."""
+    images = curve["images"] if row is None else curve["images"][row]
+    boxes = curve["boxes"] if row is None else curve["boxes"][row]
+    return {"images": images, "boxes": boxes,
+            "seconds": cost_model.seconds_per_image * images
+            + cost_model.seconds_per_box * boxes}
+
+
+def _seed_stat(per_seed: dict[int, float | None], short_of: dict[int, float]) -> dict:
+    """Per-seed values -> ``{"per_seed", "mean_sd", "not_reached"}``: ``mean_sd`` (mean,
+    sample sd) only when every seed has a value; ``not_reached``: seed -> the labels its curve
+    ended at without reaching the target."""
+    missing = {k: short_of[k] for k, v in per_seed.items() if v is None}
+    values = [v for v in per_seed.values() if v is not None]
+    return {"per_seed": per_seed, "not_reached": missing,
+            "mean_sd": _mean_std(values) if values and not missing else None}
+
+
+def _paired(c: dict, ref: dict, extension: dict, rare: list[str],
+            cost_model: CostModel) -> dict:
+    """Both directions of the saving of strategy ``c`` against random, seed by seed (each
+    seed against random's run of the same seed, which started from the same seed model), in
+    images, boxes and annotation seconds:
+
+    * ``to_reach_random[unit]``: 1 - (s's labels to reach random's mAP50 at the horizon) /
+      random's labels at the horizon;
+    * ``random_to_match[unit]`` (the seed's measure): s's labels at its final round / the
+      labels random's curve, extension included, needs to reach s's final mAP50 (so 0.4 means
+      "the strategy needs 40% of random's labels");
+    * ``random_to_match_rare[unit]``: the same for the mean rare-class AP50 (None without
+      rare classes).
+
+    Each is :func:`_seed_stat`; a seed that random lacks is left out."""
+    ref_seeds = ref["seeds"].tolist()
+    pairs = [(i, ref_seeds.index(s), s) for i, s in enumerate(c["seeds"].tolist())
+             if s in ref_seeds]
+    result = {"to_reach_random": {}, "random_to_match": {}, "random_to_match_rare": {}}
+    for unit in UNITS:
+        reach, match, match_rare, short, short_ext = {}, {}, {}, {}, {}
+        for i, r, seed in pairs:
+            own, theirs = _units(c, cost_model, i)[unit], _units(ref, cost_model, r)[unit]
+            needed = labels_to_reach(own, c["map50"][i], ref["map50"][r, -1])
+            reach[seed] = None if needed is None else 1.0 - needed / theirs[-1]
+            short[seed] = float(own[-1])
+            whole = extension.get(seed, {k: v[r] for k, v in ref.items() if k != "seeds"})
+            x = _units(whole, cost_model)[unit]
+            short_ext[seed] = float(x[-1])
+            found = labels_to_reach(x, whole["map50"], c["map50"][i, -1])
+            match[seed] = None if found is None else float(own[-1]) / max(found, 1e-9)
+            if rare:
+                found = labels_to_reach(x, whole["rare_ap50"], c["rare_ap50"][i, -1])
+                match_rare[seed] = None if found is None else float(own[-1]) / max(found, 1e-9)
+        result["to_reach_random"][unit] = _seed_stat(reach, short)
+        result["random_to_match"][unit] = _seed_stat(match, short_ext)
+        result["random_to_match_rare"][unit] = _seed_stat(match_rare, short_ext) if rare else None
+    return result
+
+
+def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None = None,
+              config: dict | None = None) -> dict:
     """The report's numbers for ``cells`` (records of :func:`run_cell`), per strategy, against
     ``random`` (which must be in the grid); ``rare`` names the rare classes; ``cost_model``
     prices the labeled images and their real boxes (:mod:`alkit.core.cost`; ``None``: the
-    documented defaults).
+    documented defaults); ``config`` (the folder's ``config.json``) says the protocol.
 
-    For strategy s (arrays over seeds at the last round all its seeds finished):
-    ``final_map50`` mean and std; ``final_rare_ap50`` (mean AP50 of the rare classes) and its
+    Spreads are sample standard deviations over seeds (None with one seed). For strategy s
+    (arrays over seeds at the last round all its seeds finished; random's extension rounds
+    never count as its horizon):
+    ``final_map50`` mean and sd; ``final_rare_ap50`` (mean AP50 of the rare classes) and its
     ratio to random's mean; ``labels_to_reach_random``: labeled images at which s's mean curve
     reaches random's final mean mAP50 (None when it never does), ``saving`` = 1 - that /
     random's final labeled images, ``saving_after_seed`` the same counting only labels bought
@@ -425,15 +639,18 @@ def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None =
     and ``cost_saving`` the same in annotation seconds (``cost_model`` over the labeled images
     and boxes); ``labels_to_reach_random_rare`` and ``rare_saving``: labeled images at which
     the mean rare-class AP50 curve reaches random's final one, and 1 - that / random's
-    images; ``first_gain_ratio``: the mean first-round gain over random's; ``saving_per_seed``:
-    the saving computed seed by seed against the same seed's random run (for the spread);
-    ``first_gain_per_100``: (mAP50 after round 1 - seed mAP50) / labels bought in round 1 * 100,
-    mean and std over seeds; ``per_round``: see :func:`_per_round`.
+    images; ``paired``: both directions seed by seed (:func:`_paired`), the seed's measure
+    among them; ``first_gain_ratio``: the mean first-round gain over random's;
+    ``saving_per_seed``: the saving in images seed by seed (``paired``'s);
+    ``first_gain_per_100``: (mAP50 after round 1 - seed mAP50) / labels bought in round 1 *
+    100, mean and sd over seeds; ``per_round``: see :func:`_per_round`. ``notes``: missing
+    seeds and unfinished cells, in words; ``protocol``: see :func:`describe_protocol`.
     """
     data = curves(cells, rare)
     if "random" not in data:
         raise ValueError("the report compares with 'random': run it in the grid too")
     ref = data["random"]
+    extension = random_extension(cells, rare)
     ref_images = float(np.mean(ref["images"][:, -1]))
     ref_map = float(np.mean(ref["map50"][:, -1]))
     ref_rare = float(np.mean(ref["rare_ap50"][:, -1]))
@@ -449,12 +666,13 @@ def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None =
         needed, saving, saving_after_seed = _saving(mean_images, mean_map, ref_map, ref_images,
                                                     seed_images)
         boxes_needed = labels_to_reach(c["boxes"].mean(axis=0), mean_map, ref_map)
-        cost_curve = cost_model.seconds_per_image * c["images"].mean(axis=0) + (
-            cost_model.seconds_per_box * c["boxes"].mean(axis=0))
+        cost_curve = _units({k: c[k].mean(axis=0) for k in ("images", "boxes")},
+                            cost_model)["seconds"]
         cost_needed = labels_to_reach(cost_curve, mean_map, ref_map)
         rare_needed = (labels_to_reach(mean_images, c["rare_ap50"].mean(axis=0), ref_rare)
                        if ref_rare > 0 else None)
         gains = _first_gains(c) if c["images"].shape[1] > 1 else None
+        paired = _paired(c, ref, extension, rare, cost_model)
         rows[strategy] = {
             "seeds": c["seeds"].tolist(), "rounds": int(c["images"].shape[1] - 1),
             "final_images": float(mean_images[-1]),
@@ -475,7 +693,8 @@ def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None =
             "rare_saving": None if rare_needed is None else 1.0 - rare_needed / ref_images,
             "first_gain_ratio": (float(np.mean(gains)) / ref_gain
                                  if gains is not None and ref_gain else None),
-            "saving_per_seed": _per_seed_savings(c, ref, seed_images),
+            "saving_per_seed": paired["to_reach_random"]["images"]["per_seed"],
+            "paired": paired,
             "first_gain_per_100": (_mean_std(_first_gains(c)) if c["images"].shape[1] > 1
                                    else None),
             "seconds_per_run": _mean_std(c["seconds"].sum(axis=1)),
@@ -484,13 +703,65 @@ def summarize(cells: list[dict], rare: list[str], cost_model: CostModel | None =
     return {"rare_classes": rare, "random_final_map50": ref_map,
             "random_final_images": ref_images, "random_final_rare_ap50": ref_rare,
             "random_final_boxes": ref_boxes, "random_final_cost": ref_cost,
-            "cost_model": cost_model.describe(),
-            "seed_images": seed_images, "strategies": rows}
+            "random_extended_to": {s: float(e["images"][-1]) for s, e in extension.items()},
+            "cost_model": cost_model.describe(), "spread": "sample standard deviation",
+            "seed_images": seed_images, "strategies": rows, "notes": _notes(cells, data),
+            "protocol": describe_protocol(config or {}, cells)}
+
+
+def _notes(cells: list[dict], data: dict) -> list[str]:
+    """What a reader must know before comparing rows: seeds a strategy lacks, strategies that
+    stop before the horizon (their final is at fewer labels)."""
+    every = sorted({c["seed"] for c in cells})
+    horizon = max(int(c["images"].shape[1]) - 1 for c in data.values())
+    notes = []
+    for name, c in sorted(data.items()):
+        missing = sorted(set(every) - set(c["seeds"].tolist()))
+        if missing:
+            notes.append(f"{name}: seed(s) {', '.join(map(str, missing))} missing (no cell "
+                         f"file): its numbers are over seeds "
+                         f"{', '.join(map(str, c['seeds'].tolist()))} only")
+        rounds = int(c["images"].shape[1]) - 1
+        if rounds < horizon:
+            notes.append(f"{name}: {rounds} of {horizon} rounds finished by every seed: its "
+                         f"final is at {c['images'][:, -1].mean():.0f} labeled images, not at "
+                         "the horizon (run the grid again to finish it)")
+    return notes
+
+
+def describe_protocol(config: dict, cells: list[dict]) -> dict:
+    """How the cells were trained, from ``config`` (a ``config.json``): ``{"fixed_start",
+    "extended", "text"}``. Under a fixed start (every round from the start weights) random at
+    any budget needs no earlier rounds, so :func:`extend_random` can continue it; a folder
+    trained with warm start (the protocol before the seed's measure, or before the loop was
+    consolidated) says that it does not measure random's labels to match a strategy."""
+    recipe = config.get("recipe")
+    extended = any(r.get("extension") for c in cells if c["strategy"] == "random"
+                   for r in c["rounds"])
+    if not recipe:
+        return {"fixed_start": False, "extended": extended, "text": (
+            "run before the loop was consolidated (no training recipe recorded): not "
+            "comparable with today's folders, and random was not extended, so the labels "
+            "random needs to match a strategy's final are not measured here")}
+    epochs = recipe.get("epochs")
+    if recipe.get("warm_start", True):
+        return {"fixed_start": False, "extended": extended, "text": (
+            f"each round fine-tunes the previous round's model for {epochs} epochs (warm "
+            "start): random's model at a budget depends on its earlier rounds, random was "
+            "not extended past the horizon, so the labels random needs to match a strategy's "
+            "final are measured only where random's curve reaches it")}
+    cap = config.get("extension_cap", 3.0)
+    return {"fixed_start": True, "extended": extended, "text": (
+        f"every round trains from the start weights for {epochs} epochs on every label so far "
+        "(fixed start), so random at any budget needs no earlier rounds; "
+        + (f"random continues past the horizon until it matches each strategy's final, up to "
+           f"{cap:g}x its labels at the horizon" if extended else
+           "random has not been extended past the horizon yet (bench_al.py --extend-random)"))}
 
 
 def _per_round(c: dict, ref: dict) -> list[dict]:
     """Round by round (equal budgets): mean labeled images and boxes, mAP50 and rare-class
-    AP50 (mean, std over seeds), and the rare AP50 ratio to random's mean at the same round
+    AP50 (mean, sd over seeds), and the rare AP50 ratio to random's mean at the same round
     (None where random has not reached that round or its rare AP50 is 0)."""
     rows = []
     for r in range(c["images"].shape[1]):
@@ -506,18 +777,6 @@ def _per_round(c: dict, ref: dict) -> list[dict]:
 
 def _first_gains(c: dict) -> np.ndarray:
     return (c["map50"][:, 1] - c["map50"][:, 0]) / (c["images"][:, 1] - c["images"][:, 0]) * 100
-
-
-def _per_seed_savings(c: dict, ref: dict, seed_images: float) -> dict[int, float | None]:
-    savings = {}
-    ref_seeds = ref["seeds"].tolist()
-    for row, seed in enumerate(c["seeds"].tolist()):
-        if seed not in ref_seeds:
-            continue
-        r = ref_seeds.index(seed)
-        savings[seed] = _saving(c["images"][row], c["map50"][row], ref["map50"][r, -1],
-                                ref["images"][r, -1], seed_images)[1]
-    return savings
 
 
 def recommend(summary: dict) -> str:
@@ -537,41 +796,81 @@ def recommend(summary: dict) -> str:
     spread = (f" (per seed: {', '.join(f'{v:.0%}' for v in per_seed)})" if per_seed else "")
     rare = (f"; it reaches random's final rare-class AP50 with {row['rare_saving']:.0%} fewer "
             "images" if row.get("rare_saving") is not None else "")
+    match = row.get("paired", {}).get("random_to_match", {}).get("images")
+    seeds_measure = (f" Counted the other way, it needs {_stat_text(match, 'share')} of the "
+                     "images random needs to match its final mAP50." if match else "")
     return (f"{name} pays: it reaches random's final mAP50 ({summary['random_final_map50']:.3f})"
             f" with {_num(row['saving'], '%')} fewer images{spread}, "
             f"{_num(row['box_saving'], '%')} fewer boxes and {row['cost_saving']:.0%} less "
-            f"annotation time ({summary.get('cost_model', CostModel().describe())}){rare}. "
-            f"Seeds: {len(row['seeds'])}; a saving smaller than the spread between seeds is "
-            "not yet a result.")
+            f"annotation time ({summary.get('cost_model', CostModel().describe())}){rare}."
+            f"{seeds_measure} Seeds: {len(row['seeds'])}; a saving smaller than the spread "
+            "between seeds is not yet a result.")
 
 
 def format_summary(summary: dict) -> str:
-    """The ``summary`` (:func:`summarize`) as a Markdown table plus a line on the rare
-    classes."""
-    head = ("| strategy | seeds | final mAP50 | rare AP50 | rare vs random | labels to reach "
-            "random's final | saving (all labels) | saving per seed | saving in boxes | "
-            "saving in cost | rare-AP saving | 1st-round gain / 100 labels | vs random |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    """The ``summary`` (:func:`summarize`) in Markdown: the protocol and notes, the finals,
+    the savings both ways (paired by seed, mean ± sample sd) and the budgets table."""
+    head = ("| strategy | seeds | final mAP50 | rare AP50 | rare vs random | "
+            "1st-round gain / 100 labels | vs random |\n|---|---|---|---|---|---|---|\n")
+    order = sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["final_map50"][0])
     lines = []
-    for name, row in sorted(summary["strategies"].items(),
-                            key=lambda kv: -kv[1]["final_map50"][0]):
-        per_seed = ", ".join("-" if v is None else f"{v:.0%}"
-                             for v in row["saving_per_seed"].values())
+    for name, row in order:
         gain = row["first_gain_per_100"]
         lines.append(
             f"| {name} | {len(row['seeds'])} | {_pm(row['final_map50'])} | "
             f"{_pm(row['final_rare_ap50'])} | {_num(row['rare_ratio_vs_random'], 'x')} | "
-            f"{_num(row['labels_to_reach_random'], '', 0)} | {_num(row['saving'], '%')} | "
-            f"{per_seed} | {_num(row['box_saving'], '%')} | "
-            f"{_num(row.get('cost_saving'), '%')} | {_num(row.get('rare_saving'), '%')} | "
             f"{_pm(gain, 4) if gain else '-'} | {_num(row.get('first_gain_ratio'), 'x')} |")
     rare = ", ".join(summary["rare_classes"]) or "none"
-    return (head + "\n".join(lines) + f"\n\nRandom's final mAP50: "
+    protocol = summary.get("protocol", {}).get("text")
+    notes = "".join(f"- {n}\n" for n in summary.get("notes", []))
+    return ((f"Protocol: {protocol}.\n\n" if protocol else "")
+            + (f"Read first:\n{notes}\n" if notes else "")
+            + head + "\n".join(lines) + f"\n\nRandom's final mAP50: "
             f"{summary['random_final_map50']:.3f} at {summary['random_final_images']:.0f} "
             f"labeled images (seed set {summary['seed_images']:.0f}). Rare classes: {rare}. "
             f"Cost: {summary.get('cost_model', CostModel().describe())} over the labeled "
-            "images and their real boxes.\n"
-            + format_budgets(summary))
+            "images and their real boxes. ± is the sample standard deviation over seeds.\n"
+            + format_savings(summary) + format_budgets(summary))
+
+
+def format_savings(summary: dict) -> str:
+    """The savings of a ``summary`` both ways, paired by seed (mean ± sample sd), in images,
+    boxes and annotation seconds: labels saved to reach random's final, and the strategy's
+    share of the labels random needs to match its final mAP50 (and rare-class AP50)."""
+    rare = bool(summary["rare_classes"])
+    head = ("\nSavings against random, seed by seed (mean ± sample sd over seeds). Left: "
+            "labels saved to reach random's final mAP50. Right (the seed's measure): the "
+            "strategy's labels as a share of what random needs to match its final"
+            + (" mAP50, then rare-class AP50" if rare else " mAP50") + ":\n\n"
+            "| strategy | saved: images | boxes | seconds | share of random's: images | "
+            "boxes | seconds |" + (" rare: images | seconds |" if rare else "") + "\n"
+            + "|---" * (9 if rare else 7) + "|\n")
+    lines = []
+    for name, row in sorted(summary["strategies"].items()):
+        if name == "random" or "paired" not in row:
+            continue
+        p = row["paired"]
+        cells = [_stat_text(p["to_reach_random"][u], "saving") for u in UNITS]
+        cells += [_stat_text(p["random_to_match"][u], "share") for u in UNITS]
+        if rare:
+            cells += [_stat_text(p["random_to_match_rare"][u], "share")
+                      for u in ("images", "seconds")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _stat_text(stat: dict | None, kind: str) -> str:
+    """``38% ± 6%``; or ``not reached by 2,400 (seeds 1, 2)`` with the labels the curve
+    ended at (the cap for a random extension)."""
+    if stat is None:
+        return "-"
+    if stat["not_reached"]:
+        seeds = sorted(stat["not_reached"], key=int)
+        by = max(stat["not_reached"].values())
+        return (f"not reached by {by:,.0f} (seed{'s' if len(seeds) > 1 else ''} "
+                f"{', '.join(map(str, seeds))})")
+    mean, sd = stat["mean_sd"]
+    return f"{mean:.0%}" + ("" if sd is None else f" ± {sd:.0%}")
 
 
 def format_budgets(summary: dict) -> str:
@@ -603,7 +902,8 @@ def _budget_cell(entry: dict | None) -> str:
 
 
 def _pm(pair, digits: int = 3) -> str:
-    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+    mean, sd = pair
+    return f"{mean:.{digits}f} ± " + ("n/a" if sd is None else f"{sd:.{digits}f}")
 
 
 def _num(value, unit: str, digits: int = 2) -> str:
@@ -791,6 +1091,7 @@ def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | No
                                 label=f"{strategy} ({len(c['seeds'])})", **style)
                 ax.fill_between(x, y.min(axis=0), y.max(axis=0), alpha=0.12,
                                 color=line.get_color())
+            _plot_extension(ax, random_extension(cells, rare), x_key, metric)
             ax.set(xlabel=x_label, ylabel=label)
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8, title="strategy (seeds)")
@@ -799,6 +1100,14 @@ def plot_curves(cells: list[dict], rare: list[str], path: str | os.PathLike | No
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def _plot_extension(ax, extension: dict[int, dict[str, np.ndarray]], x_key: str,
+                    metric: str) -> None:
+    """Random's rounds past the horizon (:func:`extend_random`), one dotted line per seed."""
+    for i, (_seed, curve) in enumerate(sorted(extension.items())):
+        ax.plot(curve[x_key], curve[metric], color="black", ls=":", lw=1, alpha=0.6,
+                label="random, extended (per seed)" if i == 0 else None)
 
 
 def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None = None,
@@ -817,7 +1126,7 @@ def write_report(out: str | os.PathLike, dataset_yaml: str | os.PathLike | None 
         rare = list(config.get("rare_classes") or ()) or rare_classes(
             dataset_yaml or config["dataset_yaml"])
     cells = load_cells(out)
-    summary = summarize(cells, rare, cost_model)
+    summary = summarize(cells, rare, cost_model, config)
     summary["picks"] = pick_composition(out, dataset_yaml or config["dataset_yaml"], rare)
     files.write_json(out / "summary.json", summary, sort_keys=True)
     files.write_text_atomic(out / "summary.md", format_summary(summary)

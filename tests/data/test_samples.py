@@ -205,3 +205,53 @@ def test_a_build_counts_as_built_only_with_the_presets_image_counts(tiny_dataset
     found["n_images"]["pool"] += 1
     marker.write_text(json.dumps(found))
     assert not samples.is_built(copy, "tiny")
+
+
+def _specs_digest(preset: str, split: str) -> str:
+    """sha256 of the scene specs one split of ``preset`` draws (what every pixel follows)."""
+    digits, labels = samples.load_mnist_digits()
+    config = samples.PRESETS[preset].config
+    parts = samples.split_digit_indices(labels, config, random_state=0)
+    specs = samples.scene_specs(split, samples.PRESETS[preset].n_images[split],
+                                samples._Glyphs(digits), parts[split], config, random_state=0)
+    return hashlib.sha256(repr(specs).encode()).hexdigest()
+
+
+#: The scene specs of the presets made before the one-class preset (pinned when it was added:
+#: its generator fields must leave them unchanged, or every committed number moves).
+PINNED_SPECS = {
+    ("tiny", "pool"): "b52479485846e7b24e9d600241c40e305e8a54cc2dd3c0f7df58723f1847ab3a",
+    ("demo", "seed"): "afb0998161e781619cadd38b305f400e6a90cbdd3d0373e13a11cfd7ad79fb6f",
+    ("longtail", "seed"): "7da0a50fed8e6bdafc2e4fa4844a94ccd436eaf30d4973d8ad609fe6eb1e6e9c",
+}
+
+
+@pytest.mark.parametrize("preset,split", sorted(PINNED_SPECS))
+def test_the_presets_before_the_one_class_preset_draw_the_same_scenes(preset, split):
+    assert _specs_digest(preset, split) == PINNED_SPECS[preset, split]
+
+
+def test_the_defects_preset_is_a_one_class_detector():
+    """One class among look-alike clutter, a third of the images without a defect, small and
+    faint objects, about half the pool near-copies of easy scenes, a 10,000-image pool."""
+    preset = samples.PRESETS["defects"]
+    assert preset.n_images["pool"] == 10000 and preset.config.class_names == ("defect",)
+    digits, labels = samples.load_mnist_digits()
+    parts = samples.split_digit_indices(labels, preset.config, random_state=0)
+    specs = samples.scene_specs("pool", 3000, samples._Glyphs(digits), parts["pool"],
+                                preset.config, random_state=0)
+    labeled = [[o for o in s.objects if o.class_id >= 0] for s in specs]
+    assert {o.class_id for objs in labeled for o in objs} == {0}
+    empty = np.mean([not objs for objs in labeled])
+    assert 0.3 < empty < 0.4
+    assert all(not objs for s, objs in zip(specs, labeled, strict=True)
+               if s.condition == "clean")
+    heights = [o.height for objs in labeled for o in objs]
+    assert np.median(heights) < 0.7 * np.median([20, 44])
+    clutter = [o for s in specs for o in s.objects if o.class_id < 0]
+    assert clutter and {int(labels[o.digit_index]) for o in clutter} <= {1, 4, 9}
+    inks = [np.mean(o.ink) for s, objs in zip(specs, labeled, strict=True)
+            if s.condition == "easy" for o in objs]
+    assert np.median(inks) > 70  # fainter than the other presets' ink (15-70)
+    groups = Counter(s.duplicate_group for s in specs if s.duplicate_group >= 0)
+    assert 0.35 < sum(groups.values()) / len(specs) < 0.5

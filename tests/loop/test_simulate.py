@@ -42,7 +42,8 @@ def test_summarize_against_random():
     assert best["boxes_to_reach_random"] == pytest.approx(600) and best["box_saving"] == (
         pytest.approx(1 / 3))  # 3 boxes per image in both
     assert best["saving_per_seed"] == {0: pytest.approx(1 / 3), 1: pytest.approx(1 / 3)}
-    assert best["final_rare_ap50"] == (pytest.approx(0.3), pytest.approx(0.1))
+    # the sample standard deviation (ddof 1): 0.4 and 0.2 -> 0.1414, not the population's 0.1
+    assert best["final_rare_ap50"] == (pytest.approx(0.3), pytest.approx(0.02 ** 0.5))
     assert best["rare_ratio_vs_random"] == pytest.approx(1.5)
     assert best["first_gain_per_100"][0] == pytest.approx(0.2)
     assert summary["strategies"]["random"]["saving"] == pytest.approx(0.0)
@@ -67,6 +68,107 @@ def test_a_strategy_that_never_reaches_random_says_so():
     row = simulate.summarize(cells, ["rare"])["strategies"]["coreset"]
     assert row["labels_to_reach_random"] is None and row["saving"] is None
     assert "not reached" in simulate.format_summary(simulate.summarize(cells, ["rare"]))
+
+
+def _extended(cell, maps, rares, step=200):
+    """``cell`` with extension rounds of ``step`` images after its last round."""
+    last = cell["rounds"][-1]
+    for i, (m, r) in enumerate(zip(maps, rares, strict=True), start=1):
+        images = last["labeled_images"] + i * step
+        cell["rounds"].append({"round": last["round"] + i, "labeled_images": images,
+                               "labeled_boxes": images * 3, "map50": m, "map50_95": m / 2,
+                               "ap50_per_class": {"a": m, "rare": r}, "seconds": 10.0,
+                               "train_seconds": 9.0, "resumed": False, "extension": True})
+    return cell
+
+
+def test_random_to_match_the_strategys_final_is_read_on_randoms_extension():
+    """The seed's measure: random (100 + 100/round, extended by 200 images a round) needs 400
+    images to match the strategy's final 0.5 that it bought with 300: a share of 75% (per
+    seed: 300/400 and 300/500); the extension never counts as random's horizon."""
+    cells = [_extended(_cell("random", 0, [0.2, 0.3, 0.4], [0.1, 0.1, 0.2]), [0.6], [0.2]),
+             _extended(_cell("random", 1, [0.2, 0.3, 0.4], [0.1, 0.1, 0.2]), [0.45, 0.5],
+                       [0.2, 0.2]),
+             _cell("calibrated", 0, [0.2, 0.4, 0.5], [0.1, 0.3, 0.2]),
+             _cell("calibrated", 1, [0.2, 0.4, 0.5], [0.1, 0.3, 0.2])]
+    summary = simulate.summarize(cells, ["rare"])
+    assert summary["random_final_images"] == 300 and summary["random_final_map50"] == 0.4
+    paired = summary["strategies"]["calibrated"]["paired"]
+    match = paired["random_to_match"]["images"]
+    # seed 0: 0.4 at 300, 0.6 at 500 -> 0.5 at 400; seed 1: 0.45 at 500, 0.5 at 700
+    assert match["per_seed"] == {0: pytest.approx(300 / 400), 1: pytest.approx(300 / 700)}
+    assert match["mean_sd"][0] == pytest.approx((0.75 + 3 / 7) / 2)
+    assert match["mean_sd"][1] == pytest.approx(abs(0.75 - 3 / 7) / 2 ** 0.5)
+    assert paired["random_to_match"]["boxes"]["per_seed"][0] == pytest.approx(0.75)
+    # rare AP50 0.2 at the end: random has it at its horizon already (the first crossing)
+    assert paired["random_to_match_rare"]["images"]["per_seed"] == {0: 1.0, 1: 1.0}
+    assert paired["to_reach_random"]["images"]["per_seed"] == {0: pytest.approx(1 / 3),
+                                                               1: pytest.approx(1 / 3)}
+    table = simulate.format_summary(summary)
+    assert "| calibrated | 33% ± 0% | 33% ± 0% | 33% ± 0% | 59% ± 23% |" in table
+    assert "sample standard deviation" in table
+
+
+def test_a_random_extension_that_stops_short_says_by_how_many_labels():
+    cells = [_extended(_cell("random", 0, [0.2, 0.3, 0.4], [0, 0, 0]), [0.42, 0.44], [0, 0]),
+             _cell("ppal", 0, [0.2, 0.4, 0.5], [0, 0, 0])]
+    stat = simulate.summarize(cells, [])["strategies"]["ppal"]["paired"]["random_to_match"]
+    assert stat["images"]["per_seed"] == {0: None} and stat["images"]["mean_sd"] is None
+    assert stat["images"]["not_reached"] == {0: 700.0}
+    assert "not reached by 700 (seed 0)" in simulate.format_summary(
+        simulate.summarize(cells, []))
+
+
+def test_missing_seeds_and_unfinished_cells_are_said_in_words():
+    cells = [_cell("random", 0, [0.2, 0.3, 0.4], [0, 0, 0]),
+             _cell("random", 1, [0.2, 0.3, 0.4], [0, 0, 0]),
+             _cell("ppal", 0, [0.2, 0.4, 0.5], [0, 0, 0]),
+             _cell("typiclust", 0, [0.2, 0.4], [0, 0]),
+             _cell("typiclust", 1, [0.2, 0.4], [0, 0])]
+    summary = simulate.summarize(cells, [])
+    notes = " ".join(summary["notes"])
+    assert "ppal: seed(s) 1 missing" in notes
+    assert "typiclust: 1 of 2 rounds finished by every seed" in notes
+    assert summary["strategies"]["ppal"]["final_map50"] == (0.5, None)  # one seed: no spread
+    table = simulate.format_summary(summary)
+    assert "Read first:" in table and "0.500 ± n/a" in table
+
+
+def test_the_horizon_is_where_the_best_strategy_stops_gaining_or_the_label_cap():
+    cells = [_cell("random", 0, [0.2, 0.3, 0.35, 0.36], [0] * 4),
+             _cell("ppal", 0, [0.2, 0.4, 0.5, 0.503], [0] * 4),
+             _cell("typiclust", 0, [0.2, 0.45], [0] * 2)]  # not at round 2 yet: left out
+    assert simulate.horizon_reached(cells, 2, min_gain=0.005, max_labels=1e9) is None
+    why = simulate.horizon_reached(cells, 3, min_gain=0.005, max_labels=1e9)
+    assert "ppal, gained +0.0030 mAP50 in round 3" in why
+    assert "the cap: 300" in simulate.horizon_reached(cells, 2, min_gain=0.005,
+                                                       max_labels=300)
+    assert simulate.horizon_reached(cells, 4, min_gain=0.005, max_labels=1e9) is None
+
+
+@pytest.mark.parametrize("config,fixed,words", [
+    ({}, False, "before the loop was consolidated"),
+    ({"recipe": {"epochs": 15, "warm_start": True}}, False, "warm start"),
+    ({"recipe": {"epochs": 15, "warm_start": False}}, True, "not been extended"),
+])
+def test_the_report_names_its_protocol(config, fixed, words):
+    cells = [_cell("random", 0, [0.2, 0.3], [0, 0])]
+    protocol = simulate.summarize(cells, [], config=config)["protocol"]
+    assert protocol["fixed_start"] is fixed and words in protocol["text"]
+
+
+def test_extension_refuses_warm_start_and_a_grid_grown_over_an_extension(tmp_path,
+                                                                        tiny_dataset):
+    yaml = str(tiny_dataset / "dataset.yaml")
+    with pytest.raises(ValueError, match="warm_start=False"):
+        simulate.extend_random(tmp_path, simulate.experiment(yaml, ["random"], recipe=TINY), 0)
+    exp = simulate.experiment(yaml, ["random"], rounds=3,
+                              recipe=recipe("tiny", epochs=1, warm_start=False))
+    cell = _extended(_cell("random", 0, [0.2, 0.3], [0, 0]), [0.4], [0])
+    (tmp_path / "cells").mkdir()
+    simulate.cell_path(tmp_path, "random", 0).write_text(json.dumps(cell))
+    with pytest.raises(ValueError, match="random was extended from round 2"):
+        simulate.run_cell(tmp_path, exp, "random", 0)
 
 
 def test_pick_composition_counts_rare_boxes_hard_scenes_and_repeated_groups():
