@@ -132,15 +132,16 @@ def _log(out: Path, line: str) -> None:
 
 
 def _without(argv: list[str], *flags: str) -> list[str]:
-    """``argv`` without the options ``flags`` and their values (``--x v`` or ``--x=v``)."""
+    """``argv`` without the options ``flags`` and their values (``--x v`` or ``--x=v``; a
+    switch such as ``--reset`` has none: the next word is kept when it is an option)."""
     kept, skip = [], False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
             continue
         name = arg.split("=", 1)[0]
         if name in flags:
-            skip = "=" not in arg
+            skip = "=" not in arg and i + 1 < len(argv) and not argv[i + 1].startswith("--")
             continue
         kept.append(arg)
     return kept

@@ -10,10 +10,13 @@
 # starts from the same weights as CPU runs) and .devcarry/stub a stand-in for polars, which
 # Ultralytics imports only to copy results.csv into checkpoints (inside a try).
 # GRID_ARGS replaces the grid; GRID_SECONDS bounds it (a killed grid resumes when rerun). The
-# longtail headline grid (200 seed images + 4 rounds of 150 = 800 labels, 4% of the pool):
-#   OUTDIR=benchmarks/results/al-longtail-gpu GRID_ARGS="--samples longtail --strategies
-#   random,least_confidence,calibrated,typiclust,ppal --seeds 0,1,2 --rounds 4 --budget 150
-#   --jobs 15" bash benchmarks/device_grid.sh
+# longtail horizon grid of issue 30 (fixed start; 200 seed images + rounds of 200 until the best
+# strategy gains < 0.005 mAP50 a round or the labels reach 8% of the pool, 1,600; then random
+# extended up to 3x to measure the labels it needs to match each strategy's final):
+#   OUTDIR=benchmarks/results/al-longtail-horizon GRID_ARGS="--samples longtail --fixed-start
+#   --strategies random,calibrated,ppal --seeds 0,1,2 --rounds 7 --budget 200
+#   --until-flat 0.005 --max-share 0.08 --extend-random --extension-cap 3 --jobs 15"
+#   bash benchmarks/device_grid.sh
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1

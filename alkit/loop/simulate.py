@@ -312,7 +312,8 @@ def run_cell(out: str | os.PathLike, exp: Experiment, name: str, seed: int, *,
 def extend_random(out: str | os.PathLike, exp: Experiment, seed: int, *,
                   annotator: Annotator | None = None, progress: bool = True,
                   echo=print) -> dict:
-    """Continue random's cell of ``seed`` past the horizon (round ``exp.rounds``) until it
+    """Continue random's cell of ``seed`` of experiment ``exp`` in the folder ``out`` past
+    the horizon (round ``exp.rounds``) until it
     matches the final mAP50 and rare-class AP50 of every finished strategy cell of the same
     seed, or its labeled images reach ``exp.extension_cap`` times its images at the horizon:
     the seed's measure (random's labels to match active learning's final) needs random's curve
@@ -320,7 +321,8 @@ def extend_random(out: str | os.PathLike, exp: Experiment, seed: int, *,
     (the last one stops at the cap, or when the pool is all labeled) and are marked
     ``"extension": true`` in the cell; the
     report never compares strategies with them at equal budgets. Rerun after a strategy cell
-    finished with a higher final: random continues. Returns random's cell record.
+    finished with a higher final: random continues. ``annotator``, ``progress`` and ``echo``
+    as in :func:`run_cell`. Returns random's cell record.
 
     The extension answers a fair question only when a round's model does not depend on the
     rounds before it (``Recipe.warm_start=False``: every round trains from the start
@@ -438,11 +440,11 @@ def run_grid(out: str | os.PathLike, exp: Experiment, names=None, seeds=(0,), *,
 
 def horizon_reached(cells: list[dict], rounds: int, *, min_gain: float,
                     max_labels: float) -> str | None:
-    """Why a grid grown round by round stops after ``rounds`` rounds, in words, or None to
-    go on: the best strategy (highest mean mAP50 at round ``rounds``) gained less than
-    ``min_gain`` mean mAP50 in that round (the curves flatten), or the labels reached
-    ``max_labels``. Only strategies whose every seed finished round ``rounds`` count; None
-    while none has."""
+    """Why a grid grown round by round (its ``cells``, records of :func:`run_cell`) stops
+    after ``rounds`` rounds, in words, or None to go on: the best strategy (highest mean
+    mAP50 at round ``rounds``) gained less than ``min_gain`` mean mAP50 in that round (the
+    curves flatten), or the labels reached ``max_labels``. Only strategies whose every seed
+    finished round ``rounds`` count; None while none has."""
     finished = {n: c for n, c in curves(cells, []).items() if c["images"].shape[1] > rounds}
     if not finished or rounds < 1:
         return None
@@ -516,8 +518,9 @@ def curves(cells: list[dict], rare: list[str]) -> dict[str, dict[str, np.ndarray
 
 
 def random_extension(cells: list[dict], rare: list[str]) -> dict[int, dict[str, np.ndarray]]:
-    """Random's whole curve per seed, extension rounds included: seed -> 1-D arrays
-    ``images``, ``boxes``, ``map50``, ``rare_ap50`` over its rounds."""
+    """Random's whole curve per seed in ``cells`` (records of :func:`run_cell`), extension
+    rounds included: seed -> 1-D arrays ``images``, ``boxes``, ``map50``, ``rare_ap50`` (the
+    mean AP50 of the ``rare`` classes) and the rest of :func:`curves`' keys, over its rounds."""
     return {c["seed"]: {k: v[0] for k, v in _arrays([c["rounds"]], rare).items()}
             for c in cells if c["strategy"] == "random"}
 

@@ -357,3 +357,36 @@ def test_config_paths_are_stored_relative_to_the_folder_and_survive_a_move(tmp_p
         rewritten = json.loads((moved / "config.json").read_text())
         assert rewritten["dataset_yaml"] == "../../data/dataset.yaml"
         assert rewritten[simulate.RELATIVE_KEY] is True
+
+
+def _bench_al():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_al", ROOT / "benchmarks" / "bench_al.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cells_command_line_drops_switches_without_eating_the_next_option():
+    without = _bench_al()._without
+    argv = ["--reset", "--extension-cap", "3", "--extend-random", "--seeds=0,1", "--jobs", "2",
+            "--quiet"]
+    assert without(argv, "--reset", "--extend-random", "--seeds", "--jobs") == [
+        "--extension-cap", "3", "--quiet"]
+
+
+@pytest.mark.slow
+def test_a_grid_in_processes_extends_random_after_its_cells(tmp_path, tiny_dataset):
+    """--jobs 2 runs each cell in its own process, then random's extension per seed."""
+    out = tmp_path / "grid"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_al.py"), "--out", str(out),
+                    "--data", str(tiny_dataset / "dataset.yaml"), "--strategies",
+                    "random,least_confidence", "--seeds", "0", "--rounds", "1", "--budget", "8",
+                    "--recipe", "tiny", "--epochs", "1", "--fixed-start", "--extend-random",
+                    "--extension-cap", "2", "--jobs", "2", "--quiet"], check=True)
+    log = (out / "commands.txt").read_text()
+    assert "--strategies random --seeds 0 --extension-only" in log
+    assert "fixed start" in (out / "summary.md").read_text()
+    assert {p.name for p in (out / "cells").iterdir()} == {"random-s0.json",
+                                                            "least_confidence-s0.json"}
