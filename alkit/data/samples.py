@@ -93,6 +93,8 @@ class GeneratorConfig:
         ink_darkness: range of the dark ink's gray level (0-255) on paper: higher is fainter.
         clean_distractors: ``[low, high)`` unlabeled clutter digits in a ``clean`` scene (a
             scene without a labeled object; only presets that list the condition have one).
+        easy_distractors: ``[low, high)`` unlabeled clutter digits beside the objects of an
+            ``easy`` scene (``(0, 0)``: none, and no random draw for them).
     """
 
     class_digits: tuple[int, ...] = (0, 1, 2, 3, 4, 7)
@@ -113,6 +115,7 @@ class GeneratorConfig:
     object_scale: float = 1.0
     ink_darkness: tuple[float, float] = (15.0, 70.0)
     clean_distractors: tuple[int, int] = (0, 3)
+    easy_distractors: tuple[int, int] = (0, 0)
 
     @property
     def class_probabilities(self) -> np.ndarray:
@@ -135,13 +138,17 @@ LONGTAIL = replace(
 )
 
 #: A one-class defect detector (the ``defects`` preset): one class, ``defect`` (the digit 7,
-#: drawn small and faint), against unlabeled 1s, 4s and 9s that look like it; a third of the
-#: images hold no defect (``clean``: paper and a few look-alikes), half are easy scenes in
-#: near-duplicate groups (mean size 5, up to 12), hard conditions are rare (3-4% each).
+#: drawn small, 10-22 pixels in easy scenes, 4-7 in small ones, and faint), among unlabeled
+#: 1s, 4s and 9s drawn alike (up to 2 in an easy scene, up to 3 in a clean one); a third of the
+#: images hold no defect (``clean``), half are easy scenes in near-duplicate groups (mean size
+#: 5, up to 12), hard conditions are rare (3-4% each). A first version (scale 0.65, ink
+#: 60-125, no look-alikes beside the defects) saturated: its seed model reached test mAP50
+#: 0.94 from 200 images (benchmarks/results/al-defects/README.md).
 DEFECTS = replace(
     CONFIG, class_digits=(7,), class_names=("defect",), rare_classes=(), rare_share=0.0,
     distractor_digits=(1, 4, 9), duplicate_p=0.2, max_duplicate_group=12,
-    object_scale=0.65, ink_darkness=(60.0, 125.0), clean_distractors=(0, 4),
+    object_scale=0.5, ink_darkness=(105.0, 165.0), clean_distractors=(0, 4),
+    easy_distractors=(0, 3),
     condition_rates=(("clean", 0.33), ("easy", 0.50), ("low_contrast", 0.04),
                      ("clutter", 0.04), ("occluded", 0.03), ("small", 0.03),
                      ("crowded", 0.03)),
@@ -153,8 +160,8 @@ class SamplePreset:
     """Image counts per split, and the generator parameters.
 
     Attributes:
-        name: the preset's name (``tiny``, ``small``, ``full``, ``demo``, ``longtail``,
-            ``defects`` in :data:`PRESETS`).
+        name: the preset's name (``tiny``, ``small``, ``full``, ``demo``, ``starter``,
+            ``longtail``, ``defects`` in :data:`PRESETS`).
         n_images: split (``seed``, ``pool``, ``val``, ``test``) -> number of images.
         config: the generator's parameters (:data:`CONFIG`, :data:`LONGTAIL` or
             :data:`DEFECTS`).
@@ -345,6 +352,10 @@ class _SceneMaker:
     def _easy(self) -> SceneSpec:
         background, ink = self._paper(), self._dark_ink
         objects = self._place(self.rng.integers(1, 5), (20, 44), ink, max_iou=0.0)
+        low, high = self.config.easy_distractors
+        if high > 0:
+            objects += self._place(self.rng.integers(low, high), (20, 44), ink, max_iou=0.0,
+                                   taken=objects, digits=self.config.distractor_digits)
         return self._scene("easy", "", background, objects, noise=(2, 4))
 
     def _low_contrast(self) -> SceneSpec:
@@ -669,7 +680,8 @@ def build_samples(
 
     Args:
         preset: ``tiny`` (unit tests), ``small`` (notebooks in CI), ``full`` (benchmarks),
-            ``demo`` (the starter), ``longtail`` (the long-tail regime, :data:`LONGTAIL`) or
+            ``demo`` (the cold start of the demo grids), ``starter`` (``make demo``: a seed
+            set of a few hundred), ``longtail`` (the long-tail regime, :data:`LONGTAIL`) or
             ``defects`` (one class, :data:`DEFECTS`).
         out: output directory (default ``data_samples/generated/<preset>`` under the current
             directory). An existing directory is replaced only if alkit built it.

@@ -250,6 +250,9 @@ def test_the_defects_preset_is_a_one_class_detector():
     assert np.median(heights) < 0.7 * np.median([20, 44])
     clutter = [o for s in specs for o in s.objects if o.class_id < 0]
     assert clutter and {int(labels[o.digit_index]) for o in clutter} <= {1, 4, 9}
+    easy = [s for s in specs if s.condition == "easy"]
+    beside = np.mean([any(o.class_id < 0 for o in s.objects) for s in easy])
+    assert 0.4 < beside < 0.9  # look-alikes beside the defects in most easy scenes
     inks = [np.mean(o.ink) for s, objs in zip(specs, labeled, strict=True)
             if s.condition == "easy" for o in objs]
     assert np.median(inks) > 70  # fainter than the other presets' ink (15-70)
