@@ -14,7 +14,7 @@ alkit.model     the Ultralytics adapter (``alkit.model.yolo`` is the one module 
                 ultralytics), pool scoring, the recipe, committee training
 alkit.annotate  annotators: the interface, simulated, label files, Label Studio, CVAT files
 alkit.loop      the loop: the ledger, the project, round configs, experiments, the starter,
-                production monitoring
+                production monitoring, the label audit
 alkit.ui        the notebook UI: review states and widgets
 ==============  ==========================================================================
 """
@@ -31,6 +31,7 @@ from alkit.annotate.cvat import CvatFilesAnnotator
 from alkit.annotate.folder import FolderAnnotator
 from alkit.annotate.labelstudio import LabelStudio, LabelStudioAnnotator, LabelStudioError
 from alkit.annotate.simulated import NoiseModel, Oracle
+from alkit.core.audit import LabelAudit, audit_labels
 from alkit.core.context import RoundContext
 from alkit.core.detections import Detections
 from alkit.core.drift import ChangeRule, detect_changes
@@ -75,6 +76,7 @@ from alkit.data.production import ProductionBatch, build_stream, read_batch
 from alkit.data.samples import PRESETS, build_samples, ensure_samples
 from alkit.data.scorefile import load_scores, save_scores
 from alkit.data.validation import ValidationReport, validate_dataset
+from alkit.loop.audit import AuditReport
 from alkit.loop.config import RoundConfig, round_config
 from alkit.loop.ledger import Ledger, LedgerError, RoundRecord
 from alkit.loop.monitor import MonitorReport, monitor_batch, monitor_report
@@ -98,6 +100,7 @@ __all__ = [
     "AnnotationJob",
     "Annotator",
     "AnyOf",
+    "AuditReport",
     "BoxEditorState",
     "ChangeRule",
     "CurveAnalysis",
@@ -113,6 +116,7 @@ __all__ = [
     "History",
     "Hybrid",
     "KCenter",
+    "LabelAudit",
     "LabelBudget",
     "LabelStudio",
     "LabelStudioAnnotator",
@@ -151,6 +155,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "analyze",
+    "audit_labels",
     "build_samples",
     "build_stream",
     "check_random_state",

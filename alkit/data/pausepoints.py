@@ -25,6 +25,7 @@ point                reached
                      ``round.training``, ``round.done``
 ``label.recorded``   a new label was committed to the ledger
 ``monitor.batch``    a monitored production batch was committed to the ledger
+``audit.recorded``   a label audit was committed to the ledger
 ===================  ==========================================================================
 """
 

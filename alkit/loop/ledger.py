@@ -9,7 +9,7 @@ interrupted one.
 Every SQL statement of alkit is in this module: the loop asks the ledger, it never reaches into
 the database itself.
 
-Schema (version 3; a version-1 or version-2 ledger is migrated when opened):
+Schema (version 4; a ledger of version 1, 2 or 3 is migrated when opened):
 
 =========  ==============================================================================
 table      columns
@@ -33,10 +33,25 @@ batches    paths and hashes), model, model_hash, recorded_at, first_timestamp,
            stats (JSON: measure quantiles, class mix, drift measures, scoring counts)
 monitor_   batch, position, path, hash, timestamp, status (scored / skipped), reason,
 images     max_confidence, flagged, image_id (the images row when it was sent, else NULL)
+audits     number (0, 1, ...), round (whose labels were audited), model, model_hash (the
+           model that made the predictions: the round's model_before, which did not train
+           on them), recorded_at, n_images, n_flagged, n_inferred (images the audit had to
+           score because the cache lacked them), settings (JSON: cleanlab version and
+           parameters, skipped images, notes)
+audit_     audit, image_id, rank (1 = most likely mislabeled), score, overlooked, swap,
+images     badloc (label quality and its three parts, lower = worse), flagged,
+           n_labels, n_predictions, label_hash (the label file audited)
+audit_     audit, image_id, position, kind (overlooked / swap / badloc), score, flagged,
+boxes      label_index, label_class, label_x1..label_y2 (pixels; NULL for overlooked),
+           pred_class, pred_confidence, pred_x1..pred_y2 (the predicted box beside it)
 =========  ==============================================================================
 
 Version 3 (issue 17, monitoring) added the ``production`` split and the two ``monitor_``
 tables; :func:`_migrate_2_to_3` rebuilds ``images`` (SQLite cannot change a CHECK in place).
+Version 4 (issue 31, the label audit) added the three ``audit`` tables
+(:func:`_migrate_3_to_4`). Audits are relational rows rather than a JSON blob per image so
+that a suspects view can order and filter boxes across images (by kind, by score) in SQL, and
+each box row can later be referred to when an image is sent back for relabeling.
 """
 
 from __future__ import annotations
@@ -51,7 +66,7 @@ from pathlib import Path
 
 from alkit.data.pausepoints import pause_point
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LEDGER_FILE = "project.db"
 IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
 ROUND_STATUSES = ("selecting", "staged", "annotating", "training", "done")
@@ -118,6 +133,50 @@ CREATE TABLE IF NOT EXISTS monitor_images (
 );
 """
 
+_AUDIT_TABLES = """
+CREATE TABLE IF NOT EXISTS audits (
+    number INTEGER PRIMARY KEY,
+    round INTEGER NOT NULL REFERENCES rounds (number),
+    model TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    n_images INTEGER NOT NULL,
+    n_flagged INTEGER NOT NULL,
+    n_inferred INTEGER NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_images (
+    audit INTEGER NOT NULL REFERENCES audits (number),
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    rank INTEGER NOT NULL,
+    score REAL NOT NULL CHECK (score BETWEEN 0 AND 1),
+    overlooked REAL NOT NULL,
+    swap REAL NOT NULL,
+    badloc REAL NOT NULL,
+    flagged INTEGER NOT NULL,
+    n_labels INTEGER NOT NULL,
+    n_predictions INTEGER NOT NULL,
+    label_hash TEXT,
+    PRIMARY KEY (audit, image_id)
+);
+CREATE TABLE IF NOT EXISTS audit_boxes (
+    audit INTEGER NOT NULL,
+    image_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('overlooked', 'swap', 'badloc')),
+    score REAL NOT NULL,
+    flagged INTEGER NOT NULL,
+    label_index INTEGER,
+    label_class INTEGER,
+    label_x1 REAL, label_y1 REAL, label_x2 REAL, label_y2 REAL,
+    pred_class INTEGER,
+    pred_confidence REAL,
+    pred_x1 REAL, pred_y1 REAL, pred_x2 REAL, pred_y2 REAL,
+    PRIMARY KEY (audit, image_id, position),
+    FOREIGN KEY (audit, image_id) REFERENCES audit_images (audit, image_id)
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """ + _IMAGES_TABLE + """;
@@ -150,7 +209,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     note TEXT,
     decided_at TEXT NOT NULL
 );
-""" + _MONITOR_TABLES
+""" + _MONITOR_TABLES + _AUDIT_TABLES
 
 
 class LedgerError(RuntimeError):
@@ -203,8 +262,8 @@ class Ledger:
     """The SQLite ledger of one project directory (see the module docstring)."""
 
     def __init__(self, project_dir: str | os.PathLike):
-        """Open the ledger ``<project_dir>/project.db`` (a version-1 or version-2 ledger is
-        migrated to version 3, one transaction per step). A missing ledger or another schema
+        """Open the ledger ``<project_dir>/project.db`` (a ledger of version 1, 2 or 3 is
+        migrated to version 4, one transaction per step). A missing ledger or another schema
         version raises :class:`LedgerError`."""
         self.project_dir = Path(project_dir)
         self.path = self.project_dir / LEDGER_FILE
@@ -218,9 +277,12 @@ class Ledger:
             version = "2"
         if version == "2":
             _migrate_2_to_3(self.conn)
+            version = "3"
+        if version == "3":
+            _migrate_3_to_4(self.conn)
         elif version != str(SCHEMA_VERSION):
             raise LedgerError(f"{self.path}: schema version {version}, this alkit reads "
-                              f"{SCHEMA_VERSION} (and migrates 1 and 2)")
+                              f"{SCHEMA_VERSION} (and migrates 1, 2 and 3)")
 
     @classmethod
     def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
@@ -531,11 +593,12 @@ class Ledger:
         return True
 
     def labeled(self) -> list[dict]:
-        """Labeled images with their label files, in label order."""
+        """Labeled images with their label files, in label order: dicts with ``image_id``,
+        ``path``, ``label_path``, ``source``, ``round``, ``label_hash``."""
         rows = self.conn.execute(
-            "SELECT i.id, i.path, l.label_path, l.source, l.round FROM labels l "
+            "SELECT i.id, i.path, l.label_path, l.source, l.round, l.label_hash FROM labels l "
             "JOIN images i ON i.id = l.image_id ORDER BY l.rowid")
-        cols = ("image_id", "path", "label_path", "source", "round")
+        cols = ("image_id", "path", "label_path", "source", "round", "label_hash")
         return [dict(zip(cols, row, strict=True)) for row in rows]
 
     def record_decision(self, image_id: int, decision: str, *, round_number: int | None = None,
@@ -658,6 +721,111 @@ class Ledger:
             record["flagged"] = None if record["flagged"] is None else bool(record["flagged"])
         return out
 
+    # ---- label audits
+
+    def record_audit(self, audit: dict, images: Sequence[dict], boxes: Sequence[dict]) -> int:
+        """Record one label audit, its images and its suspect boxes, in ONE transaction: an
+        error on any row (or a process killed before the commit) leaves no trace of it.
+
+        Args:
+            audit: the ``audits`` columns ``round``, ``model``, ``model_hash``, ``n_inferred``
+                and ``settings`` (a dict, stored as JSON); ``n_images`` and ``n_flagged`` are
+                counted from ``images``.
+            images: one dict per audited image: ``image_id``, ``rank``, ``score``,
+                ``overlooked``, ``swap``, ``badloc``, ``flagged``, ``n_labels``,
+                ``n_predictions``, ``label_hash``.
+            boxes: one dict per box finding: ``image_id``, ``kind`` (overlooked / swap /
+                badloc), ``score``, ``flagged``, ``label_index``, ``label_class``,
+                ``label_xyxy`` and ``pred_xyxy`` (4 numbers, NaN or None for none),
+                ``pred_class``, ``pred_confidence``; its image must be among ``images``.
+
+        Returns:
+            The audit's number (0, 1, ... in the order recorded).
+        """
+        def real(value):
+            return None if value is None or value != value else float(value)  # NaN -> NULL
+
+        def box4(values):
+            return [real(v) for v in (values if values is not None else (None,) * 4)]
+
+        with self.conn:
+            number = int(self.conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM audits"
+                                            ).fetchone()[0])
+            self.conn.execute(
+                "INSERT INTO audits (number, round, model, model_hash, recorded_at, n_images, "
+                "n_flagged, n_inferred, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (number, int(audit["round"]), str(audit["model"]), str(audit["model_hash"]),
+                 _now(), len(images), sum(bool(r["flagged"]) for r in images),
+                 int(audit["n_inferred"]), json.dumps(audit["settings"])))
+            self.conn.executemany(
+                "INSERT INTO audit_images (audit, image_id, rank, score, overlooked, swap, "
+                "badloc, flagged, n_labels, n_predictions, label_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(number, int(r["image_id"]), int(r["rank"]), float(r["score"]),
+                  float(r["overlooked"]), float(r["swap"]), float(r["badloc"]),
+                  int(bool(r["flagged"])), int(r["n_labels"]), int(r["n_predictions"]),
+                  r.get("label_hash")) for r in images])
+            positions: dict[int, int] = {}
+            rows = []
+            for r in boxes:
+                image_id = int(r["image_id"])
+                positions[image_id] = positions.get(image_id, -1) + 1
+                label_class = r.get("label_class")
+                pred_class = r.get("pred_class")
+                label_index = r.get("label_index")
+                rows.append((number, image_id, positions[image_id], r["kind"], float(r["score"]),
+                             int(bool(r["flagged"])),
+                             None if label_index is None or label_index < 0 else label_index,
+                             None if label_class is None or label_class < 0 else label_class,
+                             *box4(r.get("label_xyxy")),
+                             None if pred_class is None or pred_class < 0 else pred_class,
+                             real(r.get("pred_confidence")), *box4(r.get("pred_xyxy"))))
+            self.conn.executemany(
+                "INSERT INTO audit_boxes (audit, image_id, position, kind, score, flagged, "
+                "label_index, label_class, label_x1, label_y1, label_x2, label_y2, pred_class, "
+                "pred_confidence, pred_x1, pred_y1, pred_x2, pred_y2) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        pause_point("audit.recorded")
+        return number
+
+    def audits(self) -> list[dict]:
+        """Every recorded audit in order: dicts of the ``audits`` columns, ``settings``
+        decoded."""
+        cursor = self.conn.execute("SELECT * FROM audits ORDER BY number")
+        cols = [c[0] for c in cursor.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cursor]
+        for record in out:
+            record["settings"] = json.loads(record["settings"])
+        return out
+
+    def audit_images(self, number: int) -> list[dict]:
+        """The images of audit ``number``, most likely mislabeled first: dicts of the
+        ``audit_images`` columns with the image's ``path`` (``flagged`` as bool)."""
+        cursor = self.conn.execute(
+            "SELECT a.*, i.path FROM audit_images a JOIN images i ON i.id = a.image_id "
+            "WHERE a.audit = ? ORDER BY a.rank", (number,))
+        cols = [c[0] for c in cursor.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cursor]
+        for record in out:
+            record["flagged"] = bool(record["flagged"])
+        return out
+
+    def audit_boxes(self, number: int, image_id: int | None = None) -> list[dict]:
+        """The box findings of audit ``number`` (of one image with ``image_id``), by image
+        rank, then lowest score first: dicts of the ``audit_boxes`` columns (``flagged`` as
+        bool)."""
+        query = ("SELECT b.* FROM audit_boxes b JOIN audit_images a ON a.audit = b.audit AND "
+                 "a.image_id = b.image_id WHERE b.audit = ?")
+        args: list = [number]
+        if image_id is not None:
+            query, args = query + " AND b.image_id = ?", [*args, int(image_id)]
+        cursor = self.conn.execute(query + " ORDER BY a.rank, b.score, b.position", args)
+        cols = [c[0] for c in cursor.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cursor]
+        for record in out:
+            record["flagged"] = bool(record["flagged"])
+        return out
+
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     """Version 2 lets any annotator name itself as a label's source (version 1 allowed five
@@ -702,6 +870,21 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
         raise
     conn.execute("COMMIT")
     conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Version 4 adds the audit tables (``audits``, ``audit_images``, ``audit_boxes``), in one
+    transaction with the version bump: a crash leaves version 3 as it was."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _AUDIT_TABLES.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

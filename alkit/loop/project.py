@@ -640,6 +640,41 @@ class Project:
 
         return monitor_report(self, rule=rule)
 
+    # ---- the label audit (alkit.loop.audit)
+
+    def audit(self, round: int | None = None, top: int | None = None, *,
+              imgsz: int | None = None, progress: bool = False):
+        """Audit the labels imported in one round with ObjectLab (cleanlab) and record the
+        audit in the ledger (one transaction); returns an :class:`alkit.loop.audit.
+        AuditReport` (``table``, ``boxes``, ``summary()``, ``plot()``).
+
+        The predictions are those of the round's ``model_before``, the model the round
+        selected with, which did not train on the audited labels; they come from the
+        project's scoring cache (the round's selection scored the pool with that model), and
+        only images the cache lacks are scored (the report says how many).
+
+        Args:
+            round: the round whose labels to audit (default: the last finished round after
+                the seed round).
+            top: how many of the worst images the report's summary and plot show (default
+                10); every image is recorded.
+            imgsz: the prediction image size (default: the one the round used).
+            progress: a progress bar if images must be scored.
+        """
+        from alkit.loop.audit import audit_round
+
+        return audit_round(self, round, top, imgsz=imgsz, progress=progress)
+
+    def audit_report(self, number: int | None = None, *, top: int | None = None):
+        """The :class:`alkit.loop.audit.AuditReport` of recorded audit ``number`` (default:
+        the last one) without auditing again; ``top`` as in :meth:`audit`."""
+        from alkit.loop.audit import load_report
+
+        audits = self.ledger.audits()
+        if not audits:
+            raise LedgerError(f"{self.dir}: no audit recorded yet (Project.audit, alkit audit)")
+        return load_report(self, audits[-1]["number"] if number is None else number, top=top)
+
     # ---- status
 
     def history(self) -> History:

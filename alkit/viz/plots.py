@@ -486,3 +486,45 @@ def plot_monitor(table, class_mix, *, axes=None):
     axes[0].set_ylim(0, 1)
     fig.tight_layout()
     return fig
+
+
+def audit_scores(table, *, k: int = 10, ax=None):
+    """A label audit at a glance: the histogram of image label-quality scores (flagged images
+    stacked apart) and, for the ``k`` most likely mislabeled images, their three parts
+    (overlooked, swap, badloc: the lowest explains the rank). Returns the figure.
+
+    Args:
+        table: the audit's DataFrame (:attr:`alkit.loop.audit.AuditReport.table`), with columns
+            ``rank``, ``path``, ``score``, ``overlooked``, ``swap``, ``badloc``, ``flagged``,
+            most likely mislabeled first.
+        k: how many of the worst images the right panel shows.
+        ax: two matplotlib axes to draw into, or None for a new figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    fig = ax[0].figure
+    flagged = table["flagged"].to_numpy(bool)
+    scores = table["score"].to_numpy(float)
+    ax[0].hist([scores[~flagged], scores[flagged]], bins=np.linspace(0, 1, 26), stacked=True,
+               color=["tab:blue", "tab:red"], label=["not flagged", "flagged (ObjectLab)"])
+    ax[0].set_xlabel("label quality (lower = more likely wrong)")
+    ax[0].set_ylabel("images")
+    ax[0].set_title(f"{len(scores)} audited images")
+    ax[0].legend(fontsize=8)
+    worst = table.head(k)
+    y = np.arange(len(worst))
+    for offset, (column, color) in zip((-0.27, 0.0, 0.27), (
+            ("overlooked", "tab:orange"), ("swap", "tab:purple"), ("badloc", "tab:green")),
+            strict=True):
+        ax[1].barh(y + offset, worst[column].to_numpy(float), height=0.26, color=color,
+                   label=column)
+    ax[1].set_yticks(y, [f"{r}. {Path(p).name}" for r, p in zip(worst["rank"], worst["path"],
+                                                                  strict=True)], fontsize=7)
+    ax[1].invert_yaxis()
+    ax[1].set_xlim(0, 1)
+    ax[1].set_title(f"the {len(worst)} most likely mislabeled: the three parts")
+    ax[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,6 @@
 """The project ledger: its rules (never queried or labeled twice), decisions, reopening, the
-migration of a version-1 file, and that the ledger is the only module with SQL."""
+migration of version-1, -2 and -3 files, label audits written in one transaction, and that the
+ledger is the only module with SQL."""
 
 import re
 import sqlite3
@@ -27,8 +28,9 @@ def test_schema_and_no_overwrite(ledger, tmp_path):
     query = "SELECT name FROM sqlite_master WHERE type='table'"
     tables = {r[0] for r in ledger.conn.execute(query)}
     assert tables == {"meta", "images", "rounds", "queries", "labels", "decisions",
-                      "monitor_batches", "monitor_images"}
-    assert ledger.meta()["schema_version"] == "3" and ledger.names == ["a", "b"]
+                      "monitor_batches", "monitor_images", "audits", "audit_images",
+                      "audit_boxes"}
+    assert ledger.meta()["schema_version"] == "4" and ledger.names == ["a", "b"]
     with pytest.raises(LedgerError, match="already exists"):
         Ledger.create(tmp_path / "p", dataset_yaml="x", names=["a"])
     with pytest.raises(LedgerError, match="no ledger here"):
@@ -133,16 +135,21 @@ def test_a_version_1_ledger_is_migrated_with_its_labels(tmp_path):
     conn.rollback()
     conn.close()
     with Ledger(tmp_path / "old") as ledger:
-        assert ledger.meta()["schema_version"] == "3"
+        assert ledger.meta()["schema_version"] == "4"
         assert ledger.labeled()[0]["source"] == "oracle" and ledger.labeled_totals() == (1, 3)
         ledger.add_images([("/p/2.jpg", "h2")])
         assert ledger.record_label(2, round_number=1, source="cvat-files", label_path="/l",
                                    label_hash="y", n_objects=1)
 
 
+def _version_3_schema() -> str:
+    """The version-3 schema: no audit tables."""
+    return ledger_module._SCHEMA.replace(ledger_module._AUDIT_TABLES, "")
+
+
 def _version_2_schema() -> str:
-    """The version-2 schema: no production split, no monitor tables."""
-    schema = ledger_module._SCHEMA.replace(ledger_module._MONITOR_TABLES, "")
+    """The version-2 schema: no production split, no monitor tables, no audit tables."""
+    schema = _version_3_schema().replace(ledger_module._MONITOR_TABLES, "")
     return schema.replace("'seed', 'pool', 'production'", "'seed', 'pool'")
 
 
@@ -165,7 +172,7 @@ def test_a_version_2_ledger_is_migrated_with_every_row_and_reference(tmp_path):
     conn.rollback()
     conn.close()
     with Ledger(tmp_path / "v2") as ledger:
-        assert ledger.meta()["schema_version"] == "3"
+        assert ledger.meta()["schema_version"] == "4"
         assert [(r["id"], r["split"], r["state"]) for r in ledger.images()] == [
             (1, "seed", "labeled"), (2, "pool", "queried")]
         assert ledger.queries(1)[0]["path"] == "/p/2.jpg" and ledger.labeled_totals() == (1, 3)
@@ -174,6 +181,83 @@ def test_a_version_2_ledger_is_migrated_with_every_row_and_reference(tmp_path):
             "/p/2.jpg", "/prod/1.jpg"]
         assert ledger.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert ledger.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_version_3_ledger_is_migrated_with_every_row_and_can_record_audits(tmp_path):
+    (tmp_path / "v3").mkdir()
+    conn = sqlite3.connect(tmp_path / "v3" / "project.db")
+    conn.executescript(_version_3_schema())
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("schema_version", "3"), ("dataset_yaml", "d.yaml"), ("names", '["a", "b"]'),
+        ("created", "2026-01-01")])
+    conn.execute("INSERT INTO images VALUES (1, '/p/1.jpg', 'h1', 'seed', 'labeled', 'now')")
+    conn.execute("INSERT INTO images VALUES (2, '/p/2.jpg', 'h2', 'pool', 'labeled', 'now')")
+    conn.execute("INSERT INTO rounds (number, status, started_at) VALUES (1, 'done', 'n')")
+    conn.execute("INSERT INTO labels VALUES (2, 1, 'oracle', NULL, 'now', '/l', 'x', 3)")
+    conn.commit()
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'audits'").fetchall() == []
+    conn.close()
+    with Ledger(tmp_path / "v3") as ledger:
+        assert ledger.meta()["schema_version"] == "4"
+        assert [(r["id"], r["state"]) for r in ledger.images()] == [(1, "labeled"),
+                                                                    (2, "labeled")]
+        assert ledger.labeled()[0]["label_hash"] == "x" and ledger.audits() == []
+        assert ledger.record_audit(_audit(), [_audit_image(2)], [_audit_box(2)]) == 0
+        assert ledger.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    with Ledger(tmp_path / "v3") as reopened:  # opening a version-4 ledger migrates nothing
+        assert [a["number"] for a in reopened.audits()] == [0]
+
+
+def _audit(**overrides):
+    return {"round": 1, "model": "r0.pt", "model_hash": "abc", "n_inferred": 0,
+            "settings": {"cleanlab": "2.9.0", "notes": []}, **overrides}
+
+
+def _audit_image(image_id, **overrides):
+    return {"image_id": image_id, "rank": 1, "score": 0.2, "overlooked": 0.1, "swap": 1.0,
+            "badloc": 0.9, "flagged": True, "n_labels": 2, "n_predictions": 3,
+            "label_hash": "x", **overrides}
+
+
+def _audit_box(image_id, **overrides):
+    return {"image_id": image_id, "kind": "overlooked", "score": 0.01, "flagged": True,
+            "label_index": -1, "label_class": -1, "label_xyxy": (float("nan"),) * 4,
+            "pred_class": 1, "pred_confidence": 0.97, "pred_xyxy": (1.0, 2.0, 30.0, 40.0),
+            **overrides}
+
+
+def test_an_audit_is_one_transaction(ledger):
+    ledger.record_finished_round(1, strategy="random", params={}, model_before="r0.pt",
+                                 model_before_hash="abc", model_after="r1.pt",
+                                 model_after_hash="def", metrics_after={"map50": 0.5})
+    boxes = [_audit_box(1), _audit_box(1, kind="swap", label_index=0, label_class=0,
+                                       label_xyxy=(0, 0, 10, 10), score=0.3, flagged=False)]
+    images = [_audit_image(1), _audit_image(2, rank=2, score=0.9, flagged=False)]
+    assert ledger.record_audit(_audit(), images, boxes) == 0
+    (audit,) = ledger.audits()
+    assert (audit["n_images"], audit["n_flagged"], audit["settings"]["cleanlab"]) == (2, 1, "2.9.0")
+    recorded = ledger.audit_images(0)
+    assert [(r["image_id"], r["rank"], r["flagged"], r["path"]) for r in recorded] == [
+        (1, 1, True, "/pool/0.jpg"), (2, 2, False, "/pool/1.jpg")]
+    found = ledger.audit_boxes(0)
+    assert [(b["kind"], b["position"], b["label_index"], b["label_class"]) for b in found] == [
+        ("overlooked", 0, None, None), ("swap", 1, 0, 0)]  # NaN / -1 stored as NULL
+    assert found[0]["pred_x2"] == 30.0 and found[0]["label_x1"] is None
+    assert ledger.audit_boxes(0, image_id=2) == []
+    before = (ledger.audits(), ledger.audit_images(0), ledger.audit_boxes(0),
+              ledger.audit_images(1))
+    # a failure in the last statement of the transaction leaves nothing of the audit
+    with pytest.raises(sqlite3.IntegrityError):  # kind outside overlooked / swap / badloc
+        ledger.record_audit(_audit(), images, [*boxes, _audit_box(2, kind="bogus")])
+    with pytest.raises(sqlite3.IntegrityError):  # a box of an image not in the audit
+        ledger.record_audit(_audit(), images[:1], [_audit_box(2)])
+    with pytest.raises(sqlite3.IntegrityError):  # a score outside [0, 1]
+        ledger.record_audit(_audit(), [_audit_image(1, score=1.5)], [])
+    with pytest.raises(KeyError):  # a broken record fails before anything is kept
+        ledger.record_audit({"round": 1}, images, boxes)
+    assert (ledger.audits(), ledger.audit_images(0), ledger.audit_boxes(0),
+            ledger.audit_images(1)) == before
+    assert ledger.record_audit(_audit(), images[1:], []) == 1  # numbering goes on
 
 
 def _batch(name, **overrides):
