@@ -17,8 +17,13 @@ Subcommands:
   deployment, monitor batches of production images (folders or manifests) with the deployed
   model, send a budget of them to the pool, report drift over time
   (:mod:`alkit.loop.monitor`, ``docs/monitoring.md``).
-* ``alkit starter`` (alias ``alkit demo``): the bottom-K vs random-K experiment behind
-  ``make demo``, on the sample benchmark or your data (``--data --pool --weights --labels``).
+* ``alkit audit PROJECT [--round N] [--top K] [--plot FILE]``: audit the labels a round
+  imported with ObjectLab (cleanlab) and the predictions of the model that did not train on
+  them; prints the K most likely mislabeled images with their suspect boxes
+  (:mod:`alkit.loop.audit`, ``docs/audit.md``).
+* ``alkit starter`` (alias ``alkit demo``): the experiment behind ``make demo``: bottom-K vs
+  random-K, and K picked by alkit's default strategy, on the sample benchmark (default: the
+  ``starter`` preset) or your data (``--data --pool --weights --labels``).
 
 Exit codes: 0 success, 1 the data or the run failed (message on stderr), 2 bad usage.
 """
@@ -260,6 +265,19 @@ def _status(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from alkit.loop.project import Project
+
+    with Project(args.project) as project, _quiet(args.quiet):
+        report = project.audit(args.round, args.top, imgsz=args.imgsz,
+                               progress=not args.quiet)
+        print(report.summary())
+        if args.plot is not None:
+            report.plot().savefig(args.plot, dpi=120, bbox_inches="tight")
+            print(f"plot: {args.plot}")
+    return 0
+
+
 def _cost_model(args):
     from alkit.core.cost import CostModel
 
@@ -443,8 +461,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_status)
 
     _add_monitor_parser(sub)
+    _add_audit_parser(sub)
     _add_starter_parser(sub)
     return parser
+
+
+def _add_audit_parser(sub) -> None:
+    p = sub.add_parser("audit", help="label audit: the labels a round imported, scored by "
+                                     "ObjectLab (cleanlab) against the previous model")
+    p.add_argument("project", type=Path)
+    p.add_argument("--round", type=int, default=None,
+                   help="the round whose labels to audit (default: the last finished one)")
+    p.add_argument("--top", type=int, default=10,
+                   help="how many of the most likely mislabeled images to print (10)")
+    p.add_argument("--imgsz", type=int, default=None,
+                   help="prediction image size (default: the one the round used)")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="save the score histogram and the worst images' parts here (.png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_audit)
 
 
 def _add_monitor_parser(sub) -> None:
@@ -489,11 +524,13 @@ def _add_monitor_parser(sub) -> None:
 def _add_starter_parser(sub) -> None:
     p = sub.add_parser(
         "starter", aliases=["demo"],
-        help="the starter experiment: K least confident vs K random pool images, labeled, "
-             "retrained, measured side by side (make demo)")
+        help="the starter experiment: K least confident vs K random pool images vs K picked "
+             "by alkit's default strategy, labeled, retrained, measured side by side "
+             "(make demo)")
     _add_samples_option(p, help="the sample benchmark to build when --data is not given "
-                               "(demo: a 2,000-image pool, so that K = 200 is 10%% of it)",
-                        default="demo")
+                               "(starter: 200 labeled seed images and a 2,000-image pool, so "
+                               "that K = 200 is 10%% of it)",
+                        default="starter")
     p.add_argument("--data", type=Path, default=None,
                    help="your dataset yaml: names, train (the labeled seed set), val, test")
     p.add_argument("--pool", type=Path, default=None,
@@ -505,7 +542,8 @@ def _add_starter_parser(sub) -> None:
                    help="folder of YOLO label files for the pool (default: the benchmark's "
                         "hidden labels, through the simulated annotator)")
     p.add_argument("--budget", type=float, default=200,
-                   help="K, what each arm spends: images (default), or see --budget-unit")
+                   help="K, what each arm (bottom, random, default strategy) spends: "
+                        "images (default), or see --budget-unit")
     _add_cost_options(p, unit_help="K in images (default), boxes (the seed model's predicted "
                                    "boxes) or cost (annotation seconds of the cost model)")
     p.add_argument("--seeds", type=int, default=3, help="repetitions")

@@ -906,6 +906,8 @@ def _budget_cell(entry: dict | None) -> str:
 
 def _pm(pair, digits: int = 3) -> str:
     mean, sd = pair
+    if not np.isfinite(mean):  # e.g. the rare-class AP50 of a dataset without rare classes
+        return "-"
     return f"{mean:.{digits}f} ± " + ("n/a" if sd is None else f"{sd:.{digits}f}")
 
 

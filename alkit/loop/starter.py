@@ -1,21 +1,23 @@
 """The starter experiment: are the model's least confident images worth more labels than a
-random sample? (``alkit starter``, ``make demo``, notebook 06.)
+random sample, and is alkit's default strategy? (``alkit starter``, ``make demo``, notebook 06.)
 
-It is an experiment of :mod:`alkit.loop.simulate` with one round and three cells per seed, all
-starting from one shared seed model:
+It is an experiment of :mod:`alkit.loop.simulate` with one round and three or four cells per
+seed, all starting from one shared seed model:
 
 * **bottom-K**: the strategy ``least_confidence``: per image the weakest box (1 - the minimum
   confidence over boxes at or above ``conf_threshold``); an image with no such box counts as
   maximally uncertain (score 1.0, picked first; ties in a random order drawn from the seed);
 * **random-K**: K random images, drawn anew for each seed;
+* **default-K**: the K images alkit's default strategy (:data:`alkit.core.strategy.DEFAULT`,
+  ``calibrated``; named by it, ``calibrated-200``) picks, with the seed's random state;
+* **seed only** (``control=True``): the same retraining without new labels, which says how much
+  of a gain the extra epochs alone give.
 
-K counts images by default. With ``budget_unit="boxes"`` or ``"cost"`` both arms spend the same
+K counts images by default. With ``budget_unit="boxes"`` or ``"cost"`` every arm spends the same
 K in the model's predicted boxes or in annotation seconds (``seconds_per_image +
 seconds_per_box * expected boxes``, :mod:`alkit.core.cost`, the expected boxes calibrated on the
 val split), so an arm that buys crowded images buys fewer of them; the report prices what each
 arm really bought in images, boxes and hours either way.
-* **seed only** (``control=True``): the same retraining without new labels, which says how much
-  of a gain the extra epochs alone give.
 
 Steps: (1) the data: the sample benchmark of ``samples`` (built once) or your dataset yaml
 (``train`` = the labeled seed set, ``val``, ``test`` required) with a pool; (2) the seed
@@ -25,9 +27,10 @@ it (cached); (4) the labels: the simulated annotator, or your label files (``lab
 YOLO ``.txt`` per pool image named like the image relative to the pool folder; images without
 one are listed in ``<out>/to_label.txt`` and the run stops: label them and run again); (5) each
 arm retrained **from the seed model** with the recipe (``starter``: 5 epochs), the same training
-seed for every arm of a seed, and measured on the test split. The verdict compares the
-bottom-K minus random-K difference of each seed with the seed-to-seed spread
-(:func:`alkit.loop.starter_report.verdict`).
+seed for every arm of a seed, and measured on the test split. The verdict answers the seed's
+question: it compares the bottom-K minus random-K difference of each seed with the
+seed-to-seed spread (:func:`alkit.loop.starter_report.verdict`); alkit's answer, default-K
+minus random-K, goes through the same rule.
 
 Everything is a project round under ``<out>/experiment-<key>/`` (the key names the dataset,
 pool, recipe and seed model): an interrupted run continues where it stopped, and a finished one
@@ -48,6 +51,7 @@ from pathlib import Path
 from alkit.annotate.base import Annotator
 from alkit.core.cost import CostModel
 from alkit.core.query import Query
+from alkit.core.strategy import DEFAULT
 from alkit.data import datasets, samples
 from alkit.data.datasets import DatasetError
 from alkit.data.scorefile import save_scores
@@ -59,6 +63,7 @@ from alkit.loop.starter_report import (
     StarterReport,
     budget_label,
     budget_words,
+    default_picks,
     verdict,
 )
 from alkit.model.recipe import Recipe, as_recipe
@@ -73,7 +78,7 @@ def run_starter(
     pool: str | os.PathLike | None = None,
     weights: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
-    sample_preset: str = "demo",
+    sample_preset: str = "starter",
     recipe: Recipe | str = "starter",
     budget: float = 200,
     budget_unit: str = "images",
@@ -100,7 +105,8 @@ def run_starter(
         labels: a folder of YOLO label files for the pool (default: the dataset's hidden
             ``oracle_labels``, through the simulated annotator).
         recipe: a :class:`alkit.Recipe` or the name of one in :data:`alkit.RECIPES`.
-        budget: K, what each arm spends on labels, in ``budget_unit``.
+        budget: K, what each arm (bottom, random and default) spends on labels, in
+            ``budget_unit``.
         budget_unit: ``"images"``, ``"boxes"`` (the model's predicted boxes, at least one per
             image) or ``"cost"`` (annotation seconds by ``cost_model``).
         cost_model: the :class:`alkit.core.cost.CostModel` that prices ``"cost"`` budgets and
@@ -109,8 +115,8 @@ def run_starter(
         conf_threshold: boxes at or above it count when finding an image's weakest box.
         out: results folder (default ``workdir/starter-<preset>``; for your own data
             ``starter-<yaml stem>`` in the current directory).
-        random_state: seed i draws its random picks and trains with ``random_state + i``;
-            the shared seed model trains with ``random_state``.
+        random_state: seed i draws its random picks, runs the default strategy and trains
+            with ``random_state + i``; the shared seed model trains with ``random_state``.
         annotator: any :class:`alkit.Annotator`; overrides ``labels``.
         progress: progress bars while scoring and training.
         echo: where the step-by-step lines and the report go (``print``).
@@ -248,15 +254,19 @@ def _bottom_query(budget, budget_unit, cost_model, conf_threshold) -> Query:
                  seconds_per_box=cost_model.seconds_per_box)
 
 
-def _arm_names(query: Query) -> tuple[str, str]:
-    """The names of the bottom and random arms, K in the query's unit (``bottom-200``)."""
+def _arm_names(query: Query) -> tuple[str, str, str]:
+    """The cell names of the bottom, random and default arms, K in the query's unit
+    (``bottom-200``, ``random-200``, ``calibrated-200``)."""
     k = budget_label(query.budget, query.budget_unit)
-    return f"bottom-{k}", f"random-{k}"
+    return f"bottom-{k}", f"random-{k}", f"{DEFAULT}-{k}"
 
 
 def _experiment(spec, pool, the_recipe, bottom: Query, control, random_state):
-    bottom_name, random_name = _arm_names(bottom)
-    queries = {bottom_name: bottom, random_name: replace(bottom, strategy="random")}
+    """One round, the cells of every arm: same K, unit, threshold and cost model; the default
+    arm differs from the bottom one in its strategy only."""
+    bottom_name, random_name, default_name = _arm_names(bottom)
+    queries = {bottom_name: bottom, random_name: replace(bottom, strategy="random"),
+               default_name: replace(bottom, strategy=DEFAULT)}
     if control:
         queries["control"] = replace(bottom, strategy="random", budget=0)
     return simulate.Experiment(str(spec.yaml_path), the_recipe, queries, rounds=1,
@@ -343,20 +353,25 @@ def _arms(where: Path, exp, seeds: list[int], annotator, out: Path, progress, ec
 def _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, scores,
             cells, out) -> StarterReport:
     bottom_query = next(iter(exp.queries.values()))
-    bottom_name, random_name = _arm_names(bottom_query)
+    bottom_name, random_name, default_name = _arm_names(bottom_query)
     picks = {"bottom": _picks(where, bottom_name, seeds[0])}
     picks.update({f"random-s{s}": _picks(where, random_name, s) for s in seeds})
+    picks.update({f"default-s{s}": _picks(where, default_name, s) for s in seeds})
     row = {p: i for i, p in enumerate(scores.paths)}
     bottom_rows = [row[p] for p in picks["bottom"]]
     least = scores.table["least_confidence_max"].to_numpy()
     arms = [_arm(arm, name, seed, cells[(name, seed)], seed_record, where)
             for seed in seeds
             for arm, name in (("bottom", bottom_name), ("random", random_name),
+                              ("default", default_name),
                               *((("control", "control"),) if control else ()))]
     metrics = seed_record.metrics_after
     config = {"recipe": exp.recipe.to_dict(), "budget": bottom_query.budget,
               "n_seeds": len(seeds), "control": control,
-              "conf_threshold": bottom_query.conf_threshold}
+              "conf_threshold": bottom_query.conf_threshold,
+              "strategies": {arm: exp.queries[name].strategy.name for arm, name in (
+                  ("bottom", bottom_name), ("random", random_name),
+                  ("default", default_name))}}
     if bottom_query.budget_unit != "images":
         config.update(budget_unit=bottom_query.budget_unit,
                       seconds_per_image=bottom_query.seconds_per_image,
@@ -369,16 +384,22 @@ def _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, s
         seed_test={k: metrics[k] for k in ("map50", "map50_95", "ap50_per_class")},
         n_empty_picks=int((scores.n_boxes[bottom_rows] == 0).sum()),
         overlap=[len(set(picks["bottom"]) & set(picks[f"random-s{s}"])) for s in seeds],
+        overlap_default=[[len(set(picks[f"default-s{s}"]) & set(picks[other])) for other in
+                          ("bottom", f"random-s{s}")] for s in seeds],
         picks=picks, bottom_scores=[float(least[i]) for i in bottom_rows], arms=arms,
         condition_mix=_condition_mix(samples_root, scores, picks), out_dir=str(out),
         scores_path=str(save_scores(scores, out / "scores.npz")),
-        budget_unit=bottom_query.budget_unit)
-    report.verdict = verdict([report._map50("bottom", s) for s in seeds],
-                             [report._map50("random", s) for s in seeds], budget=report.k)
+        budget_unit=bottom_query.budget_unit, default_strategy=DEFAULT)
+    random_map50 = [report._map50("random", s) for s in seeds]
+    report.verdict = verdict([report._map50("bottom", s) for s in seeds], random_map50,
+                             budget=report.k)
+    report.default_verdict = verdict([report._map50("default", s) for s in seeds],
+                                     random_map50, budget=report.k, name=DEFAULT,
+                                     picks=default_picks(DEFAULT))
     if len(seeds) > 1:
-        report.verdict += (" Every arm starts from one seed model, so the spread above leaves out "
-                           "that model's own training noise: another seed model can rank the "
-                           "arms differently.")
+        report.caveat = ("Every arm starts from one seed model, so the spreads above leave out "
+                         "that model's own training noise: another seed model can rank the "
+                         "arms differently.")
     return report
 
 
@@ -419,8 +440,12 @@ def _condition_mix(samples_root: Path | None, scores, picks: dict) -> dict | Non
     rows = samples.read_generation_metadata(samples_root)
     condition = {r["image"]: r["condition"] for r in rows if r["split"] == "pool"}
     of = {p: condition.get(f"images/pool/{Path(p).name}", "?") for p in scores.paths}
-    randoms = [p for k, v in picks.items() if k.startswith("random") for p in v]
-    groups = {"pool": list(scores.paths), "bottom": picks["bottom"], "random": randoms}
+
+    def pooled(arm: str) -> list[str]:
+        return [p for k, v in picks.items() if k.startswith(f"{arm}-s") for p in v]
+
+    groups = {"pool": list(scores.paths), "bottom": picks["bottom"], "random": pooled("random"),
+              "default": pooled("default")}
     kinds = sorted(set(of.values()))
     return {name: {c: Counter(of[p] for p in members)[c] / max(1, len(members)) for c in kinds}
             for name, members in groups.items()}

@@ -1,8 +1,10 @@
-"""The starter experiment: verdict rules, config, label sources, input errors, and one tiny
-end-to-end run (cached and resumed) through the API and the command line."""
+"""The starter experiment: verdict rules, config, the report of three arms, label sources,
+input errors, and one tiny end-to-end run (cached and resumed) through the API and the command
+line."""
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,11 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alkit import cli
+from alkit.core.query import Query
+from alkit.core.strategy import DEFAULT
 from alkit.data import datasets
 from alkit.data.scorefile import load_scores
 from alkit.loop import simulate, starter, starter_report
+from alkit.loop.project import Project
 from alkit.loop.starter import MissingLabelError
-from alkit.loop.starter_report import ArmResult, verdict
+from alkit.loop.starter_report import ArmResult, StarterReport, default_picks, verdict
 from alkit.model.recipe import recipe
 
 TINY = recipe("tiny", epochs=1)
@@ -57,6 +62,20 @@ def test_verdict_never_claims_more_than_the_numbers(pairs):
         assert abs(diff.mean()) > spread
 
 
+def test_default_against_random_names_no_winner_when_the_seeds_disagree():
+    text = verdict([0.66, 0.60, 0.63], [0.62, 0.64, 0.61], budget=200, name="calibrated",
+                   picks=default_picks("calibrated"))
+    assert text.startswith("No clear winner: the difference (calibrated - random) changes sign "
+                           "across the 3 seeds (+0.040, -0.040, +0.020")
+    assert ("choosing the images alkit's default strategy (calibrated) picks made no "
+            "difference") in text
+    assert " beat " not in text and "ahead" not in text and "bottom" not in text
+    won = verdict([0.70, 0.71, 0.72], [0.60, 0.61, 0.62], budget=200, name="calibrated",
+                  picks=default_picks("calibrated"))
+    assert won.startswith("calibrated-200 beat random-200 in all 3 seeds")
+    assert "labeling the images alkit's default strategy (calibrated) picks paid off" in won
+
+
 def test_verdict_rejects_unpaired_input():
     with pytest.raises(ValueError, match="equal-length"):
         verdict([0.5, 0.6], [0.5], budget=10)
@@ -72,9 +91,84 @@ def test_summarize_arm_over_seeds():
                                      _arm(1, 0.7, {"a": 0.6})])
     assert summary.n_seeds == 2 and summary.map50_mean == pytest.approx(0.6)
     assert (summary.map50_min, summary.map50_max) == (0.5, 0.7)
+    assert summary.map50_sd == pytest.approx(0.1 * np.sqrt(2))  # the sample sd (ddof=1)
     assert summary.gain_per_100_mean == pytest.approx(2.0)
     assert summary.ap50_mean == pytest.approx({"a": 0.4, "b": 0.4})
     assert summary.ap50_max["a"] == 0.6
+    assert (summary.n_new_images_mean, summary.n_new_objects_mean) == (10, 30)
+    assert starter_report.summarize_arm([_arm(0, 0.5, {})]).map50_sd is None  # one seed
+
+
+#: test mAP50 per arm and seed (0, 1, 2) of the report below: bottom behind random in every
+#: seed beyond the spread, the default arm ahead in two seeds and behind in one.
+MAP50 = {"bottom": [0.50, 0.51, 0.52], "random": [0.60, 0.61, 0.62],
+         "default": [0.63, 0.59, 0.64], "control": [0.45, 0.46, 0.44]}
+BOXES = {"bottom": 400, "random": 500, "default": 600, "control": 0}
+
+
+def _three_arm_report() -> StarterReport:
+    arms = [ArmResult(arm, seed, 0 if arm == "control" else 200, BOXES[arm] + 3 * seed, m,
+                      m / 2, {"zero": m}, m - 0.4, None if arm == "control" else (m - 0.4) / 2,
+                      1.0, "w.pt")
+            for seed in (0, 1, 2) for arm, m in ((a, MAP50[a][seed]) for a in MAP50)]
+    report = StarterReport(
+        "d.yaml", "pool", 2000, 0, 200, [0, 1, 2],
+        {"recipe": {"epochs": 5, "imgsz": 128}, "conf_threshold": 0.25}, "a start",
+        "seed.pt", 300, {"map50": 0.4, "map50_95": 0.2, "ap50_per_class": {"zero": 0.4}}, 10,
+        [20, 22, 24], {"bottom": []}, [], arms, default_strategy="calibrated",
+        overlap_default=[[30, 10], [32, 12], [34, 14]])
+    report.verdict = verdict(MAP50["bottom"], MAP50["random"], budget=report.k)
+    report.default_verdict = verdict(MAP50["default"], MAP50["random"], budget=report.k,
+                                     name="calibrated", picks=default_picks("calibrated"))
+    return report
+
+
+def test_the_report_shows_three_arms_with_their_sample_sd_and_what_they_bought(tmp_path):
+    report = _three_arm_report()
+    summary = report.summary()
+    assert list(summary) == ["bottom", "random", "default", "control"]
+    for arm, values in MAP50.items():
+        assert summary[arm].map50_sd == pytest.approx(np.std(values, ddof=1))
+    bought = report.bought()
+    assert bought["default"]["images"] == 200 and bought["default"]["boxes"] == 603
+    assert bought["default"]["hours"] == pytest.approx((4 * 200 + 25.5 * 603) / 3600)
+    assert report.differences("default") == pytest.approx([0.03, -0.02, 0.02])
+    text = report.format()
+    assert "bottom-200 vs random-200 vs calibrated-200 (alkit's default)" in text
+    assert "mean ± sample sd" in text
+    for arm in ("bottom", "random", "default"):
+        s, b = summary[arm], bought[arm]
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"  {report.label(arm)} "))
+        assert f"{s.map50_mean:.3f} ± {s.map50_sd:.3f}" in row
+        assert row.split()[-3:] == [f"{b['images']:.0f}", f"{b['boxes']:.0f}",
+                                    f"{b['hours']:.1f}"]
+    flat = " ".join(text.split())
+    assert "calibrated shares 32 with bottom and 12 with random" in flat
+    # the seed's question gets its answer, alkit's answer names no winner
+    assert "verdict, the seed's question (bottom-200 vs random-200): random-200 beat" in flat
+    assert ("alkit's answer (calibrated-200, its default strategy, vs random-200): No clear "
+            "winner") in flat
+    saved = report.to_dict()
+    assert set(saved["summary"]) == set(saved["bought"]) == set(MAP50)
+    assert saved["default_differences"] == pytest.approx([0.03, -0.02, 0.02])
+    assert saved["default_strategy"] == "calibrated" and saved["default_verdict"]
+    figure = report.plot()
+    ticks = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    assert ticks[2].startswith("calibrated-200\n0.620 ± 0.026\n200 images\n603 boxes")
+    figure.savefig(tmp_path / "starter.png")
+
+
+def test_the_default_arm_differs_from_bottom_in_its_strategy_only():
+    bottom = Query("least_confidence", 50, budget_unit="boxes", conf_threshold=0.3)
+    exp = starter._experiment(SimpleNamespace(yaml_path="d.yaml"), None, TINY, bottom,
+                              True, 7)
+    assert list(exp.queries) == ["bottom-50box", "random-50box", f"{DEFAULT}-50box", "control"]
+    default = exp.queries[f"{DEFAULT}-50box"]
+    assert default.strategy.name == DEFAULT
+    assert {k: v for k, v in default.to_dict().items() if not k.startswith("strategy")} == {
+        k: v for k, v in bottom.to_dict().items() if not k.startswith("strategy")}
+    assert exp.queries["control"].budget == 0 and exp.shared_seed_model == 7
 
 
 # --------------------------------------------------------------------------- input errors
@@ -131,22 +225,37 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_tiny_run_reports_both_arms_side_by_side(tiny_run):
+def test_tiny_run_reports_the_three_arms_side_by_side(tiny_run):
     report, text, workdir = tiny_run
     out = workdir / "starter-tiny"
-    assert report.seeds == [0, 1] and len(report.arms) == 4 and report.n_pool == 60
-    assert {(a.arm, a.seed) for a in report.arms} == {
-        ("bottom", 0), ("random", 0), ("bottom", 1), ("random", 1)}
+    assert report.seeds == [0, 1] and len(report.arms) == 6 and report.n_pool == 60
+    assert [(a.arm, a.seed) for a in report.arms] == [
+        ("bottom", 0), ("random", 0), ("default", 0), ("bottom", 1), ("random", 1),
+        ("default", 1)]
     assert all(0.0 <= a.map50 <= 1.0 and a.n_new_labels == 10 for a in report.arms)
+    assert report.default_strategy == DEFAULT
+    assert report.config["strategies"] == {"bottom": "least_confidence", "random": "random",
+                                           "default": DEFAULT}
     assert report.picks["random-s0"] != report.picks["random-s1"]
     assert report.overlap == [len(set(report.picks["bottom"]) & set(report.picks[f"random-s{s}"]))
                               for s in (0, 1)]
-    for line in ("alkit starter: bottom-10 vs random-10", "seed model", "bottom-10",
-                 "random-10", "difference", "test AP50", "verdict:", "5/5 4 arms"):
-        assert line in text
+    assert report.overlap_default == [
+        [len(set(report.picks[f"default-s{s}"]) & set(report.picks[other]))
+         for other in ("bottom", f"random-s{s}")] for s in (0, 1)]
+    flat = " ".join(text.split())
+    for line in (f"alkit starter: bottom-10 vs random-10 vs {DEFAULT}-10 (alkit's default)",
+                 "seed model", "bottom - random", f"{DEFAULT} - random", "mean ± sample sd",
+                 "labels bought (mean)", "test AP50", "verdict, the seed's question",
+                 f"alkit's answer ({DEFAULT}-10, its default strategy, vs random-10):",
+                 "5/5 6 arms"):
+        assert line in flat
     saved = json.loads((out / starter_report.REPORT_FILE).read_text())
     assert saved["verdict"] == report.verdict and len(saved["differences"]) == 2
-    assert set(saved["summary"]) == {"bottom", "random"}
+    assert saved["default_verdict"] == report.default_verdict != ""
+    assert saved["default_differences"] == pytest.approx(report.differences("default"))
+    assert set(saved["summary"]) == set(saved["bought"]) == {"bottom", "random", "default"}
+    assert saved["summary"]["default"]["map50_sd"] == pytest.approx(
+        np.std([a.map50 for a in report.arms if a.arm == "default"], ddof=1))
     assert (out / starter_report.PLOT_FILE).stat().st_size > 10_000
 
 
@@ -156,8 +265,28 @@ def test_the_arms_are_rounds_of_projects_sharing_one_seed_model(tiny_run):
     (experiment,) = (workdir / "starter-tiny").glob("experiment-*")
     cells = simulate.load_cells(experiment)
     assert {c["rounds"][0]["map50"] for c in cells} == {report.seed_test["map50"]}
-    assert sorted(p.name for p in (experiment / "work").iterdir()) == [
-        "bottom-10-s0", "bottom-10-s1", "random-10-s0", "random-10-s1", "scores", "seed-shared"]
+    assert sorted(p.name for p in (experiment / "work").iterdir()) == sorted([
+        "bottom-10-s0", "bottom-10-s1", "random-10-s0", "random-10-s1", f"{DEFAULT}-10-s0",
+        f"{DEFAULT}-10-s1", "scores", "seed-shared"])
+    # every arm's round 1: its strategy, the same K, trained from the one seed model with the
+    # training seed of its seed
+    with Project(experiment / "work" / "seed-shared") as project:
+        seed_hash = project.ledger.rounds()[0].model_after_hash
+    queries = simulate.load_config(experiment)["queries"]
+    strategies = {"bottom": "least_confidence", "random": "random", DEFAULT: DEFAULT}
+    for seed in (0, 1):
+        training_seeds = set()
+        for name, strategy in strategies.items():
+            assert queries[f"{name}-10"]["strategy"] == strategy
+            assert queries[f"{name}-10"]["budget"] == 10
+            with Project(experiment / "work" / f"{name}-10-s{seed}") as project:
+                first = project.ledger.rounds()[1]
+                assert first.strategy == strategy and first.model_before_hash == seed_hash
+                assert first.n_labeled_after == 24 + 10  # the tiny seed split + K
+            (args,) = (experiment / "work" / f"{name}-10-s{seed}").rglob("args.yaml")
+            training_seeds |= {line for line in args.read_text().splitlines()
+                               if line.startswith("seed:")}
+        assert len(training_seeds) == 1
     # one ranking: the seeds differ only in how ties are broken (at random, not pool order)
     assert report.picks["bottom"] == starter._picks(experiment, "bottom-10", 0)
     weakest = load_scores(report.scores_path).table.set_index("path")["least_confidence_max"]
@@ -186,8 +315,9 @@ def test_a_rerun_resumes_from_the_cache(tiny_run):
     lines = []
     again = starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir, budget=10,
                                 n_seeds=2, control=False, progress=False, echo=lines.append)
-    assert [a.cached for a in again.arms] == [True, True, True, False]
-    assert [a.map50 for a in again.arms[:3]] == [a.map50 for a in report.arms[:3]]
+    assert [a.cached for a in again.arms] == [True, True, True, True, False, True]
+    assert [a.map50 for i, a in enumerate(again.arms) if i != 4] == [
+        a.map50 for i, a in enumerate(report.arms) if i != 4]
     assert "cached; seed model" in "\n".join(lines)
 
 
@@ -198,7 +328,7 @@ def test_command_line_and_demo_alias(tiny_run, capsys):
             "--recipe", "tiny", "--epochs", "1", "--no-control", "--quiet"]
     assert cli.main(["starter", *args]) == 0
     out = capsys.readouterr().out
-    assert "bottom-10 vs random-10" in out and "(4 arms from the cache)" in out
+    assert "bottom-10 vs random-10" in out and "(6 arms from the cache)" in out
     assert cli.build_parser().parse_args(["demo"]).func is cli._starter
     assert cli.build_parser().parse_args(["starter", "--no-control"]).control is False
     assert cli.build_parser().parse_args(["starter", "--preset", "tiny"]).samples == "tiny"
@@ -221,15 +351,16 @@ def test_own_data_with_real_label_files(tiny_run, tiny_dataset, tmp_path):
     with pytest.raises(MissingLabelError, match="picked pool images have no label file"):
         starter.run_starter(data, echo=lines.append, **run)
     waiting = (tmp_path / "out" / "to_label.txt").read_text().split()
-    assert 5 <= len(waiting) <= 10 and all(p.startswith(str(pool)) for p in waiting)
+    # the picks of the three arms (5 each), shared ones listed once
+    assert 5 <= len(waiting) <= 15 and all(p.startswith(str(pool)) for p in waiting)
     shutil.rmtree(labels)
     shutil.copytree(tiny_dataset / "oracle" / "labels" / "pool", labels)
     mine = starter.run_starter(data, echo=lines.append, **run)
     assert "used as is" in "\n".join(lines) and mine.config["recipe"]["seed_epochs"] == 0
     assert mine.seed_test["map50"] == pytest.approx(report.seed_test["map50"])
     assert mine.condition_mix is None and [a.arm for a in mine.arms] == [
-        "bottom", "random", "control"]
-    control = mine.arms[2]
+        "bottom", "random", "default", "control"]
+    control = mine.arms[3]
     assert control.n_new_labels == 0 and control.gain_per_100 is None
     assert "seed only (the same retraining without new labels)" in "\n".join(lines)
     assert not (tmp_path / "out" / "to_label.txt").exists()
@@ -253,7 +384,8 @@ def test_a_budget_in_annotation_seconds_buys_the_same_cost_per_arm(tiny_run, cap
     report = json.loads((workdir / "starter-tiny" / starter_report.REPORT_FILE).read_text())
     assert report["budget_unit"] == "cost" and report["config"]["seconds_per_box"] == 25.5
     scores = load_scores(report["scores_path"]).table.set_index("path")
-    for picks in (report["picks"]["bottom"], report["picks"]["random-s0"]):
+    for picks in (report["picks"]["bottom"], report["picks"]["random-s0"],
+                  report["picks"]["default-s0"]):
         assert 0 < (4 + 25.5 * scores["expected_boxes"][picks]).sum() <= k
     with pytest.raises(ValueError, match=r"K = 27.8 h .* the whole pool .* is worth about"):
         starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir,
