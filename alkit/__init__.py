@@ -86,7 +86,13 @@ from alkit.loop.starter import MissingLabelError, run_starter
 from alkit.loop.starter_report import StarterReport
 from alkit.model.recipe import RECIPES, Recipe, recipe
 from alkit.model.scoring import score_pool
-from alkit.ui.review import BoxEditorState, EmbeddingMapState, ReviewState, ScoreExplorerState
+from alkit.ui.review import (
+    BoxEditorState,
+    EmbeddingMapState,
+    ReviewState,
+    ScoreExplorerState,
+    SuspectsState,
+)
 from alkit.viz import plots
 
 __version__ = "0.1.0"
@@ -148,6 +154,7 @@ __all__ = [
     "StarterReport",
     "StoppingRule",
     "Strategy",
+    "SuspectsState",
     "TopK",
     "Typical",
     "Uncertainty",

@@ -17,9 +17,10 @@ Subcommands:
   deployment, monitor batches of production images (folders or manifests) with the deployed
   model, send a budget of them to the pool, report drift over time
   (:mod:`alkit.loop.monitor`, ``docs/monitoring.md``).
-* ``alkit audit PROJECT [--round N] [--top K] [--plot FILE]``: audit the labels a round
-  imported with ObjectLab (cleanlab) and the predictions of the model that did not train on
-  them; prints the K most likely mislabeled images with their suspect boxes
+* ``alkit audit PROJECT [--round N] [--top K] [--plot FILE] [--send-back N]``: audit the
+  labels a round imported with ObjectLab (cleanlab) and the predictions of the model that
+  did not train on them; prints the K most likely mislabeled images with their suspect boxes;
+  ``--send-back N`` sends the N worst back for relabeling in the next round
   (:mod:`alkit.loop.audit`, ``docs/audit.md``).
 * ``alkit starter`` (alias ``alkit demo``): the experiment behind ``make demo``: bottom-K vs
   random-K, and K picked by alkit's default strategy, on the sample benchmark (default: the
@@ -275,6 +276,14 @@ def _audit(args) -> int:
         if args.plot is not None:
             report.plot().savefig(args.plot, dpi=120, bbox_inches="tight")
             print(f"plot: {args.plot}")
+        if args.send_back:
+            worst = report.table.head(args.send_back)
+            for row in worst.itertuples():
+                project.send_back(int(row.image_id), row.issues or f"audit {report.number}: "
+                                  f"label quality {row.score:.3f} (rank {row.rank})",
+                                  audit=report.number)
+            print(f"sent back for relabeling: the {len(worst)} most likely mislabeled images "
+                  "(the next round's annotation job carries them)")
     return 0
 
 
@@ -478,6 +487,9 @@ def _add_audit_parser(sub) -> None:
                    help="prediction image size (default: the one the round used)")
     p.add_argument("--plot", type=Path, default=None,
                    help="save the score histogram and the worst images' parts here (.png)")
+    p.add_argument("--send-back", type=int, default=0, metavar="N",
+                   help="send the N most likely mislabeled images back for relabeling in the "
+                        "next round, their issues as the reason (default 0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_audit)
 

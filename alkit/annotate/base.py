@@ -32,6 +32,9 @@ class AnnotationItem:
         path: the original image path (what :meth:`Annotator.answer` is asked about).
         staged: its file name in the round's ``images/`` staging folder.
         rank, score, reason: where the selection ranked it, the score that ranked it and why.
+        relabel: True for a labeled image sent back for relabeling
+            (:meth:`alkit.Project.send_back`; ``reason`` says why, ``score`` is None): its
+            answer replaces the old label.
     """
 
     image_id: int
@@ -40,6 +43,7 @@ class AnnotationItem:
     rank: int
     score: float | None = None
     reason: str | None = None
+    relabel: bool = False
 
 
 @dataclass(frozen=True)

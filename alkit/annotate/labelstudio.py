@@ -505,6 +505,14 @@ class LabelStudio:
         return finished
 
 
+def _current_tasks(tasks: list[dict], job: AnnotationJob) -> list[dict]:
+    """The tasks that can answer ``job``: every task, except that an image sent back for
+    relabeling counts only with a task of this round."""
+    relabel = {item.path for item in job.items if item.relabel}
+    return [t for t in tasks if t["data"].get("alkit_path") not in relabel
+            or t["data"].get("alkit_round") == job.round_number]
+
+
 def _finished(task: dict) -> bool:
     return any(not a.get("was_cancelled") for a in task.get("annotations") or [])
 
@@ -563,15 +571,17 @@ class LabelStudioAnnotator(Annotator):
 
     def request(self, job: AnnotationJob) -> None:
         """Push the job's images the project lacks (serving or uploading their files), then
-        pull every finished task; report annotations changed after an earlier import."""
+        pull every finished task; report annotations changed after an earlier import. An
+        image sent back for relabeling gets a new task in this round (its earlier task, with
+        the old annotation, is not its answer)."""
         project_id = self.client.project(self.title or job.project_name, job.names)
-        tasks = self.client.tasks(project_id)
+        tasks = _current_tasks(self.client.tasks(project_id), job)
         present = {t["data"].get("alkit_path") for t in tasks}
         missing = [item for item in job.items if item.path not in present]
         if missing:
             self.client.push(project_id, self._tasks(job, project_id, missing),
                              model_version=job.model_version or None)
-            tasks = self.client.tasks(project_id)
+            tasks = _current_tasks(self.client.tasks(project_id), job)
         finished = self.client.pull(project_id, job.names, tasks=tasks)
         waiting = {item.path for item in job.items}
         self._finished = {path: done for path, done in finished.items() if path in waiting}
@@ -622,24 +632,25 @@ class LabelStudioAnnotator(Annotator):
                               finished: dict[str, Finished], waiting: set[str]) -> list[str]:
         """Images handed over by an earlier call (any round) and no longer waiting, hence
         imported, whose annotation was deleted or changed in Label Studio since."""
-        changes = []
+        changes, latest = [], {}
         for path in sorted(job.round_dir.parent.glob("round_*/labelstudio.json")):
             record = files.read_json(path, {}) or {}
             if record.get("url") != self.client.url or record.get("project") != project_id:
                 continue
-            for image, was in sorted(record.get("handed_over", {}).items()):
-                if image in waiting:
-                    continue  # handed over but not imported (the batch was refused): not yet
-                now = finished.get(image)
-                task = f"Label Studio task {was['task']} ({image})"
-                if now is None:
-                    changes.append(f"{task}: the annotation alkit imported was deleted in Label "
-                                   "Studio; alkit keeps the imported label")
-                elif (now.annotation_id, now.digest) != (was["annotation"], was["digest"]):
-                    changes.append(f"{task}: the annotation was changed in Label Studio after "
-                                   "alkit imported it (annotation "
-                                   f"{was['annotation']} -> {now.annotation_id}); alkit keeps "
-                                   "the imported label and does not import it again")
+            latest.update(record.get("handed_over", {}))  # a relabel's later task counts
+        for image, was in sorted(latest.items()):
+            if image in waiting:
+                continue  # handed over but not imported (the batch was refused): not yet
+            now = finished.get(image)
+            task = f"Label Studio task {was['task']} ({image})"
+            if now is None:
+                changes.append(f"{task}: the annotation alkit imported was deleted in Label "
+                               "Studio; alkit keeps the imported label")
+            elif (now.annotation_id, now.digest) != (was["annotation"], was["digest"]):
+                changes.append(f"{task}: the annotation was changed in Label Studio after "
+                               "alkit imported it (annotation "
+                               f"{was['annotation']} -> {now.annotation_id}); alkit keeps "
+                               "the imported label and does not import it again")
         return changes
 
     def answer(self, path: str) -> Labels | None:

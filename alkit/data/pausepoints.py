@@ -26,6 +26,7 @@ point                reached
 ``label.recorded``   a new label was committed to the ledger
 ``monitor.batch``    a monitored production batch was committed to the ledger
 ``audit.recorded``   a label audit was committed to the ledger
+``label.replaced``   a corrected label was committed to the ledger, its file not yet rewritten
 ===================  ==========================================================================
 """
 

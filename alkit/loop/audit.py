@@ -197,6 +197,22 @@ def audit_round(project, round: int | None = None, top: int | None = None, *,
     return load_report(project, audit_number, top=top)
 
 
+def audit_predictions(project, number: int, paths):
+    """The predictions audit ``number`` compared the labels with, for ``paths``
+    (:class:`alkit.PoolScores`): its model at its image size, through the project's scoring
+    cache (no forward pass for images the audit read). What the suspects view draws."""
+    from alkit.model.scoring import score_pool
+
+    audit = next((a for a in project.ledger.audits() if a["number"] == number), None)
+    if audit is None:
+        raise LedgerError(f"{project.dir}: no audit {number}")
+    config = _round_config(project._round(audit["round"]))
+    recipe = config.get("recipe") or {}
+    return score_pool(audit["model"], [str(p) for p in paths], imgsz=audit["settings"]["imgsz"],
+                      conf_threshold=(config.get("query") or {}).get("conf_threshold", 0.25),
+                      device=recipe.get("device", "cpu"), cache_dir=project.scores_dir)
+
+
 def load_report(project, number: int, *, top: int | None = None) -> AuditReport:
     """The :class:`AuditReport` of audit ``number`` as recorded in ``project``'s ledger;
     ``top``: how many worst images its summary and plot show."""

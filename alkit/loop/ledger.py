@@ -9,7 +9,7 @@ interrupted one.
 Every SQL statement of alkit is in this module: the loop asks the ledger, it never reaches into
 the database itself.
 
-Schema (version 4; a ledger of version 1, 2 or 3 is migrated when opened):
+Schema (version 5; a ledger of version 1 to 4 is migrated when opened):
 
 =========  ==============================================================================
 table      columns
@@ -44,6 +44,14 @@ images     badloc (label quality and its three parts, lower = worse), flagged,
 audit_     audit, image_id, position, kind (overlooked / swap / badloc), score, flagged,
 boxes      label_index, label_class, label_x1..label_y2 (pixels; NULL for overlooked),
            pred_class, pred_confidence, pred_x1..pred_y2 (the predicted box beside it)
+audit_     id, audit, image_id, decision (accept / fix / send_back), note, decided_at: what a
+decisions  person decided about a suspect of an audit
+relabels   id, image_id, audit (NULL when not from an audit), reason, requested_at, round
+           (the round whose annotation job carries it; NULL until one does), resolved_at
+           (NULL while the corrected label has not come back)
+label_     id, image_id, round, source, annotator, received_at, label_hash, n_objects (the
+history    replaced labels row), text (the replaced label file), replaced_at,
+           replaced_in_round (NULL when fixed outside a round), reason
 =========  ==============================================================================
 
 Version 3 (issue 17, monitoring) added the ``production`` split and the two ``monitor_``
@@ -52,6 +60,10 @@ Version 4 (issue 31, the label audit) added the three ``audit`` tables
 (:func:`_migrate_3_to_4`). Audits are relational rows rather than a JSON blob per image so
 that a suspects view can order and filter boxes across images (by kind, by score) in SQL, and
 each box row can later be referred to when an image is sent back for relabeling.
+Version 5 (issue 31, relabeling) added ``audit_decisions``, ``relabels`` and
+``label_history``: a corrected label replaces the ``labels`` row in place (so every reader of
+the labeled set sees the correction) and the replaced row, with its file's text, moves to
+``label_history`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -66,7 +78,7 @@ from pathlib import Path
 
 from alkit.data.pausepoints import pause_point
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 LEDGER_FILE = "project.db"
 IMAGE_STATES = ("unlabeled", "queried", "labeled", "skipped", "flagged")
 ROUND_STATUSES = ("selecting", "staged", "annotating", "training", "done")
@@ -177,6 +189,40 @@ CREATE TABLE IF NOT EXISTS audit_boxes (
 );
 """
 
+_RELABEL_TABLES = """
+CREATE TABLE IF NOT EXISTS audit_decisions (
+    id INTEGER PRIMARY KEY,
+    audit INTEGER NOT NULL REFERENCES audits (number),
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    decision TEXT NOT NULL CHECK (decision IN ('accept', 'fix', 'send_back')),
+    note TEXT,
+    decided_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS relabels (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    audit INTEGER REFERENCES audits (number),
+    reason TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    round INTEGER REFERENCES rounds (number),
+    resolved_at TEXT
+);
+CREATE TABLE IF NOT EXISTS label_history (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    annotator TEXT,
+    received_at TEXT NOT NULL,
+    label_hash TEXT NOT NULL,
+    n_objects INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    replaced_at TEXT NOT NULL,
+    replaced_in_round INTEGER,
+    reason TEXT NOT NULL
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """ + _IMAGES_TABLE + """;
@@ -209,7 +255,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     note TEXT,
     decided_at TEXT NOT NULL
 );
-""" + _MONITOR_TABLES + _AUDIT_TABLES
+""" + _MONITOR_TABLES + _AUDIT_TABLES + _RELABEL_TABLES
 
 
 class LedgerError(RuntimeError):
@@ -262,8 +308,8 @@ class Ledger:
     """The SQLite ledger of one project directory (see the module docstring)."""
 
     def __init__(self, project_dir: str | os.PathLike):
-        """Open the ledger ``<project_dir>/project.db`` (a ledger of version 1, 2 or 3 is
-        migrated to version 4, one transaction per step). A missing ledger or another schema
+        """Open the ledger ``<project_dir>/project.db`` (a ledger of version 1 to 4 is
+        migrated to version 5, one transaction per step). A missing ledger or another schema
         version raises :class:`LedgerError`."""
         self.project_dir = Path(project_dir)
         self.path = self.project_dir / LEDGER_FILE
@@ -280,9 +326,12 @@ class Ledger:
             version = "3"
         if version == "3":
             _migrate_3_to_4(self.conn)
+            version = "4"
+        if version == "4":
+            _add_tables(self.conn, _RELABEL_TABLES, 5)
         elif version != str(SCHEMA_VERSION):
             raise LedgerError(f"{self.path}: schema version {version}, this alkit reads "
-                              f"{SCHEMA_VERSION} (and migrates 1, 2 and 3)")
+                              f"{SCHEMA_VERSION} (and migrates 1 to 4)")
 
     @classmethod
     def create(cls, project_dir: str | os.PathLike, *, dataset_yaml: str | os.PathLike,
@@ -358,6 +407,13 @@ class Ledger:
         """The state of one image (:data:`IMAGE_STATES`); ``image_id``: the ledger's image id
         (an unknown one raises :class:`LedgerError`)."""
         row = self.conn.execute("SELECT state FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"image {image_id}: not in the ledger")
+        return row[0]
+
+    def image_path(self, image_id: int) -> str:
+        """The path of the image ``image_id`` (an unknown id raises :class:`LedgerError`)."""
+        row = self.conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
         if row is None:
             raise LedgerError(f"image {image_id}: not in the ledger")
         return row[0]
@@ -826,6 +882,144 @@ class Ledger:
             record["flagged"] = bool(record["flagged"])
         return out
 
+    # ---- relabeling (suspects sent back, labels replaced; history kept)
+
+    def record_audit_decision(self, audit: int, image_id: int, decision: str,
+                              note: str = "") -> None:
+        """What a person decided about image ``image_id`` of audit ``audit``: ``"accept"``
+        (the label stands), ``"fix"`` (corrected by hand) or ``"send_back"`` (relabel in the
+        next round), with a free-text ``note``. The image must be in that audit; the latest
+        decision counts."""
+        if decision not in ("accept", "fix", "send_back"):
+            raise LedgerError(f"unknown audit decision {decision!r}; expected 'accept', 'fix' "
+                              "or 'send_back'")
+        with self.conn:
+            self._require_audited(audit, image_id)
+            self.conn.execute(
+                "INSERT INTO audit_decisions (audit, image_id, decision, note, decided_at) "
+                "VALUES (?, ?, ?, ?, ?)", (audit, image_id, decision, note, _now()))
+
+    def _require_audited(self, audit: int, image_id: int) -> None:
+        if not self.conn.execute("SELECT 1 FROM audit_images WHERE audit = ? AND image_id = ?",
+                                 (audit, image_id)).fetchone():
+            raise LedgerError(f"image {image_id} is not in audit {audit}")
+
+    def audit_decisions(self, audit: int) -> dict[int, dict]:
+        """The latest decision per image of audit ``audit``: ``{image_id: {"decision",
+        "note", "decided_at"}}`` (undecided images are absent)."""
+        rows = self.conn.execute(
+            "SELECT image_id, decision, note, decided_at FROM audit_decisions WHERE audit = ? "
+            "ORDER BY id", (audit,))
+        return {row[0]: {"decision": row[1], "note": row[2], "decided_at": row[3]}
+                for row in rows}
+
+    def request_relabel(self, image_id: int, reason: str, *, audit: int | None = None) -> int:
+        """Send the labeled image ``image_id`` back for relabeling with a ``reason`` the
+        annotator reads (one transaction, with an audit decision
+        ``send_back`` when ``audit`` is given). The request waits for the next round's
+        annotation job (:meth:`assign_relabels`). An image with an open request keeps it (the
+        reason is not changed). Returns the request's id.
+
+        Raises :class:`LedgerError` for an image without a label or an empty ``reason``."""
+        if not reason or not reason.strip():
+            raise LedgerError("a relabel request needs a reason the annotator can read")
+        if self.image_state(image_id) != "labeled":
+            raise LedgerError(f"image {image_id} has no label to send back")
+        with self.conn:
+            if audit is not None:
+                self._require_audited(audit, image_id)
+                self.conn.execute(
+                    "INSERT INTO audit_decisions (audit, image_id, decision, note, decided_at) "
+                    "VALUES (?, ?, 'send_back', ?, ?)", (audit, image_id, reason, _now()))
+            row = self.conn.execute("SELECT id FROM relabels WHERE image_id = ? AND "
+                                    "resolved_at IS NULL", (image_id,)).fetchone()
+            if row:
+                return row[0]
+            return self.conn.execute(
+                "INSERT INTO relabels (image_id, audit, reason, requested_at) "
+                "VALUES (?, ?, ?, ?)", (image_id, audit, reason, _now())).lastrowid
+
+    def assign_relabels(self, number: int) -> int:
+        """Give round ``number``'s annotation job every open request not yet carried by a
+        round, except those from audits of round ``number`` itself or later (they wait for
+        the round after). Returns how many were assigned (one transaction)."""
+        with self.conn:
+            return self.conn.execute(
+                "UPDATE relabels SET round = ? WHERE round IS NULL AND resolved_at IS NULL AND "
+                "(audit IS NULL OR (SELECT a.round FROM audits a WHERE a.number = audit) < ?)",
+                (number, number)).rowcount
+
+    def relabels(self, *, round: int | None = None, open_only: bool = False) -> list[dict]:
+        """Relabel requests in the order made, with the image's ``path``: dicts of the
+        ``relabels`` columns; those carried by round ``round`` only, and only unresolved ones
+        with ``open_only``."""
+        query = ("SELECT r.id, r.image_id, i.path, r.audit, r.reason, r.requested_at, r.round, "
+                 "r.resolved_at FROM relabels r JOIN images i ON i.id = r.image_id WHERE 1=1")
+        args: list = []
+        if round is not None:
+            query, args = query + " AND r.round = ?", [round]
+        if open_only:
+            query += " AND r.resolved_at IS NULL"
+        cursor = self.conn.execute(query + " ORDER BY r.id", args)
+        cols = [c[0] for c in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor]
+
+    def label_of(self, image_id: int) -> dict | None:
+        """The current ``labels`` row of the image ``image_id`` (a dict), or None."""
+        cursor = self.conn.execute("SELECT * FROM labels WHERE image_id = ?", (image_id,))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cursor.description], row,
+                                                 strict=True))
+
+    def replace_label(self, image_id: int, *, old_text: str, source: str, label_hash: str,
+                      n_objects: int, reason: str, annotator: str | None = None,
+                      round_number: int | None = None, audit: int | None = None) -> bool:
+        """Replace the label of the labeled image ``image_id``, in ONE transaction, for a
+        ``reason`` kept in the history: the old ``labels`` row
+        with ``old_text`` (its file's content) goes to ``label_history``, the row takes the new
+        ``source``, ``annotator``, ``label_hash`` and ``n_objects`` (it keeps the round the
+        image joined the labeled set in), the image's open relabel request is resolved, and a
+        ``fix`` decision is recorded when ``audit`` is given. ``round_number``: the round whose
+        job brought the new label (None: fixed outside a round). Returns False, changing
+        nothing, when the label already has ``label_hash`` (a repeated replacement)."""
+        current = self.label_of(image_id)
+        if current is None:
+            raise LedgerError(f"image {image_id} has no label to replace")
+        if current["label_hash"] == label_hash:
+            return False
+        now = _now()
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO label_history (image_id, round, source, annotator, received_at, "
+                "label_hash, n_objects, text, replaced_at, replaced_in_round, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (image_id, current["round"], current["source"], current["annotator"],
+                 current["received_at"], current["label_hash"], current["n_objects"], old_text,
+                 now, round_number, reason))
+            self.conn.execute(
+                "UPDATE labels SET source = ?, annotator = ?, received_at = ?, label_hash = ?, "
+                "n_objects = ? WHERE image_id = ?",
+                (source, annotator, now, label_hash, n_objects, image_id))
+            self.conn.execute("UPDATE relabels SET resolved_at = ? WHERE image_id = ? AND "
+                              "resolved_at IS NULL", (now, image_id))
+            if audit is not None:
+                self._require_audited(audit, image_id)
+                self.conn.execute(
+                    "INSERT INTO audit_decisions (audit, image_id, decision, note, decided_at) "
+                    "VALUES (?, ?, 'fix', ?, ?)", (audit, image_id, reason, now))
+        pause_point("label.replaced")
+        return True
+
+    def label_history(self, image_id: int | None = None) -> list[dict]:
+        """Replaced labels, oldest first (of one image with ``image_id``): dicts of the
+        ``label_history`` columns."""
+        query, args = "SELECT * FROM label_history", ()
+        if image_id is not None:
+            query, args = query + " WHERE image_id = ?", (int(image_id),)
+        cursor = self.conn.execute(query + " ORDER BY id", args)
+        cols = [c[0] for c in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor]
+
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     """Version 2 lets any annotator name itself as a label's source (version 1 allowed five
@@ -873,14 +1067,20 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
-    """Version 4 adds the audit tables (``audits``, ``audit_images``, ``audit_boxes``), in one
-    transaction with the version bump: a crash leaves version 3 as it was."""
+    """Version 4 adds the audit tables (``audits``, ``audit_images``, ``audit_boxes``)."""
+    _add_tables(conn, _AUDIT_TABLES, 4)
+
+
+def _add_tables(conn: sqlite3.Connection, tables: str, version: int) -> None:
+    """Create ``tables`` (``;``-separated DDL) and set the schema ``version`` in one
+    transaction: a crash leaves the previous version as it was. Version 5 adds the relabeling
+    tables (``audit_decisions``, ``relabels``, ``label_history``)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _AUDIT_TABLES.split(";"):
+        for statement in tables.split(";"):
             if statement.strip():
                 conn.execute(statement)
-        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     except BaseException:
         conn.execute("ROLLBACK")
         raise

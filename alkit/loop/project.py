@@ -369,12 +369,15 @@ class Project:
         return f"{query['image_id']:06d}_{Path(query['path']).name}"
 
     def _stage(self, number: int) -> Path:
-        """Links to the round's images plus ``manifest.json`` (rewritten on resume)."""
+        """Links to the round's images (the picks, then the images sent back for relabeling
+        that its job carries) plus ``manifest.json`` (rewritten on resume)."""
         folder = self.round_dir(number)
+        self._carry_relabels(number)
         (folder / "images").mkdir(parents=True, exist_ok=True)
         (folder / "labels").mkdir(exist_ok=True)
         queries = self.ledger.queries(number)
-        for q in queries:
+        relabels = [r for r in self.waiting(number) if r["state"] == "relabel"]
+        for q in [*queries, *relabels]:
             files.link(q["path"], folder / "images" / self._staged_name(q))
         record = self._round(number)
         files.write_json(folder / "manifest.json", {
@@ -384,23 +387,44 @@ class Project:
             "model_before": record.model_before,
             "images": [{"rank": q["rank"], "path": q["path"], "staged": self._staged_name(q),
                         "score": q["score"], "reason": q["reason"]} for q in queries],
+            "relabel": [{"rank": r["rank"], "path": r["path"], "staged": self._staged_name(r),
+                         "reason": r["reason"]} for r in relabels],
         })
         return folder
 
     # ---- annotation
 
     def waiting(self, number: int) -> list[dict]:
-        """Round ``number``'s picks still waiting for a label: neither labeled nor skipped /
-        flagged in review (:meth:`record_review`)."""
-        return [q for q in self.ledger.queries(number) if q["state"] == "queried"]
+        """What round ``number`` still waits for: its picks neither labeled nor skipped /
+        flagged in review (:meth:`record_review`), then the labeled images sent back for
+        relabeling that its annotation job carries (:meth:`send_back`; ``state``
+        ``"relabel"``, ranked after the picks, ``reason`` starting ``"relabel: "``)."""
+        queries = self.ledger.queries(number)
+        picks = [q for q in queries if q["state"] == "queried"]
+        relabels = [{"image_id": r["image_id"], "path": r["path"], "rank": len(queries) + i + 1,
+                     "score": None, "reason": f"relabel: {r['reason']}", "state": "relabel"}
+                    for i, r in enumerate(self.ledger.relabels(round=number, open_only=True))]
+        return picks + relabels
+
+    def _carry_relabels(self, number: int) -> bool:
+        """Round ``number``'s job takes the open relabel requests not yet carried (a round
+        still waiting for labels only); True when it took any."""
+        if self._round(number).status not in ("staged", "annotating"):
+            return False
+        return self.ledger.assign_relabels(number) > 0
 
     def annotation_job(self, number: int, config: RoundConfig = RoundConfig()) -> AnnotationJob:
-        """What an annotator is given for round ``number``: its waiting picks, the class
-        names, the staging folder, and the model's boxes on request (scored with the recipe's
-        image size and the query's confidence threshold from ``config``)."""
+        """What an annotator is given for round ``number``: its waiting picks and the images
+        sent back for relabeling (:meth:`waiting`; open requests join the job of the first
+        round still waiting for labels after the audited round), the class names, the staging
+        folder, and the model's boxes on request (scored with the recipe's image size and the
+        query's confidence threshold from ``config``)."""
+        if self._carry_relabels(number):
+            self._stage(number)
         record = self._round(number)
         items = tuple(AnnotationItem(q["image_id"], q["path"], self._staged_name(q), q["rank"],
-                                     q["score"], q["reason"]) for q in self.waiting(number))
+                                     q["score"], q["reason"], q["state"] == "relabel")
+                      for q in self.waiting(number))
         model = record.model_before
 
         def predictions(paths):
@@ -431,9 +455,15 @@ class Project:
         if problems:
             raise DatasetError(self.round_dir(number), f"{annotator.describe()}: annotations "
                                "rejected, nothing imported:\n" + "\n".join(problems))
+        relabels = {item.path for item in job.items if item.relabel}
         for path, labels in answers.items():
-            self._store_label(path, labels, round_number=number, source=annotator.source,
-                              annotator=annotator.annotated_by(path))
+            if path in relabels:
+                self.replace_label(path, labels, source=annotator.source, round_number=number,
+                                   annotator=annotator.annotated_by(path),
+                                   reason=f"relabeled in round {number}")
+            else:
+                self._store_label(path, labels, round_number=number, source=annotator.source,
+                                  annotator=annotator.annotated_by(path))
         return len(answers)
 
     def _label_problems(self, labels: Labels) -> list[str]:
@@ -593,6 +623,67 @@ class Project:
                                 "removed": removed})
         files.write_json(folder / "manifest.json", manifest)
         return manifest
+
+    # ---- relabeling (the audit's suspects: accept, fix, send back)
+
+    def replace_label(self, image: str | os.PathLike, labels: Labels, *, reason: str,
+                      source: str = "widget", annotator: str | None = None,
+                      round_number: int | None = None, audit: int | None = None) -> Path:
+        """Replace the label of a labeled ``image`` with corrected ``labels``: the ledger
+        moves the old label (row and file text) to its history and resolves the image's open
+        relabel request in one transaction, then the label file is rewritten atomically.
+
+        Args:
+            image: the image's path as registered.
+            labels: the corrected labels; checked like :meth:`store_label` (nothing is
+                written on a problem: :class:`DatasetError` names every one).
+            reason: why (kept in the history), e.g. ``"audit 2: swap fixed"``.
+            source: the annotator that gave the correction (``"widget"``: the box editor).
+            annotator: who, when known.
+            round_number: the round whose annotation job brought it (None: outside a round).
+            audit: the audit whose suspect this fixes (records a ``fix`` decision), or None.
+
+        A replacement killed between the ledger and the file is completed by calling again
+        with the same labels. Returns the label file.
+        """
+        image_id = self.ledger.image_ids([str(image)])[0]
+        current = self.ledger.label_of(image_id)
+        if current is None:
+            raise LedgerError(f"{image}: no label to replace; import one first")
+        fatal = self._label_problems(labels)
+        if fatal:
+            raise DatasetError(image, "label rejected, nothing written:\n" + "\n".join(fatal))
+        text = datasets.format_labels(labels)
+        label_path = Path(current["label_path"])
+        old_text = label_path.read_text() if label_path.exists() else ""
+        self.ledger.replace_label(
+            image_id, old_text=old_text, source=source, annotator=annotator, reason=reason,
+            label_hash=hashlib.sha256(text.encode()).hexdigest(), n_objects=len(labels),
+            round_number=round_number, audit=audit)
+        files.write_text_atomic(label_path, text)
+        return label_path
+
+    def send_back(self, image: str | os.PathLike | int, reason: str, *,
+                  audit: int | None = None) -> int:
+        """Send a labeled image back for relabeling with a ``reason`` the annotator reads:
+        the first round still waiting for labels after the audited one carries it in its
+        annotation job (every annotator: Label Studio, CVAT files, label files, the box
+        editor), and the label that comes back replaces the old one (:meth:`replace_label`,
+        history kept). The old label trains until then. ``image``: its path or ledger id;
+        ``audit``: the audit it is a suspect of (records a ``send_back`` decision). Returns
+        the request's id."""
+        image_id = image if isinstance(image, int | np.integer) else \
+            self.ledger.image_ids([str(image)])[0]
+        request = self.ledger.request_relabel(image_id, reason, audit=audit)
+        last = self.ledger.last_round()
+        if last is not None and last.number > 0 and self._carry_relabels(last.number):
+            self._stage(last.number)
+        return request
+
+    def accept_label(self, image_id: int, *, audit: int, note: str = "") -> None:
+        """Record that the label of suspect ``image_id`` of audit ``audit`` stands (a person
+        looked and agreed), with an optional ``note``."""
+        self.ledger.record_audit_decision(audit, image_id, "accept", note)
 
     # ---- after deployment: production monitoring (alkit.loop.monitor)
 

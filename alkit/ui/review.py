@@ -13,6 +13,9 @@ nothing and a state built again later resumes where the last one stopped.
   boxes; a submit writes the YOLO label file and records it.
 * :class:`EmbeddingMapState`: the pool's embeddings in 2-D (PCA), grouped into labeled,
   picked and remaining images, with selection by point or rectangle.
+* :class:`SuspectsState`: the images of a label audit, most likely mislabeled first, with the
+  label and the audit model's prediction; each label accepted, fixed in the box editor or
+  sent back for relabeling in the next round.
 """
 
 from __future__ import annotations
@@ -174,7 +177,42 @@ class ReviewItem:
         return Path(self.path).name
 
 
-class ReviewState:
+class Pages:
+    """Page-by-page navigation over ``self.items`` (``page_size`` per page, ``page`` 0-based):
+    the paging of :class:`ReviewState` and :class:`SuspectsState`."""
+
+    items: list
+    page: int
+    page_size: int
+
+    @property
+    def n_pages(self) -> int:
+        """How many pages the items fill."""
+        return -(-len(self.items) // self.page_size)
+
+    def go_to(self, page: int) -> None:
+        """Show page ``page`` (0-based; clamped to the pages that exist)."""
+        self.page = min(max(0, int(page)), self.n_pages - 1)
+
+    def next_page(self) -> None:
+        """One page on (stays on the last)."""
+        self.go_to(self.page + 1)
+
+    def prev_page(self) -> None:
+        """One page back (stays on the first)."""
+        self.go_to(self.page - 1)
+
+    def page_items(self) -> list:
+        """The items on the current page, in order."""
+        start = self.page * self.page_size
+        return self.items[start:start + self.page_size]
+
+    def page_text(self) -> str:
+        """E.g. ``"page 2 / 17"``."""
+        return f"page {self.page + 1} / {self.n_pages}"
+
+
+class ReviewState(Pages):
     """The picks of round ``number`` with their review decisions, page by page.
 
     Decisions already in the ledger are loaded (a review resumes where it stopped); every
@@ -249,34 +287,6 @@ class ReviewState:
     def counts_text(self) -> str:
         """E.g. ``"label 3 · skip 1 · flag 0 · undecided 196"``."""
         return " · ".join(f"{k} {v}" for k, v in self.counts().items())
-
-    # ---- paging
-
-    @property
-    def n_pages(self) -> int:
-        """How many pages the picks fill."""
-        return -(-len(self.items) // self.page_size)
-
-    def go_to(self, page: int) -> None:
-        """Show page ``page`` (0-based; clamped to the pages that exist)."""
-        self.page = min(max(0, int(page)), self.n_pages - 1)
-
-    def next_page(self) -> None:
-        """One page on (stays on the last)."""
-        self.go_to(self.page + 1)
-
-    def prev_page(self) -> None:
-        """One page back (stays on the first)."""
-        self.go_to(self.page - 1)
-
-    def page_items(self) -> list[ReviewItem]:
-        """The picks on the current page, in rank order."""
-        start = self.page * self.page_size
-        return self.items[start:start + self.page_size]
-
-    def page_text(self) -> str:
-        """E.g. ``"page 2 / 17"``."""
-        return f"page {self.page + 1} / {self.n_pages}"
 
     def finish(self) -> dict:
         """Apply the review to the round's staging; returns the new manifest."""
@@ -353,8 +363,13 @@ class EditorItem:
         image_id: its id in the project's ledger.
         path: the image path.
         width, height: its size in pixels.
-        detections: the model's boxes on it (pixel ``xyxy``; empty without scores).
+        detections: the boxes it starts from (pixel ``xyxy``): the model's (empty without
+            scores), or the current label of an image to correct.
         done: None while waiting; else ``"labeled"``, ``"skipped"`` or ``"flagged"``.
+        replace: True for a labeled image to correct (sent back for relabeling, or a suspect
+            of an audit): a submit replaces its label (:meth:`alkit.Project.replace_label`,
+            the old one kept as history).
+        reason: why it is to be corrected (kept in the label history).
     """
 
     image_id: int
@@ -363,6 +378,8 @@ class EditorItem:
     height: int
     detections: Detections
     done: str | None = None
+    replace: bool = False
+    reason: str = ""
 
     @property
     def name(self) -> str:
@@ -392,6 +409,8 @@ class BoxEditorState(Annotator):
         annotator: who labels (recorded in the ledger with each label), when known.
         position: the index in ``items`` of the current image (``len(items)`` once every image
             is done); when built, it is set to the first waiting image whatever is passed.
+        audit: the audit whose suspects are corrected (:meth:`SuspectsState.editor`): each
+            submit records a ``fix`` decision and no round; None: a round's annotation.
     """
 
     source = "widget"
@@ -401,6 +420,7 @@ class BoxEditorState(Annotator):
     items: list[EditorItem]
     annotator: str | None = None
     position: int = field(default=0)
+    audit: int | None = None
 
     def __post_init__(self):
         self.position = self._next_waiting(0)
@@ -410,8 +430,9 @@ class BoxEditorState(Annotator):
                      annotator: str | None = None) -> BoxEditorState:
         """The editor over round ``number``: the images given by ``image_ids``, or by default
         the picks ever sent to labeling in the review, in rank order (every pick when the
-        round has no ``label`` decision). ``scores`` (a :class:`alkit.PoolScores`) prefills
-        the model's boxes.
+        round has no ``label`` decision), then the images its job carries back for
+        relabeling (prefilled with their current label, which a submit replaces).
+        ``scores`` (a :class:`alkit.PoolScores`) prefills the picks with the model's boxes.
 
         Args:
             project: the :class:`alkit.loop.project.Project`.
@@ -425,17 +446,22 @@ class BoxEditorState(Annotator):
         before start out done.
         """
         queries = project.ledger.queries(number)
+        relabels = {r["image_id"]: r for r in project.waiting(number) if r["state"] == "relabel"}
         if image_ids is None:
             sent = {d["image_id"] for d in project.review_history(number)
                     if d["decision"] == "label"}
             image_ids = [q["image_id"] for q in queries if not sent or q["image_id"] in sent]
+            image_ids += list(relabels)
         by_id = {q["image_id"]: q for q in queries}
-        unknown = [i for i in image_ids if i not in by_id]
+        unknown = [i for i in image_ids if i not in by_id and i not in relabels]
         if unknown:
             raise ValueError(f"images {unknown} were not picked in round {number}")
         boxes = detections_by_path(scores)
         items = []
         for image_id in image_ids:
+            if image_id in relabels:
+                items.append(correction_item(project, image_id, relabels[image_id]["reason"]))
+                continue
             path = by_id[image_id]["path"]
             height, width = image_size(path)
             done = _DONE_STATES.get(by_id[image_id]["state"])
@@ -484,12 +510,19 @@ class BoxEditorState(Annotator):
 
     def submit(self, bboxes: Sequence[Mapping]) -> Path:
         """Convert ``bboxes`` to YOLO labels, write the label file atomically, record it in
-        the ledger, and move on. Bad boxes raise ValueError and nothing is written. Returns
-        the label file."""
+        the ledger (an image to correct: replace its label, the old one kept as history), and
+        move on. Bad boxes raise ValueError and nothing is written. Returns the label
+        file."""
         item = self._require_current()
         labels = bboxes_to_labels(bboxes, self.names, item.width, item.height)
-        path = self.project.store_label(item.path, labels, round_number=self.number,
-                                        source="widget", annotator=self.annotator)
+        if item.replace:
+            path = self.project.replace_label(
+                item.path, labels, source="widget", annotator=self.annotator,
+                reason=item.reason or "corrected in the box editor", audit=self.audit,
+                round_number=None if self.audit is not None else self.number)
+        else:
+            path = self.project.store_label(item.path, labels, round_number=self.number,
+                                            source="widget", annotator=self.annotator)
         item.done = "labeled"
         self.position = self._next_waiting(self.position + 1)
         return path
@@ -509,12 +542,207 @@ class BoxEditorState(Annotator):
 
     def skip(self, note: str = "skipped in the box editor") -> None:
         """Record a ``skip`` decision for the current image and move on; ``note``: the
-        reason kept with the decision in the ledger. Raises ValueError when every image is
+        reason kept with the decision in the ledger. An image to correct is only passed over
+        (its label and its relabel request stay). Raises ValueError when every image is
         done."""
         item = self._require_current()
-        self.project.record_review(item.image_id, "skip", round_number=self.number, note=note)
+        if not item.replace:  # an image to correct keeps its label and its request
+            self.project.record_review(item.image_id, "skip", round_number=self.number,
+                                       note=note)
         item.done = "skipped"
         self.position = self._next_waiting(self.position + 1)
+
+
+# --------------------------------------------------------------------------- suspects
+
+SUSPECT_DECISIONS = ("accept", "fix", "send_back")
+
+
+def current_label(project, image_id: int) -> tuple[Detections, int, int]:
+    """``(boxes, width, height)`` of the current label of the labeled image ``image_id`` of
+    ``project``: its label file's boxes in pixels (confidence 1) and the image's size from its
+    file header."""
+    from alkit.data import datasets
+
+    row = project.ledger.label_of(image_id)
+    if row is None:
+        raise ValueError(f"image {image_id} has no label")
+    height, width = image_size(project.ledger.image_path(image_id))
+    labels = datasets.read_labels(row["label_path"], len(project.spec.names))
+    return labels.to_detections((height, width)), width, height
+
+
+def correction_item(project, image_id: int, reason: str) -> EditorItem:
+    """An :class:`EditorItem` to correct the label of the labeled image ``image_id`` of
+    ``project``: prefilled with its current label; a submit replaces it (``replace``),
+    keeping ``reason``."""
+    boxes, width, height = current_label(project, image_id)
+    return EditorItem(image_id, project.ledger.image_path(image_id), width, height, boxes,
+                      replace=True, reason=reason)
+
+
+@dataclass
+class SuspectItem:
+    """One audited image: its label quality, what is wrong, and its boxes.
+
+    Attributes:
+        image_id, path: the image in the ledger.
+        rank: 1 = the most likely mislabeled image of the audit.
+        score: the label-quality score in [0, 1] (lower = worse) and ``overlooked``,
+            ``swap``, ``badloc``: its three parts (:mod:`alkit.loop.audit`).
+        flagged: cleanlab's issue rule.
+        issues: the suspect boxes in words (``" | "``-separated; empty when none).
+        label: the current label's boxes (pixels, confidence 1).
+        prediction: the audit model's boxes (pixels, with confidence).
+        decision: the latest ``accept`` / ``fix`` / ``send_back``, or None.
+        relabel_open: True while a relabel request waits for the corrected label.
+        changed: True when the label differs from the one audited (fixed or relabeled since).
+    """
+
+    image_id: int
+    path: str
+    rank: int
+    score: float
+    overlooked: float
+    swap: float
+    badloc: float
+    flagged: bool
+    issues: str
+    label: Detections
+    prediction: Detections
+    decision: str | None = None
+    relabel_open: bool = False
+    changed: bool = False
+
+    @property
+    def name(self) -> str:
+        """The image's file name."""
+        return Path(self.path).name
+
+    def headline(self) -> str:
+        """E.g. ``"#1 0.031 (overlooked 0.03 · swap 1.00 · badloc 0.87)"``."""
+        return (f"#{self.rank} {self.score:.3f} (overlooked {self.overlooked:.2f} · swap "
+                f"{self.swap:.2f} · badloc {self.badloc:.2f})")
+
+
+class SuspectsState(Pages):
+    """The images of one label audit, most likely mislabeled first, each with its label and
+    the audit model's prediction, page by page; a person accepts the label, fixes it in the
+    box editor (:meth:`editor`, :meth:`fix`) or sends the image back for relabeling
+    (:meth:`send_back`). Every decision goes to the ledger at once; a state built again
+    resumes with them.
+
+    Args:
+        project: the :class:`alkit.loop.project.Project`.
+        audit: the audit's number (default: the last one recorded).
+        scores: a :class:`alkit.PoolScores` with the audit model's boxes on the images, or
+            None: read from the project's scoring cache (the audit's model at its image
+            size; no forward pass for the images it audited).
+        page_size: cards per page.
+        limit: only the ``limit`` worst images (None: every audited image).
+    """
+
+    def __init__(self, project, audit: int | None = None, scores=None, *, page_size: int = 6,
+                 limit: int | None = None):
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        report = project.audit_report(audit)
+        self.project, self.report, self.page_size, self.page = project, report, page_size, 0
+        rows = project.ledger.audit_images(report.number)[:limit]
+        issues = dict(zip(report.table["image_id"], report.table["issues"], strict=True))
+        if scores is None:
+            from alkit.loop.audit import audit_predictions
+
+            scores = audit_predictions(project, report.number, [r["path"] for r in rows])
+        predicted = detections_by_path(scores)
+        self._audited_hash = {r["image_id"]: r["label_hash"] for r in rows}
+        self.items = [SuspectItem(
+            r["image_id"], r["path"], r["rank"], r["score"], r["overlooked"], r["swap"],
+            r["badloc"], r["flagged"], issues.get(r["image_id"]) or "",
+            Detections.empty(), predicted.get(r["path"], Detections.empty())) for r in rows]
+        if not self.items:
+            raise ValueError(f"audit {report.number} has no image to review")
+        self._by_id = {item.image_id: item for item in self.items}
+        self.reload()
+
+    @property
+    def number(self) -> int:
+        """The audit's number."""
+        return self.report.number
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The dataset's class names."""
+        return self.project.spec.names
+
+    def reload(self) -> None:
+        """Read decisions, open relabel requests and current labels from the ledger again."""
+        decisions = self.project.ledger.audit_decisions(self.number)
+        waiting = {r["image_id"] for r in self.project.ledger.relabels(open_only=True)}
+        for item in self.items:
+            item.decision = (decisions.get(item.image_id) or {}).get("decision")
+            item.relabel_open = item.image_id in waiting
+            row = self.project.ledger.label_of(item.image_id)
+            item.changed = row["label_hash"] != self._audited_hash[item.image_id]
+            item.label = current_label(self.project, item.image_id)[0]
+
+    def item(self, image_id: int) -> SuspectItem:
+        """The audited image with ledger id ``image_id`` (another raises ``KeyError``)."""
+        if image_id not in self._by_id:
+            raise KeyError(f"image {image_id} is not in audit {self.number}")
+        return self._by_id[image_id]
+
+    def accept(self, image_id: int, note: str = "") -> SuspectItem:
+        """The label of image ``image_id`` stands (recorded with ``note``); returns the
+        updated item."""
+        item = self.item(image_id)
+        self.project.accept_label(image_id, audit=self.number, note=note)
+        item.decision = "accept"
+        return item
+
+    def send_back(self, image_id: int, reason: str | None = None) -> SuspectItem:
+        """Send image ``image_id`` back for relabeling with ``reason`` (default: its issues,
+        else its score): the next round's annotation job carries it. Returns the updated
+        item."""
+        item = self.item(image_id)
+        reason = reason or item.issues or f"audit {self.number}: label quality {item.score:.3f}"
+        self.project.send_back(image_id, reason, audit=self.number)
+        item.decision, item.relabel_open = "send_back", True
+        return item
+
+    def fix(self, image_id: int, bboxes: Sequence[Mapping], note: str = "") -> Path:
+        """Replace the label of image ``image_id`` with ``bboxes`` (jupyter-bbox-widget's
+        format, as the box editor gives them; bad boxes raise ValueError and nothing is
+        written), keeping the old label as history with ``note`` as the reason (default: "fixed
+        in the box editor"); records ``fix``. Returns the label file."""
+        editor = self.editor([image_id])
+        if note:
+            editor.items[0].reason = note
+        path = editor.submit(bboxes)
+        self.reload()
+        return path
+
+    def editor(self, image_ids: Sequence[int] | None = None, *,
+               annotator: str | None = None) -> BoxEditorState:
+        """A :class:`BoxEditorState` over ``image_ids`` (default: the current page), each
+        prefilled with its current label; a submit replaces the label and records ``fix``.
+        ``annotator``: who corrects, recorded with each label."""
+        ids = [i.image_id for i in self.page_items()] if image_ids is None else image_ids
+        items = [correction_item(self.project, self.item(i).image_id,
+                                 f"audit {self.number}: fixed in the box editor") for i in ids]
+        return BoxEditorState(self.project, self.report.round, items, annotator=annotator,
+                              audit=self.number)
+
+    def counts(self) -> dict[str, int]:
+        """Images per decision: ``accept``, ``fix``, ``send_back``, ``undecided``."""
+        counts = dict.fromkeys((*SUSPECT_DECISIONS, "undecided"), 0)
+        for item in self.items:
+            counts[item.decision or "undecided"] += 1
+        return counts
+
+    def counts_text(self) -> str:
+        """E.g. ``"accept 2 · fix 1 · send_back 1 · undecided 296"``."""
+        return " · ".join(f"{k} {v}" for k, v in self.counts().items())
 
 
 # --------------------------------------------------------------------------- embedding map

@@ -13,6 +13,8 @@ ReviewGrid         ``alkit-review-grid``     per card "Send to labeling", "Skip"
                                            "Prev", "Next", "Finish review"
 BoxEditor          ``alkit-box-editor``      "Submit", "Skip" (under a jupyter-bbox-widget)
 EmbeddingMap       ``alkit-embedding-map``   (an SVG scatter: click a point, drag a rectangle)
+Suspects           ``alkit-suspects``        per card "Accept", "Fix", "Send back"; "Prev",
+                                           "Next"; "Fix" opens a BoxEditor under the cards
 =================  ======================  ==============================================
 
 Thumbnails are drawn with :func:`alkit.viz.plots.plot_image_grid` (the model's boxes, class and
@@ -39,11 +41,14 @@ from alkit.ui.review import (
     DECISIONS,
     GROUP_COLORS,
     GROUPS,
+    SUSPECT_DECISIONS,
     BoxEditorState,
     EmbeddingMapState,
     ReviewItem,
     ReviewState,
     ScoreExplorerState,
+    SuspectItem,
+    SuspectsState,
 )
 
 BUTTONS = {"label": "Send to labeling", "skip": "Skip", "flag": "Flag"}
@@ -51,6 +56,11 @@ BUTTON_STYLES = {"label": "success", "skip": "warning", "flag": "danger"}
 DECISION_COLORS = {"label": "#2ca02c", "skip": "#ff7f0e", "flag": "#d62728", None: "#cccccc"}
 DECISION_TEXT = {"label": "sent to labeling", "skip": "skipped", "flag": "flagged",
                  None: "undecided"}
+SUSPECT_BUTTONS = {"accept": "Accept", "fix": "Fix", "send_back": "Send back"}
+SUSPECT_COLORS = {"accept": "#2ca02c", "fix": "#1f77b4", "send_back": "#ff7f0e",
+                  None: "#cccccc"}
+SUSPECT_TEXT = {"accept": "label accepted", "fix": "fixed", "send_back": "sent back",
+                None: "undecided"}
 
 
 def thumbnail_png(path: str | os.PathLike, detections: Detections | None = None,
@@ -80,6 +90,41 @@ def thumbnail_png(path: str | os.PathLike, detections: Detections | None = None,
                                        detections.confidence, strict=True):
         label = f"{names[int(c)]} {conf:.2f}" if names is not None else f"{conf:.2f}"
         fig.axes[0].text(x1, y1 - 1, label, fontsize=7, color=colors(int(c) % 10), va="bottom")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def label_and_prediction_png(path: str | os.PathLike, label: Detections,
+                             prediction: Detections, names, *, size: float = 2.6,
+                             dpi: int = 80) -> bytes:
+    """PNG bytes of one image with its label (solid boxes, class name) and a model's
+    prediction over it (dashed boxes, class name and confidence), in the class's color.
+
+    Args:
+        path: the image file.
+        label: the labeled boxes (pixel ``xyxy``, ``class_id``).
+        prediction: the predicted boxes (pixel ``xyxy``, ``class_id``, ``confidence``).
+        names: the class names (class id = index).
+        size: the figure's size in inches; dpi: its resolution.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from alkit.viz.plots import plot_image_grid
+
+    fig = plot_image_grid([path], ncols=1, size=size)
+    ax, colors = fig.axes[0], plt.get_cmap("tab10")
+    for boxes, dashed in ((label, False), (prediction, True)):
+        for (x1, y1, x2, y2), c, conf in zip(boxes.xyxy, boxes.class_id, boxes.confidence,
+                                             strict=True):
+            color = colors(int(c) % 10)
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=color,
+                                   linewidth=1.2, linestyle="--" if dashed else "-"))
+            text = f"{names[int(c)]} {conf:.2f}" if dashed else names[int(c)]
+            ax.text(x1, y2 + 1 if dashed else y1 - 1, text, fontsize=6, color=color,
+                    va="top" if dashed else "bottom")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
@@ -393,6 +438,127 @@ class BoxEditor(W.VBox):
         self.canvas.image = str(item.path)
         self.canvas.bboxes = self.state.prefill()
         self.canvas.selected_index = -1
+
+
+# --------------------------------------------------------------------------- suspects
+
+
+class _SuspectCard:
+    """One slot of the suspects view: the image with label and prediction, what is wrong,
+    and "Accept", "Fix", "Send back"."""
+
+    def __init__(self, view: Suspects, slot: int, thumb_px: int):
+        self.image = W.Image(format="png", layout=W.Layout(width=f"{thumb_px}px"))
+        self.caption = W.HTML(layout=W.Layout(width=f"{thumb_px}px"))
+        width = thumb_px // 3 - 3
+        self.buttons = {d: W.Button(description=SUSPECT_BUTTONS[d], tooltip=SUSPECT_BUTTONS[d],
+                                    layout=W.Layout(width=f"{width}px"))
+                        for d in SUSPECT_DECISIONS}
+        for decision, button in self.buttons.items():
+            button.on_click(_guarded(view.message, lambda d=decision: view.act_slot(slot, d)))
+        self.box = W.VBox([self.image, self.caption, W.HBox(list(self.buttons.values()))],
+                          layout=W.Layout(padding="4px"))
+        self.box.add_class("alkit-suspect-card")
+
+    def show(self, item: SuspectItem, png: bytes) -> None:
+        """Fill the slot with ``item``."""
+        self.image.value = png
+        status = SUSPECT_TEXT[item.decision]
+        if item.relabel_open:
+            status = "sent back: waits for the next round"
+        elif item.changed:
+            status = "label replaced since the audit"
+        self.caption.value = (
+            f"<b>{html.escape(item.headline())}</b><br>{html.escape(item.name)}<br>"
+            f"<span style='font-size:85%'>{html.escape(item.issues or 'no suspect box')}</span>"
+            f"<br><b style='color:{SUSPECT_COLORS[item.decision]}'>{status}</b>")
+        for decision, button in self.buttons.items():
+            button.button_style = "primary" if item.decision == decision else ""
+        self.box.layout.border = f"3px solid {SUSPECT_COLORS[item.decision]}"
+        for decision in (*SUSPECT_DECISIONS, None):
+            self.box.remove_class(f"alkit-decision-{decision or 'none'}")
+        self.box.add_class(f"alkit-decision-{item.decision or 'none'}")
+
+
+class Suspects(W.VBox):
+    """The suspects of a label audit, most likely mislabeled first: each card shows the image
+    with its label (solid boxes) and the audit model's prediction (dashed), the score and its
+    three parts, what is wrong, and "Accept" (the label stands), "Fix" (a box editor opens
+    under the cards with the label to correct; "Submit" replaces it, the old one kept as
+    history) and "Send back" (the next round's annotation job carries the image with the
+    reason).
+
+    Args:
+        state: the :class:`alkit.ui.review.SuspectsState` it draws and drives.
+        columns: cards per row.
+        thumb_px: the displayed width of each card's image, in pixels.
+    """
+
+    def __init__(self, state: SuspectsState, *, columns: int = 3, thumb_px: int = 240):
+        self.state = state
+        self.message, self.page_label, self.counts = W.HTML(), W.HTML(), W.HTML()
+        self.cards = [_SuspectCard(self, slot, thumb_px) for slot in range(state.page_size)]
+        self.prev_button = W.Button(description="Prev", icon="arrow-left")
+        self.next_button = W.Button(description="Next", icon="arrow-right")
+        self.prev_button.on_click(_guarded(self.message, lambda: self.show_page(state.page - 1)))
+        self.next_button.on_click(_guarded(self.message, lambda: self.show_page(state.page + 1)))
+        self.grid = W.GridBox(layout=W.Layout(
+            grid_template_columns=f"repeat({columns}, {thumb_px + 20}px)", grid_gap="8px"))
+        self.editor_area = W.VBox()
+        self.editor: BoxEditor | None = None
+        self._thumbs: dict[tuple[int, bytes], bytes] = {}
+        title = W.HTML(f"<b>audit {state.number}</b> of round {state.report.round}: "
+                       "label solid, prediction dashed")
+        super().__init__([title, W.HBox([self.prev_button, self.page_label, self.next_button]),
+                          self.counts, self.grid, self.editor_area, self.message])
+        self.add_class("alkit-suspects")
+        self.refresh()
+
+    def show_page(self, page: int) -> None:
+        """Go to page ``page`` (0-based, clamped) and draw it."""
+        self.state.go_to(page)
+        self.refresh()
+
+    def act(self, image_id: int, decision: str):
+        """What a card's button does for image ``image_id``: the ``decision`` ``"accept"``
+        records it, ``"send_back"`` sends the image back with its issues as the reason,
+        ``"fix"`` opens the box editor on it (returns the :class:`BoxEditor`; its "Submit"
+        replaces the label and records ``fix``)."""
+        if decision == "fix":
+            return self.open_editor(image_id)
+        item = (self.state.accept if decision == "accept" else self.state.send_back)(image_id)
+        self.refresh()
+        return item
+
+    def act_slot(self, slot: int, decision: str):
+        """The button ``decision`` of card ``slot`` of the current page."""
+        return self.act(self.state.page_items()[slot].image_id, decision)
+
+    def open_editor(self, image_id: int) -> BoxEditor:
+        """A box editor under the cards over image ``image_id``, prefilled with its label."""
+        self.editor = BoxEditor(self.state.editor([image_id]))
+        self.editor.submit_button.on_click(lambda *_: self.refresh())
+        self.editor_area.children = [self.editor]
+        return self.editor
+
+    def refresh(self) -> None:
+        """Redraw the page and the counts from the ledger."""
+        self.state.reload()
+        items = self.state.page_items()
+        for card, item in zip(self.cards, items, strict=False):
+            card.show(item, self._thumb(item))
+        self.grid.children = [card.box for card in self.cards[:len(items)]]
+        self.page_label.value = f"&nbsp;{self.state.page_text()}&nbsp;"
+        self.prev_button.disabled = self.state.page == 0
+        self.next_button.disabled = self.state.page >= self.state.n_pages - 1
+        self.counts.value = f"<b>{html.escape(self.state.counts_text())}</b>"
+
+    def _thumb(self, item: SuspectItem) -> bytes:
+        key = (item.image_id, item.label.xyxy.tobytes() + item.label.class_id.tobytes())
+        if key not in self._thumbs:
+            self._thumbs[key] = label_and_prediction_png(item.path, item.label,
+                                                         item.prediction, self.state.names)
+        return self._thumbs[key]
 
 
 # --------------------------------------------------------------------------- embedding map

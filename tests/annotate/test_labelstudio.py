@@ -315,3 +315,42 @@ def test_a_labeling_config_edited_by_hand_stops_the_pull(server, staged_project,
     assert f"class {renamed!r} is missing" in message and f"class {removed!r} is missing" in message
     assert "'renamed-by-hand' is not a class of the dataset" in message
     assert _imported(project) == {}
+
+
+@pytest.mark.slow
+def test_an_image_sent_back_gets_a_new_task_and_its_answer_replaces_the_label(
+        server, staged_project, round_config, tiny_dataset):
+    project, annotator, project_id, tasks, truth = _pushed(server, staged_project,
+                                                           round_config, tiny_dataset)
+    wrong = tasks[0]["data"]["alkit_path"]
+    _submit(server, tasks[0], Labels(truth[wrong].class_ids[1:], truth[wrong].xywhn[1:]))
+    for task in tasks[1:]:
+        _submit(server, task, truth[task["data"]["alkit_path"]])
+    assert project.annotate(1, annotator, round_config) == BUDGET
+    # round 1 closes (its model: the seed model, to skip training) and round 2 is staged
+    record = project._round(1)
+    project.ledger.set_round_status(1, "training")
+    project.ledger.finish_round(1, model_after=record.model_before,
+                                model_after_hash=record.model_before_hash,
+                                metrics_after=record.metrics_before)
+    project.send_back(wrong, "a box is missing")
+    project.stage_round(round_config, progress=False)
+    job = project.annotation_job(2, round_config)
+    assert [item.path for item in job.items if item.relabel] == [wrong]
+    assert project.annotate(2, annotator, round_config) == 0  # the old task is no answer
+    assert annotator.changes == []
+    relabel = [t for t in server.tasks(project_id)
+               if t["data"]["alkit_path"] == wrong and t["data"]["alkit_round"] == 2]
+    assert len(relabel) == 1 and relabel[0]["data"]["alkit_reason"] == \
+        "relabel: a box is missing"
+    assert relabel[0]["predictions"]  # the model's boxes, as for a pick
+    _submit(server, relabel[0], truth[wrong])
+    assert project.annotate(2, annotator, round_config) == 1
+    assert annotator.changes == []
+    image_id = project.ledger.image_ids([wrong])[0]
+    fixed = datasets.read_labels(project.ledger.label_of(image_id)["label_path"], len(NAMES))
+    np.testing.assert_allclose(fixed.xywhn, truth[wrong].xywhn, atol=1e-6)
+    (history,) = project.ledger.label_history(image_id)
+    assert history["source"] == "labelstudio" and history["replaced_in_round"] == 2
+    assert [r["image_id"] for r in project.waiting(2)] == [q["image_id"] for q in
+                                                           project.ledger.queries(2)]

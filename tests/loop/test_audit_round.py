@@ -12,89 +12,22 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from audit_fixtures import N_AUDITED, audited_project
+from audit_fixtures import finish_round as _finish
 
 from alkit import Project, round_config
 from alkit.cli import main
 from alkit.core.detections import Labels
-from alkit.core.pool import PoolScores
 from alkit.data import datasets
 from alkit.data.datasets import DatasetError
 from alkit.loop.ledger import LedgerError
 
 matplotlib.use("Agg")
 
-CONFIG = {"recipe": {"imgsz": 64, "device": "cpu"}, "query": {"conf_threshold": 0.25}}
-N_AUDITED = 8
-
-
-def _finish(ledger, number, model_before, model_after):
-    ledger.record_finished_round(number, strategy=None if number == 0 else "random", params={},
-                                 model_before=model_before, model_before_hash=f"h-{model_before}",
-                                 model_after=model_after, model_after_hash=f"h-{model_after}",
-                                 metrics_after={"map50": 0.5, "config": CONFIG})
-
-
-def _faulty(truth: Labels, kind: str, n_classes: int) -> Labels:
-    """The true labels with one mistake on the first object."""
-    ids, boxes = truth.class_ids.copy(), truth.xywhn.copy()
-    if kind == "dropped":
-        return Labels(ids[1:], boxes[1:])
-    if kind == "swapped":
-        ids[0] = (ids[0] + 1) % n_classes
-    else:  # shifted by 80% of the box: the label lies beside its object
-        boxes[0, :2] += 0.8 * boxes[0, 2:]
-        boxes[0, :2] = np.clip(boxes[0, :2], boxes[0, 2:] / 2, 1 - boxes[0, 2:] / 2)
-    return Labels(ids, boxes)
-
 
 @pytest.fixture
 def audited(tiny_dataset, tmp_path, monkeypatch):
-    """A project whose round 1 imported 8 pool labels, 3 of them faulty (a dropped box, a
-    swapped class, a shifted box), with scoring replaced by the true objects at confidence
-    0.97 (none for the last image). Yields ``(project, truth, calls)``."""
-    project = Project.init(tmp_path / "p", tiny_dataset / "dataset.yaml")
-    _finish(project.ledger, 0, "start.pt", "seed.pt")
-    _finish(project.ledger, 1, "seed.pt", "round1.pt")
-    spec, n_classes = project.spec, len(project.spec.names)
-    pool = [r["path"] for r in project.ledger.images(split="pool")]
-    truth = {}
-    for path in pool:  # images with at least two objects
-        labels = datasets.read_labels(datasets.split_label_path(spec, "pool", Path(path)),
-                                      n_classes)
-        if len(labels) >= 2:
-            truth[path] = labels
-        if len(truth) == N_AUDITED:
-            break
-    kinds = dict(zip(list(truth)[:3], ("dropped", "swapped", "shifted"), strict=True))
-    for path, labels in truth.items():
-        given = _faulty(labels, kinds[path], n_classes) if path in kinds else labels
-        project._store_label(path, given, round_number=1, source="oracle")
-    calls = []
-    no_predictions = list(truth)[-1]
-
-    def fake_score_pool(model, paths, **kwargs):
-        calls.append({"model": model, "paths": list(paths), **kwargs})
-        good = [p for p in paths if p not in kwargs.get("_skip", ())]
-        per_image = [truth[p].to_detections((128, 128)) if p != no_predictions else None
-                     for p in good]
-        counts = [0 if d is None else len(d) for d in per_image]
-        xyxy = np.concatenate([np.zeros((0, 4)), *(d.xyxy for d in per_image if d is not None)]
-                              ).astype(np.float32)
-        classes = np.concatenate([np.zeros(0, np.int64),
-                                  *(d.class_id for d in per_image if d is not None)])
-        class_scores = np.full((len(classes), n_classes), 0.01, np.float32)
-        class_scores[np.arange(len(classes)), classes] = 0.97
-        n = len(good)
-        return PoolScores(
-            paths=good, hashes=np.array(good), heights=np.full(n, 128),
-            widths=np.full(n, 128), box_offsets=np.concatenate([[0], np.cumsum(counts)]),
-            box_xyxy=xyxy, box_confidence=class_scores.max(axis=1), box_class=classes,
-            box_class_scores=class_scores, embeddings=np.zeros((n, 2), np.float32),
-            names=tuple(spec.names), skipped=[(p, "unreadable") for p in paths if p not in good],
-            meta={"run": {"n_inferred": 0}})
-
-    monkeypatch.setattr("alkit.model.scoring.score_pool", fake_score_pool)
-    monkeypatch.setattr("alkit.model.yolo.class_names", lambda model: tuple(spec.names))
+    project, truth, kinds, calls = audited_project(tiny_dataset, tmp_path, monkeypatch)
     yield project, truth, kinds, calls
     project.close()
 
@@ -216,6 +149,11 @@ def test_the_command_line(audited, tiny_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "audit 0: round 1, 8 image(s)" in out and "the 2 most likely mislabeled" in out
     assert (tmp_path / "audit.png").stat().st_size > 0
+    assert main(["audit", str(project.dir), "--quiet", "--send-back", "3"]) == 0
+    assert "sent back for relabeling: the 3 most likely" in capsys.readouterr().out
+    requests = project.ledger.relabels(open_only=True)
+    assert {r["path"] for r in requests} == set(audited[2]) and {r["audit"] for r in requests} \
+        == {1}
     with Project.init(tmp_path / "fresh", tiny_dataset / "dataset.yaml"):
         pass
     assert main(["audit", str(tmp_path / "fresh")]) == 1
@@ -234,3 +172,124 @@ def test_a_real_round_is_audited_from_the_cached_scores(tiny_dataset, tmp_path):
         assert report.n_inferred == 0 and "no forward pass" in report.notes[0]
         assert len(report.table) == 8 and report.table["score"].between(0, 1).all()
         assert project.ledger.audits()[0]["settings"]["cleanlab"].startswith("2.9.")
+
+
+# ---- relabeling: accept, fix, send back (the suspects' outcomes)
+
+
+def _stage_round_2(project, n_picks=2):
+    """Round 2 opened and staged by hand with the first ``n_picks`` unlabeled pool images."""
+    ledger = project.ledger
+    ledger.start_round(2, strategy="random", params={}, model_before="round1.pt",
+                       model_before_hash="h-round1.pt", metrics_before={"map50": 0.5})
+    picks = [r["id"] for r in ledger.images(state="unlabeled", split="pool")[:n_picks]]
+    ledger.record_queries(2, picks, [0.5] * n_picks, ["random"] * n_picks)
+    project._stage(2)
+    return picks
+
+
+def test_a_fixed_label_replaces_the_old_one_and_the_audit_sees_it(audited):
+    project, truth, kinds, _ = audited
+    report = project.audit()
+    swapped = list(kinds)[1]
+    image_id = int(report.table.set_index("path").loc[swapped, "image_id"])
+    before = float(report.table.set_index("path").loc[swapped, "score"])
+    old_row = project.ledger.label_of(image_id)
+    old_text = Path(old_row["label_path"]).read_text()
+    label_file = project.replace_label(swapped, truth[swapped], reason="swap fixed",
+                                       annotator="ann", audit=report.number)
+    assert label_file == Path(old_row["label_path"])
+    assert datasets.read_labels(label_file).class_ids.tolist() == truth[swapped].class_ids.tolist()
+    (history,) = project.ledger.label_history(image_id)
+    assert history["text"] == old_text and history["source"] == "oracle"
+    assert project.ledger.audit_decisions(report.number)[image_id]["decision"] == "fix"
+    again = project.audit().table.set_index("path")
+    assert float(again.loc[swapped, "score"]) > before + 0.3
+    assert project.ledger.labeled_totals() == (
+        len(project.ledger.labeled()), sum(r["n_objects"] for r in _label_rows(project)))
+
+
+def _label_rows(project):
+    return [project.ledger.label_of(r["image_id"]) for r in project.ledger.labeled()]
+
+
+def test_a_replacement_killed_before_its_file_is_written_completes_when_repeated(
+        audited, monkeypatch):
+    project, truth, kinds, _ = audited
+    shifted = list(kinds)[2]
+    import alkit.loop.project as project_module
+
+    def killed(path, text):
+        raise KeyboardInterrupt("killed between the ledger and the file")
+
+    monkeypatch.setattr(project_module.files, "write_text_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        project.replace_label(shifted, truth[shifted], reason="badloc fixed")
+    monkeypatch.undo()
+    image_id = project.ledger.image_ids([shifted])[0]
+    stale = Path(project.ledger.label_of(image_id)["label_path"]).read_text()
+    assert datasets.format_labels(truth[shifted]) != stale  # the file still has the old boxes
+    project.replace_label(shifted, truth[shifted], reason="badloc fixed")
+    assert Path(project.ledger.label_of(image_id)["label_path"]).read_text() == \
+        datasets.format_labels(truth[shifted])
+    assert len(project.ledger.label_history(image_id)) == 1
+
+
+def test_a_sent_back_image_joins_the_next_rounds_job_and_its_new_label_replaces_the_old(
+        audited):
+    from alkit.annotate.folder import FolderAnnotator
+
+    project, truth, kinds, _ = audited
+    report = project.audit()
+    dropped = next(iter(kinds))
+    image_id = project.ledger.image_ids([dropped])[0]
+    accepted = project.ledger.image_ids([list(truth)[4]])[0]
+    project.accept_label(accepted, audit=report.number, note="looks right")
+    project.send_back(dropped, "overlooked: a box is missing", audit=report.number)
+    assert project.ledger.relabels()[0]["round"] is None  # no round waits for labels yet
+    picks = _stage_round_2(project)
+    job = project.annotation_job(2)
+    assert [item.image_id for item in job.items] == [*picks, image_id]
+    relabel = job.items[-1]
+    assert relabel.relabel and relabel.reason == "relabel: overlooked: a box is missing"
+    assert (job.round_dir / "images" / relabel.staged).exists()
+    manifest = project.round_dir(2) / "manifest.json"
+    assert [e["path"] for e in datasets_json(manifest)["relabel"]] == [dropped]
+    decisions = project.ledger.audit_decisions(report.number)
+    assert {decisions[accepted]["decision"], decisions[image_id]["decision"]} == {
+        "accept", "send_back"}
+    # the label files dropped into round 2's folder: the picks' and the corrected one
+    for item in job.items:
+        labels = truth.get(item.path) or Labels(np.array([0]), np.array([[0.5, 0.5, 0.2, 0.2]]))
+        (job.round_dir / "labels" / f"{Path(item.staged).stem}.txt").write_text(
+            datasets.format_labels(labels))
+    assert project.annotate(2, FolderAnnotator()) == 3
+    assert project.waiting(2) == [] and project.ledger.relabels(open_only=True) == []
+    label = project.ledger.label_of(image_id)
+    assert label["round"] == 1 and label["source"] == "folder"
+    assert label["n_objects"] == len(truth[dropped])
+    (history,) = project.ledger.label_history(image_id)
+    assert history["replaced_in_round"] == 2 and history["n_objects"] == len(truth[dropped]) - 1
+
+
+def datasets_json(path):
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+def test_sending_back_what_cannot_be_sent_back(audited):
+    project, truth, _, _ = audited
+    report = project.audit()
+    unlabeled = project.ledger.images(state="unlabeled", split="pool")[0]
+    with pytest.raises(LedgerError, match="has no label to send back"):
+        project.send_back(unlabeled["path"], "why")
+    with pytest.raises(LedgerError, match="needs a reason"):
+        project.send_back(next(iter(truth)), "")
+    with pytest.raises(LedgerError, match="no label to replace"):
+        project.replace_label(unlabeled["path"], truth[next(iter(truth))], reason="r")
+    bad = Labels(np.array([99]), np.array([[0.5, 0.5, 0.2, 0.2]]))
+    with pytest.raises(DatasetError, match="label rejected, nothing written"):
+        project.replace_label(next(iter(truth)), bad, reason="r", audit=report.number)
+    assert project.ledger.relabels() == [] and project.ledger.label_history() == []
+    assert project.ledger.audit_decisions(report.number) == {}

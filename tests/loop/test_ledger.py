@@ -29,8 +29,8 @@ def test_schema_and_no_overwrite(ledger, tmp_path):
     tables = {r[0] for r in ledger.conn.execute(query)}
     assert tables == {"meta", "images", "rounds", "queries", "labels", "decisions",
                       "monitor_batches", "monitor_images", "audits", "audit_images",
-                      "audit_boxes"}
-    assert ledger.meta()["schema_version"] == "4" and ledger.names == ["a", "b"]
+                      "audit_boxes", "audit_decisions", "relabels", "label_history"}
+    assert ledger.meta()["schema_version"] == "5" and ledger.names == ["a", "b"]
     with pytest.raises(LedgerError, match="already exists"):
         Ledger.create(tmp_path / "p", dataset_yaml="x", names=["a"])
     with pytest.raises(LedgerError, match="no ledger here"):
@@ -135,16 +135,21 @@ def test_a_version_1_ledger_is_migrated_with_its_labels(tmp_path):
     conn.rollback()
     conn.close()
     with Ledger(tmp_path / "old") as ledger:
-        assert ledger.meta()["schema_version"] == "4"
+        assert ledger.meta()["schema_version"] == "5"
         assert ledger.labeled()[0]["source"] == "oracle" and ledger.labeled_totals() == (1, 3)
         ledger.add_images([("/p/2.jpg", "h2")])
         assert ledger.record_label(2, round_number=1, source="cvat-files", label_path="/l",
                                    label_hash="y", n_objects=1)
 
 
+def _version_4_schema() -> str:
+    """The version-4 schema: no relabeling tables."""
+    return ledger_module._SCHEMA.replace(ledger_module._RELABEL_TABLES, "")
+
+
 def _version_3_schema() -> str:
     """The version-3 schema: no audit tables."""
-    return ledger_module._SCHEMA.replace(ledger_module._AUDIT_TABLES, "")
+    return _version_4_schema().replace(ledger_module._AUDIT_TABLES, "")
 
 
 def _version_2_schema() -> str:
@@ -172,7 +177,7 @@ def test_a_version_2_ledger_is_migrated_with_every_row_and_reference(tmp_path):
     conn.rollback()
     conn.close()
     with Ledger(tmp_path / "v2") as ledger:
-        assert ledger.meta()["schema_version"] == "4"
+        assert ledger.meta()["schema_version"] == "5"
         assert [(r["id"], r["split"], r["state"]) for r in ledger.images()] == [
             (1, "seed", "labeled"), (2, "pool", "queried")]
         assert ledger.queries(1)[0]["path"] == "/p/2.jpg" and ledger.labeled_totals() == (1, 3)
@@ -198,13 +203,13 @@ def test_a_version_3_ledger_is_migrated_with_every_row_and_can_record_audits(tmp
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'audits'").fetchall() == []
     conn.close()
     with Ledger(tmp_path / "v3") as ledger:
-        assert ledger.meta()["schema_version"] == "4"
+        assert ledger.meta()["schema_version"] == "5"
         assert [(r["id"], r["state"]) for r in ledger.images()] == [(1, "labeled"),
                                                                     (2, "labeled")]
         assert ledger.labeled()[0]["label_hash"] == "x" and ledger.audits() == []
         assert ledger.record_audit(_audit(), [_audit_image(2)], [_audit_box(2)]) == 0
         assert ledger.conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    with Ledger(tmp_path / "v3") as reopened:  # opening a version-4 ledger migrates nothing
+    with Ledger(tmp_path / "v3") as reopened:  # opening a version-5 ledger migrates nothing
         assert [a["number"] for a in reopened.audits()] == [0]
 
 
@@ -301,3 +306,95 @@ def test_only_the_ledger_speaks_sql():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if sql.search(line)]
     assert offenders == []
+
+
+def _audited_ledger(tmp_path) -> Ledger:
+    """Rounds 0-2 done, image 2 labeled in round 1 and audited (audit 0 of round 1), image 3
+    labeled in round 2 and audited (audit 1 of round 2)."""
+    ledger = Ledger.create(tmp_path / "p", dataset_yaml="d.yaml", names=["a", "b"])
+    ledger.add_images([(f"/p/{i}.jpg", f"h{i}") for i in (1, 2, 3, 4)])
+    for number in (0, 1, 2):
+        ledger.record_finished_round(number, strategy=None, params={}, model_before=None,
+                                     model_before_hash=None, model_after=f"r{number}.pt",
+                                     model_after_hash=f"h{number}", metrics_after={})
+    for image_id, number in ((2, 1), (3, 2)):
+        ledger.record_label(image_id, round_number=number, source="oracle",
+                            label_path=f"/l/{image_id}", label_hash=f"old{image_id}",
+                            n_objects=2)
+        ledger.record_audit(_audit(round=number), [_audit_image(image_id)],
+                            [_audit_box(image_id)])
+    return ledger
+
+
+def test_a_version_4_ledger_is_migrated_and_can_send_labels_back(tmp_path):
+    (tmp_path / "v4").mkdir()
+    conn = sqlite3.connect(tmp_path / "v4" / "project.db")
+    conn.executescript(_version_4_schema())
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("schema_version", "4"), ("dataset_yaml", "d.yaml"), ("names", '["a"]'),
+        ("created", "2026-01-01")])
+    conn.execute("INSERT INTO images VALUES (1, '/p/1.jpg', 'h1', 'pool', 'labeled', 'now')")
+    conn.execute("INSERT INTO labels VALUES (1, 1, 'oracle', NULL, 'now', '/l', 'x', 3)")
+    conn.commit()
+    conn.close()
+    with Ledger(tmp_path / "v4") as ledger:
+        assert ledger.meta()["schema_version"] == "5"
+        assert ledger.request_relabel(1, "looks swapped") == 1
+        assert ledger.relabels()[0]["reason"] == "looks swapped"
+        assert ledger.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_relabel_request_waits_for_a_round_after_the_audited_one(tmp_path):
+    with _audited_ledger(tmp_path) as ledger:
+        first = ledger.request_relabel(2, "swap: 'a' looks like 'b'", audit=0)
+        assert ledger.request_relabel(2, "again", audit=0) == first  # one open request
+        ledger.request_relabel(3, "badloc", audit=1)
+        assert ledger.audit_decisions(0)[2]["decision"] == "send_back"
+        # round 2's job may carry the request from round 1's audit, not from its own audit
+        assert ledger.assign_relabels(2) == 1
+        assert [(r["image_id"], r["round"]) for r in ledger.relabels()] == [(2, 2), (3, None)]
+        ledger.start_round(3, strategy="random", params={}, model_before="r2.pt",
+                           model_before_hash="h2", metrics_before={})
+        assert ledger.assign_relabels(3) == 1
+        assert [r["round"] for r in ledger.relabels(open_only=True)] == [2, 3]
+
+
+def test_replacing_a_label_keeps_the_old_one_as_history_in_one_step(tmp_path):
+    with _audited_ledger(tmp_path) as ledger:
+        ledger.request_relabel(2, "swap", audit=0)
+        assert ledger.replace_label(2, old_text="0 0.5 0.5 0.1 0.1\n", source="widget",
+                                    label_hash="new2", n_objects=1, reason="fixed",
+                                    annotator="ann", audit=0)
+        label = ledger.label_of(2)
+        assert (label["label_hash"], label["n_objects"], label["source"], label["round"]) == (
+            "new2", 1, "widget", 1)
+        history = ledger.label_history(2)
+        assert [(h["label_hash"], h["text"], h["reason"]) for h in history] == [
+            ("old2", "0 0.5 0.5 0.1 0.1\n", "fixed")]
+        assert ledger.relabels(open_only=True) == []
+        assert ledger.audit_decisions(0)[2]["decision"] == "fix"
+        assert ledger.labeled_totals() == (2, 3)
+        # the same replacement again changes nothing
+        assert not ledger.replace_label(2, old_text="", source="widget", label_hash="new2",
+                                        n_objects=1, reason="fixed")
+        assert len(ledger.label_history()) == 1
+
+
+def test_relabeling_refuses_what_it_cannot_do_and_writes_nothing(tmp_path):
+    with _audited_ledger(tmp_path) as ledger:
+        with pytest.raises(LedgerError, match="no label to send back"):
+            ledger.request_relabel(4, "why")
+        with pytest.raises(LedgerError, match="needs a reason"):
+            ledger.request_relabel(2, " ")
+        with pytest.raises(LedgerError, match="not in audit 1"):
+            ledger.request_relabel(2, "swap", audit=1)
+        with pytest.raises(LedgerError, match="no label to replace"):
+            ledger.replace_label(4, old_text="", source="w", label_hash="n", n_objects=0,
+                                 reason="r")
+        with pytest.raises(LedgerError, match="not in audit 1"):  # the whole step rolls back
+            ledger.replace_label(2, old_text="", source="w", label_hash="n", n_objects=0,
+                                 reason="r", audit=1)
+        with pytest.raises(LedgerError, match="unknown audit decision"):
+            ledger.record_audit_decision(0, 2, "maybe")
+        assert ledger.relabels() == [] and ledger.label_history() == []
+        assert ledger.label_of(2)["label_hash"] == "old2" and ledger.audit_decisions(0) == {}
