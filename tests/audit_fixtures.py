@@ -19,7 +19,8 @@ def finish_round(ledger, number, model_before, model_after):
     ledger.record_finished_round(number, strategy=None if number == 0 else "random", params={},
                                  model_before=model_before, model_before_hash=f"h-{model_before}",
                                  model_after=model_after, model_after_hash=f"h-{model_after}",
-                                 metrics_after={"map50": 0.5, "config": CONFIG})
+                                 metrics_after={"map50": 0.5, "ap50_per_class": {},
+                                                "config": CONFIG})
 
 
 def _faulty(truth: Labels, kind: str, n_classes: int) -> Labels:

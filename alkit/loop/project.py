@@ -777,8 +777,9 @@ class Project:
              for n in self.spec.names})
 
     def status(self) -> str:
-        """The project in a few lines: rounds, counts, what is waiting, the recommendation
-        of the stopping engine (:func:`alkit.core.stopping.analyze`)."""
+        """The project in a few lines: rounds, counts, what is waiting (relabel requests
+        included), the recommendation of the stopping engine
+        (:func:`alkit.core.stopping.analyze`)."""
         counts = self.ledger.counts()
         lines = [f"project {self.dir}  (dataset {self.ledger.meta()['dataset_yaml']})",
                  "  " + ", ".join(f"{k} {v}" for k, v in counts.items()),
@@ -796,6 +797,10 @@ class Project:
             lines.append(f"  round {last.number} is {last.status}: "
                          f"{len(self.waiting(last.number))} image(s) waiting for labels in "
                          f"{self.round_dir(last.number)}")
+        queued = [r for r in self.ledger.relabels(open_only=True) if r["round"] is None]
+        if queued:
+            lines.append(f"  {len(queued)} image(s) sent back for relabeling: the next round's "
+                         "annotation job carries them")
         history = self.history()
         if history.n_rounds:
             analysis = analyze(history.labeled, history.metric, n_bootstrap=50,

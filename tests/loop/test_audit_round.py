@@ -247,6 +247,7 @@ def test_a_sent_back_image_joins_the_next_rounds_job_and_its_new_label_replaces_
     project.accept_label(accepted, audit=report.number, note="looks right")
     project.send_back(dropped, "overlooked: a box is missing", audit=report.number)
     assert project.ledger.relabels()[0]["round"] is None  # no round waits for labels yet
+    assert "1 image(s) sent back for relabeling" in project.status()
     picks = _stage_round_2(project)
     job = project.annotation_job(2)
     assert [item.image_id for item in job.items] == [*picks, image_id]
