@@ -5,7 +5,10 @@ through the menu (Run > Run All Cells), clicks "Send to labeling" and "Skip" on 
 notebook left undecided in the review grid, picks a class and draws one box with the mouse in
 the box editor, submits it, then checks the project ledger (decisions, labels, image state) and
 the YOLO label file on disk. The score explorer and the embedding map must render (histogram,
-points). Every request the page makes must stay on loopback.
+points). Every request the page makes must stay on loopback. A second test runs
+notebooks/09_audit.ipynb and clicks "Accept", "Send back" and "Fix" on the suspects view, draws
+a box in the box editor that opens and submits it (the label replaced, the old one in the
+ledger's history).
 
 Screenshots (and, on failure, the page and the server log) go to ``$ALKIT_TEST_ARTIFACTS``
 (default ``test-artifacts/``), under ``browser/``. ``ALKIT_UPDATE_SCREENSHOTS=1`` runs the
@@ -231,3 +234,83 @@ def test_review_notebook_in_a_real_browser(chromium_path, tmp_path):
     outside = requests.outside_loopback()
     assert outside == [], f"the page reached beyond loopback: {outside}"
     assert len(requests) > 50  # the log works: JupyterLab alone loads many files
+
+
+AUDIT_NOTEBOOK = REPO / "notebooks" / "09_audit.ipynb"
+AUDIT_ENV = {"ALKIT_NB_PRESET": "small", "ALKIT_NB_EPOCHS": "1", "ALKIT_NB_IMGSZ": "64",
+             "ALKIT_NB_AUDIT_BUDGET": "20"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * RUN_TIMEOUT_S)
+def test_audit_suspects_in_a_real_browser(chromium_path, tmp_path):
+    """Notebook 09 at small sizes in JupyterLab: on the suspects view, "Accept" on one card,
+    "Send back" on another, "Fix" on a third opens the box editor under the cards, where a box
+    drawn with the mouse and submitted replaces the label (the old one in the history)."""
+    artifacts = artifacts_dir("browser-audit")
+    phase = Phases(artifacts / "timings.txt")
+    notebooks, workdir = tmp_path / "notebooks", tmp_path / "work"
+    notebooks.mkdir()
+    shutil.copy(AUDIT_NOTEBOOK, notebooks / AUDIT_NOTEBOOK.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALKIT_NB_")}
+    env.update(AUDIT_ENV, ALKIT_NB_WORKDIR=str(workdir))
+    with JupyterLab(notebooks, tmp_path / "jupyter", env) as lab, \
+            chromium(chromium_path, viewport=VIEWPORT) as (page, requests):
+        try:
+            open_notebook(page, lab.url(AUDIT_NOTEBOOK.name))
+            run_all(page)
+            view = wait_visible(page, page.locator(".alkit-suspects"), RUN_TIMEOUT_S,
+                                "the suspects view")
+            wait_run_finished(page, RUN_TIMEOUT_S)
+            phase("every cell ran")
+            _shoot(view, artifacts / "1-suspects.png")
+            [project_db] = workdir.rglob("project.db")
+            decided = _ledger(project_db, "SELECT image_id FROM audit_decisions")
+
+            def undecided():
+                return view.locator(".alkit-suspect-card").filter(has_text="undecided")
+
+            button(undecided().nth(0), "Accept").click()
+            _wait_for(lambda: _ledger(project_db, "SELECT image_id FROM audit_decisions WHERE "
+                                      "decision = 'accept'"), 20, "an accept in the ledger")
+            button(undecided().nth(0), "Send back").click()
+            _wait_for(lambda: len(_ledger(project_db, "SELECT id FROM relabels")) >= 2, 20,
+                      "a second relabel request")
+            button(undecided().nth(0), "Fix").click()
+            editor = wait_visible(page, view.locator(".alkit-box-editor"), 30, "the box editor")
+            editor.evaluate("el => el.scrollIntoView({block: 'start'})")
+            wait_images_loaded(editor)
+            editor.get_by_text(re.compile(rf"^\s*{CLASS_NAME}\s+{CLASS_ID + 1}\s*$")).click()
+            frame = editor.locator("img").first.bounding_box()
+            taken = [r for r in (rect.bounding_box() for rect in editor.locator("svg rect").all())
+                     if r]
+            (x0, y0), (x1, y1) = ((frame["x"] + fx * frame["width"],
+                                   frame["y"] + fy * frame["height"])
+                                  for fx, fy in _free_drag(frame, taken))
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=10)
+            page.mouse.up()
+            button(editor, "Submit").click()
+            history = _wait_for(lambda: _ledger(
+                project_db, "SELECT image_id, reason FROM label_history ORDER BY id"
+            )[1:], 20, "a second replaced label in the history")
+            phase("accept, send back and fix in the ledger")
+            _shoot(view, artifacts / "2-after-decisions.png")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                page.screenshot(path=artifacts / "failure.png")
+            (artifacts / "jupyter.log").write_text(lab.log_tail(200_000))
+            raise
+    rows = _ledger(project_db, "SELECT image_id, decision FROM audit_decisions ORDER BY id")
+    new = rows[len(decided):]
+    assert [d for _, d in new] == ["accept", "send_back", "fix"]
+    assert len({i for i, _ in new}) == 3  # three different cards
+    [(image_id, reason)] = history
+    assert image_id == new[2][0] and reason.startswith("audit 0: fixed in the box editor")
+    [(label_path, n_objects)] = _ledger(
+        project_db, f"SELECT label_path, n_objects FROM labels WHERE image_id = {image_id}")
+    lines = Path(label_path).read_text().splitlines()
+    assert len(lines) == n_objects and any(line.split()[0] == str(CLASS_ID) for line in lines)
+    outside = requests.outside_loopback()
+    assert outside == [], f"the page reached beyond loopback: {outside}"
