@@ -1088,7 +1088,11 @@ def _add_tables(conn: sqlite3.Connection, tables: str, version: int) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+    # check_same_thread=False: a JupyterLab kernel may run a widget's callback (a box editor
+    # opened from the suspects view) on another thread than the cell that opened the project;
+    # the calls still come one at a time, and every write is its own transaction
+    conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED",
+                           check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -450,9 +450,9 @@ class _SuspectCard:
     def __init__(self, view: Suspects, slot: int, thumb_px: int):
         self.image = W.Image(format="png", layout=W.Layout(width=f"{thumb_px}px"))
         self.caption = W.HTML(layout=W.Layout(width=f"{thumb_px}px"))
-        width = thumb_px // 3 - 3
+        shares = {"accept": 0.3, "fix": 0.24, "send_back": 0.4}
         self.buttons = {d: W.Button(description=SUSPECT_BUTTONS[d], tooltip=SUSPECT_BUTTONS[d],
-                                    layout=W.Layout(width=f"{width}px"))
+                                    layout=W.Layout(width=f"{int(shares[d] * thumb_px)}px"))
                         for d in SUSPECT_DECISIONS}
         for decision, button in self.buttons.items():
             button.on_click(_guarded(view.message, lambda d=decision: view.act_slot(slot, d)))

@@ -266,17 +266,22 @@ def test_audit_suspects_in_a_real_browser(chromium_path, tmp_path):
             _shoot(view, artifacts / "1-suspects.png")
             [project_db] = workdir.rglob("project.db")
             decided = _ledger(project_db, "SELECT image_id FROM audit_decisions")
-
-            def undecided():
-                return view.locator(".alkit-suspect-card").filter(has_text="undecided")
-
-            button(undecided().nth(0), "Accept").click()
+            # the notebook fixed one image and sent one back from code after the view was
+            # drawn: their cards still read "undecided"; click three other cards
+            names = [Path(path).name for (path,) in _ledger(
+                project_db, "SELECT i.path FROM audit_decisions d JOIN images i ON "
+                "i.id = d.image_id")]
+            cards = view.locator(".alkit-suspect-card")
+            free = [cards.nth(i) for i in range(cards.count())
+                    if not any(name in cards.nth(i).inner_text() for name in names)]
+            assert len(free) >= 3, "fewer than three cards left undecided on the first page"
+            button(free[0], "Accept").click()
             _wait_for(lambda: _ledger(project_db, "SELECT image_id FROM audit_decisions WHERE "
                                       "decision = 'accept'"), 20, "an accept in the ledger")
-            button(undecided().nth(0), "Send back").click()
+            button(free[1], "Send back").click()
             _wait_for(lambda: len(_ledger(project_db, "SELECT id FROM relabels")) >= 2, 20,
                       "a second relabel request")
-            button(undecided().nth(0), "Fix").click()
+            button(free[2], "Fix").click()
             editor = wait_visible(page, view.locator(".alkit-box-editor"), 30, "the box editor")
             editor.evaluate("el => el.scrollIntoView({block: 'start'})")
             wait_images_loaded(editor)
