@@ -288,7 +288,32 @@ class _Card:
         self.box.add_class(f"alkit-decision-{item.decision or 'none'}")
 
 
-class ReviewGrid(W.VBox):
+class _PagedCards:
+    """Paging and redrawing shared by :class:`ReviewGrid` and :class:`Suspects`: a ``state``
+    with pages (:class:`alkit.ui.review.Pages`, ``reload``, ``counts_text``), ``cards`` with
+    ``show(item, png)`` and ``box``, and the ``grid``, ``page_label``, ``prev_button``,
+    ``next_button``, ``counts`` widgets; ``_thumb(item)`` draws a card's image."""
+
+    def show_page(self, page: int) -> None:
+        """Go to page ``page`` (0-based, clamped) and draw it."""
+        self.state.go_to(page)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the page, the page label and the counts from the ledger (decisions and
+        labels made elsewhere meanwhile show up)."""
+        self.state.reload()
+        items = self.state.page_items()
+        for card, item in zip(self.cards, items, strict=False):
+            card.show(item, self._thumb(item))
+        self.grid.children = [card.box for card in self.cards[:len(items)]]
+        self.page_label.value = f"&nbsp;{self.state.page_text()}&nbsp;"
+        self.prev_button.disabled = self.state.page == 0
+        self.next_button.disabled = self.state.page >= self.state.n_pages - 1
+        self.counts.value = f"<b>{html.escape(self.state.counts_text())}</b>"
+
+
+class ReviewGrid(_PagedCards, W.VBox):
     """A round's picks as cards (thumbnail with the model's boxes, rank, score, reason), a
     page at a time, with "Send to labeling", "Skip" and "Flag" on each card, the counts of
     each decision, and "Finish review" (the final list goes to the round's staging).
@@ -320,11 +345,6 @@ class ReviewGrid(W.VBox):
         self.add_class("alkit-review-grid")
         self.refresh()
 
-    def show_page(self, page: int) -> None:
-        """Go to page ``page`` (0-based, clamped) and draw it."""
-        self.state.go_to(page)
-        self.refresh()
-
     def decide(self, image_id: int, decision: str) -> ReviewItem:
         """Record a decision for a pick (what its button does) and update the grid.
 
@@ -348,19 +368,6 @@ class ReviewGrid(W.VBox):
             f"Review finished: {review['label']} to label, {review['skip']} skipped, "
             f"{review['flag']} flagged, {review['undecided']} undecided. Manifest: {where}")
         return manifest
-
-    def refresh(self) -> None:
-        """Redraw the page, the page label and the counts from the ledger (labels submitted
-        in a box editor meanwhile show up)."""
-        self.state.reload()
-        items = self.state.page_items()
-        for card, item in zip(self.cards, items, strict=False):
-            card.show(item, self._thumb(item))
-        self.grid.children = [card.box for card in self.cards[:len(items)]]
-        self.page_label.value = f"&nbsp;{self.state.page_text()}&nbsp;"
-        self.prev_button.disabled = self.state.page == 0
-        self.next_button.disabled = self.state.page >= self.state.n_pages - 1
-        self.counts.value = f"<b>{html.escape(self.state.counts_text())}</b>"
 
     def _thumb(self, item: ReviewItem) -> bytes:
         if item.image_id not in self._thumbs:
@@ -480,7 +487,7 @@ class _SuspectCard:
         self.box.add_class(f"alkit-decision-{item.decision or 'none'}")
 
 
-class Suspects(W.VBox):
+class Suspects(_PagedCards, W.VBox):
     """The suspects of a label audit, most likely mislabeled first: each card shows the image
     with its label (solid boxes) and the audit model's prediction (dashed), the score and its
     three parts, what is wrong, and "Accept" (the label stands), "Fix" (a box editor opens
@@ -514,11 +521,6 @@ class Suspects(W.VBox):
         self.add_class("alkit-suspects")
         self.refresh()
 
-    def show_page(self, page: int) -> None:
-        """Go to page ``page`` (0-based, clamped) and draw it."""
-        self.state.go_to(page)
-        self.refresh()
-
     def act(self, image_id: int, decision: str):
         """What a card's button does for image ``image_id``: the ``decision`` ``"accept"``
         records it, ``"send_back"`` sends the image back with its issues as the reason,
@@ -540,18 +542,6 @@ class Suspects(W.VBox):
         self.editor.submit_button.on_click(lambda *_: self.refresh())
         self.editor_area.children = [self.editor]
         return self.editor
-
-    def refresh(self) -> None:
-        """Redraw the page and the counts from the ledger."""
-        self.state.reload()
-        items = self.state.page_items()
-        for card, item in zip(self.cards, items, strict=False):
-            card.show(item, self._thumb(item))
-        self.grid.children = [card.box for card in self.cards[:len(items)]]
-        self.page_label.value = f"&nbsp;{self.state.page_text()}&nbsp;"
-        self.prev_button.disabled = self.state.page == 0
-        self.next_button.disabled = self.state.page >= self.state.n_pages - 1
-        self.counts.value = f"<b>{html.escape(self.state.counts_text())}</b>"
 
     def _thumb(self, item: SuspectItem) -> bytes:
         key = (item.image_id, item.label.xyxy.tobytes() + item.label.class_id.tobytes())

@@ -123,6 +123,39 @@ def _free_drag(frame: dict, taken: list[dict]) -> tuple[tuple[float, float], ...
     raise AssertionError(f"no free spot to start a box: the model's boxes cover {taken}")
 
 
+def _notebook_env(notebook: Path, tmp_path: Path, sizes: dict) -> tuple[Path, Path, dict]:
+    """A copy of ``notebook`` in ``tmp_path/notebooks`` and the kernel's environment: the
+    server's, with the notebook ``sizes`` and its working folder (ALKIT_HOME, ALKIT_RUNS_DIR
+    and the offline guard with its log come from conftest.py). Returns ``(notebooks folder,
+    working folder, environment)``."""
+    notebooks, workdir = tmp_path / "notebooks", tmp_path / "work"
+    notebooks.mkdir()
+    shutil.copy(notebook, notebooks / notebook.name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALKIT_NB_")}
+    env.update(sizes, ALKIT_NB_WORKDIR=str(workdir))
+    assert env["ALKIT_NETWORK_GUARD"] == "1" and env["ALKIT_NETWORK_GUARD_LOG"]
+    return notebooks, workdir, env
+
+
+def _draw_box(page, editor) -> tuple[tuple[float, float], ...]:
+    """Pick class CLASS_NAME in the box editor and draw a box with the mouse where no box is;
+    returns the drag's corners in shares of the image."""
+    editor.evaluate("el => el.scrollIntoView({block: 'start'})")
+    wait_images_loaded(editor)
+    # the class picker: one chip "<name> <key>" per class
+    editor.get_by_text(re.compile(rf"^\s*{CLASS_NAME}\s+{CLASS_ID + 1}\s*$")).click()
+    frame = editor.locator("img").first.bounding_box()
+    taken = [r for r in (rect.bounding_box() for rect in editor.locator("svg rect").all()) if r]
+    drag = _free_drag(frame, taken)
+    (x0, y0), (x1, y1) = ((frame["x"] + fx * frame["width"], frame["y"] + fy * frame["height"])
+                          for fx, fy in drag)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    return drag
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(2 * RUN_TIMEOUT_S)
 def test_review_notebook_in_a_real_browser(chromium_path, tmp_path):
@@ -130,14 +163,7 @@ def test_review_notebook_in_a_real_browser(chromium_path, tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     phase = Phases(artifacts / "timings.txt")
-    notebooks, workdir = tmp_path / "notebooks", tmp_path / "work"
-    notebooks.mkdir()
-    shutil.copy(NOTEBOOK, notebooks / NOTEBOOK.name)
-    # the kernel inherits the server's environment: notebook sizes and its working folder;
-    # ALKIT_HOME, ALKIT_RUNS_DIR and the offline guard with its log come from conftest.py
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALKIT_NB_")}
-    env.update(NOTEBOOK_ENV, ALKIT_NB_WORKDIR=str(workdir))
-    assert env["ALKIT_NETWORK_GUARD"] == "1" and env["ALKIT_NETWORK_GUARD_LOG"]
+    notebooks, workdir, env = _notebook_env(NOTEBOOK, tmp_path, NOTEBOOK_ENV)
 
     with JupyterLab(notebooks, tmp_path / "jupyter", env) as lab, \
             chromium(chromium_path, viewport=VIEWPORT) as (page, requests):
@@ -183,20 +209,7 @@ def test_review_notebook_in_a_real_browser(chromium_path, tmp_path):
             _shoot(grid, artifacts / "2-after-decisions.png")
 
             editor = wait_visible(page, page.locator(".alkit-box-editor"), 30, "the box editor")
-            editor.evaluate("el => el.scrollIntoView({block: 'start'})")
-            wait_images_loaded(editor)
-            # the class picker: one chip "<name> <key>" per class
-            editor.get_by_text(re.compile(rf"^\s*{CLASS_NAME}\s+{CLASS_ID + 1}\s*$")).click()
-            frame = editor.locator("img").first.bounding_box()
-            taken = [r for r in (rect.bounding_box() for rect in editor.locator("svg rect").all())
-                     if r]
-            drag = _free_drag(frame, taken)
-            (x0, y0), (x1, y1) = ((frame["x"] + fx * frame["width"],
-                                   frame["y"] + fy * frame["height"]) for fx, fy in drag)
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            page.mouse.move(x1, y1, steps=10)
-            page.mouse.up()
+            drag = _draw_box(page, editor)
             _shoot(editor, artifacts / "3-box-drawn.png")
             button(editor, "Submit").click()
             new_labels = _wait_for(
@@ -249,11 +262,7 @@ def test_audit_suspects_in_a_real_browser(chromium_path, tmp_path):
     drawn with the mouse and submitted replaces the label (the old one in the history)."""
     artifacts = artifacts_dir("browser-audit")
     phase = Phases(artifacts / "timings.txt")
-    notebooks, workdir = tmp_path / "notebooks", tmp_path / "work"
-    notebooks.mkdir()
-    shutil.copy(AUDIT_NOTEBOOK, notebooks / AUDIT_NOTEBOOK.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALKIT_NB_")}
-    env.update(AUDIT_ENV, ALKIT_NB_WORKDIR=str(workdir))
+    notebooks, workdir, env = _notebook_env(AUDIT_NOTEBOOK, tmp_path, AUDIT_ENV)
     with JupyterLab(notebooks, tmp_path / "jupyter", env) as lab, \
             chromium(chromium_path, viewport=VIEWPORT) as (page, requests):
         try:
@@ -283,19 +292,7 @@ def test_audit_suspects_in_a_real_browser(chromium_path, tmp_path):
                       "a second relabel request")
             button(free[2], "Fix").click()
             editor = wait_visible(page, view.locator(".alkit-box-editor"), 30, "the box editor")
-            editor.evaluate("el => el.scrollIntoView({block: 'start'})")
-            wait_images_loaded(editor)
-            editor.get_by_text(re.compile(rf"^\s*{CLASS_NAME}\s+{CLASS_ID + 1}\s*$")).click()
-            frame = editor.locator("img").first.bounding_box()
-            taken = [r for r in (rect.bounding_box() for rect in editor.locator("svg rect").all())
-                     if r]
-            (x0, y0), (x1, y1) = ((frame["x"] + fx * frame["width"],
-                                   frame["y"] + fy * frame["height"])
-                                  for fx, fy in _free_drag(frame, taken))
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            page.mouse.move(x1, y1, steps=10)
-            page.mouse.up()
+            _draw_box(page, editor)
             button(editor, "Submit").click()
             history = _wait_for(lambda: _ledger(
                 project_db, "SELECT image_id, reason FROM label_history ORDER BY id"
