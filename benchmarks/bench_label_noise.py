@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run from anywhere, or imported
 from bench_audit import _machine  # the same machine record as the audit benchmark
 
 from alkit import NoiseModel, Oracle, Project, ensure_samples, round_config
