@@ -303,14 +303,15 @@ class CvatFilesAnnotator(Annotator):
         return base / TO_CVAT, base / FROM_CVAT
 
     def request(self, job: AnnotationJob) -> None:
-        """Write the round's task package if it is not there yet; read and validate every
-        export in ``from_cvat/`` as one batch (nothing is answered when one problem is
-        found).
+        """Write the round's task package if it is not there yet (again, with the images
+        still waiting, when the job gained images since: one sent back for relabeling); read
+        and validate every export in ``from_cvat/`` as one batch (nothing is answered when one
+        problem is found).
 
         ``job``: the round's :class:`AnnotationJob` (its waiting picks and staging folder)."""
         to_cvat, from_cvat = self.folders(job)
         from_cvat.mkdir(parents=True, exist_ok=True)
-        if not (to_cvat / "annotations.xml").is_file():
+        if not (to_cvat / "annotations.xml").is_file() or _new_items(job, to_cvat):
             self.write_package(job, to_cvat)
         self._answers, self.already_imported = {}, []
         exports = sorted(p for p in from_cvat.iterdir()
@@ -425,12 +426,22 @@ class CvatFilesAnnotator(Annotator):
         return f"CVAT by files: task package in {where}/{TO_CVAT}, exports in {FROM_CVAT}/"
 
 
+def _new_items(job: AnnotationJob, to_cvat: Path) -> bool:
+    """True when the job has an image the package in ``to_cvat`` does not list."""
+    listed = to_cvat / "images.txt"
+    names = {Path(line).name for line in listed.read_text().splitlines()} \
+        if listed.is_file() else set()
+    return any(item.staged not in names for item in job.items)
+
+
 def _round_picks(job: AnnotationJob) -> dict[str, str]:
     """``{staged stem: ""}`` for every pick of the round (``manifest.json``), waiting or
-    not, and ``" (removed in review)"`` for the picks a review skipped or flagged."""
+    not, ``" (relabeled)"`` for the images the round carried back for relabeling, and
+    ``" (removed in review)"`` for the picks a review skipped or flagged."""
     manifest = files.read_json(job.round_dir / "manifest.json", {}) or {}
     picks = {Path(item.staged).stem: "" for item in job.items}
     picks.update({Path(e["staged"]).stem: "" for e in manifest.get("images", [])})
+    picks.update({Path(e["staged"]).stem: " (relabeled)" for e in manifest.get("relabel", [])})
     picks.update({Path(e["staged"]).stem: " (removed in review)"
                   for e in (manifest.get("review") or {}).get("removed", [])})
     return picks

@@ -206,6 +206,35 @@ def test_partial_exports_resume_like_dropped_label_files(tmp_path):
         f"{from_cvat / 'job3.xml'}: 000005_img4 (removed in review)"]
 
 
+def test_an_image_sent_back_joins_the_package_and_its_export_is_its_answer(tmp_path):
+    import dataclasses
+
+    job = _job(tmp_path, n=3)
+    annotator = CvatFilesAnnotator()
+    annotator.request(job)
+    to_cvat, from_cvat = annotator.folders(job)
+    # a labeled image of an earlier round is sent back: the job carries it after the picks
+    earlier = _job(tmp_path, n=4).items[3]
+    relabel = dataclasses.replace(earlier, rank=4, score=None, relabel=True,
+                                  reason="relabel: overlooked: a box is missing")
+    manifest = files.read_json(job.round_dir / "manifest.json")
+    manifest["images"] = manifest["images"][:3]
+    manifest["relabel"] = [{"staged": relabel.staged, "path": relabel.path, "rank": 4}]
+    files.write_json(job.round_dir / "manifest.json", manifest)
+    job = dataclasses.replace(job, items=(*job.items, relabel))
+    annotator.request(job)
+    assert relabel.staged in (to_cvat / "images.txt").read_text()  # the package, again
+    assert "relabel: overlooked: a box is missing" in (to_cvat / "picks.csv").read_text()
+    (from_cvat / "job1.xml").write_bytes(_xml([(relabel.staged, 90, 120,
+                                                [(2, 10, 10, 50, 60), (0, 60, 70, 80, 110)])]))
+    annotator.request(job)
+    assert len(annotator.answer(relabel.path)) == 2
+    # imported: the round waits for its picks only, and the export is no longer news
+    job = dataclasses.replace(job, items=job.items[:3])
+    annotator.request(job)
+    assert annotator.already_imported == [f"{from_cvat / 'job1.xml'}: 000004_img3 (relabeled)"]
+
+
 def test_one_bad_export_refuses_the_whole_batch_naming_every_problem(tmp_path):
     job = _job(tmp_path)
     annotator = CvatFilesAnnotator()
