@@ -980,14 +980,18 @@ class Ledger:
         ``source``, ``annotator``, ``label_hash`` and ``n_objects`` (it keeps the round the
         image joined the labeled set in), the image's open relabel request is resolved, and a
         ``fix`` decision is recorded when ``audit`` is given. ``round_number``: the round whose
-        job brought the new label (None: fixed outside a round). Returns False, changing
-        nothing, when the label already has ``label_hash`` (a repeated replacement)."""
+        job brought the new label (None: fixed outside a round). Returns False when the label
+        already has ``label_hash`` (the annotator confirmed it, or a repeated call): nothing is
+        replaced, and an open relabel request is resolved all the same."""
         current = self.label_of(image_id)
         if current is None:
             raise LedgerError(f"image {image_id} has no label to replace")
-        if current["label_hash"] == label_hash:
-            return False
         now = _now()
+        if current["label_hash"] == label_hash:  # confirmed as it is, or a repeated call
+            with self.conn:
+                self.conn.execute("UPDATE relabels SET resolved_at = ? WHERE image_id = ? AND "
+                                  "resolved_at IS NULL", (now, image_id))
+            return False
         with self.conn:
             self.conn.execute(
                 "INSERT INTO label_history (image_id, round, source, annotator, received_at, "

@@ -378,6 +378,12 @@ def test_replacing_a_label_keeps_the_old_one_as_history_in_one_step(tmp_path):
         assert not ledger.replace_label(2, old_text="", source="widget", label_hash="new2",
                                         n_objects=1, reason="fixed")
         assert len(ledger.label_history()) == 1
+        # an annotator who sends the label back unchanged confirms it: the request is resolved
+        ledger.request_relabel(3, "badloc", audit=1)
+        assert not ledger.replace_label(3, old_text="", source="oracle", label_hash="old3",
+                                        n_objects=2, reason="relabeled")
+        assert ledger.relabels(open_only=True) == [] and ledger.label_of(3)["source"] == "oracle"
+        assert len(ledger.label_history()) == 1
 
 
 def test_relabeling_refuses_what_it_cannot_do_and_writes_nothing(tmp_path):
