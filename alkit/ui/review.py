@@ -656,6 +656,7 @@ class SuspectsState(Pages):
             scores = audit_predictions(project, report.number, [r["path"] for r in rows])
         predicted = detections_by_path(scores)
         self._audited_hash = {r["image_id"]: r["label_hash"] for r in rows}
+        self._read_hash: dict[int, str] = {}  # the label hash each item's boxes were read at
         self.items = [SuspectItem(
             r["image_id"], r["path"], r["rank"], r["score"], r["overlooked"], r["swap"],
             r["badloc"], r["flagged"], issues.get(r["image_id"]) or "",
@@ -684,7 +685,9 @@ class SuspectsState(Pages):
             item.relabel_open = item.image_id in waiting
             row = self.project.ledger.label_of(item.image_id)
             item.changed = row["label_hash"] != self._audited_hash[item.image_id]
-            item.label = current_label(self.project, item.image_id)[0]
+            if self._read_hash.get(item.image_id) != row["label_hash"]:  # read once per label
+                item.label = current_label(self.project, item.image_id)[0]
+                self._read_hash[item.image_id] = row["label_hash"]
 
     def item(self, image_id: int) -> SuspectItem:
         """The audited image with ledger id ``image_id`` (another raises ``KeyError``)."""
