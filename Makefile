@@ -93,9 +93,10 @@ test: venv ray labelstudio datumaro browser lint
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
 # `make demo`: the starter experiment (bottom-200 vs random-200 vs calibrated-200, alkit's
-# default strategy, plus the seed-only control; 3 seeds) on the starter sample preset (200
+# default strategy; 3 seeds, two arms trained at once) on the starter sample preset (200
 # labeled seed images, a 2,000-image pool: K is 10% of it), with the `starter` recipe
-# (alkit/model/recipe.py). `--samples demo` is the earlier cold start (60 seed images).
+# (alkit/model/recipe.py). `DEMO_ARGS="--samples starter --control"` adds the seed-only
+# control; `--samples demo` is the earlier cold start (60 seed images).
 DEMO_ARGS ?= --samples starter
 
 demo: venv

@@ -344,7 +344,7 @@ def _starter(args) -> int:
                 sample_preset=args.samples, recipe=chosen, budget=args.budget,
                 budget_unit=args.budget_unit or "images", cost_model=_cost_model(args),
                 n_seeds=args.seeds, control=args.control, out=args.out, workdir=args.workdir,
-                random_state=args.seed, progress=not args.quiet)
+                random_state=args.seed, progress=not args.quiet, jobs=args.jobs)
     return 0
 
 
@@ -560,9 +560,12 @@ def _add_starter_parser(sub) -> None:
                                    "boxes) or cost (annotation seconds of the cost model)")
     p.add_argument("--seeds", type=int, default=3, help="repetitions")
     _add_recipe_options(p, default="starter")
-    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=False,
                    help="also retrain on the seed images alone: how much the extra epochs "
-                        "give")
+                        "give (one more training per seed)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="arms trained at once, in worker processes sharing the CPU threads "
+                        "(1: one after the other in this process)")
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default WORKDIR/starter-SAMPLES)")
     p.add_argument("--workdir", type=Path, default=Path("data_samples/generated"))

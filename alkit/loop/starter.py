@@ -84,13 +84,14 @@ def run_starter(
     budget_unit: str = "images",
     cost_model: CostModel | None = None,
     n_seeds: int = 3,
-    control: bool = True,
+    control: bool = False,
     conf_threshold: float = 0.25,
     out: str | os.PathLike | None = None,
     workdir: str | os.PathLike = "data_samples/generated",
     random_state: int = 0,
     annotator: Annotator | None = None,
     progress: bool = True,
+    jobs: int = 1,
     echo=print,
 ) -> StarterReport:
     """Run the starter experiment (see the module docstring); returns its report.
@@ -111,17 +112,24 @@ def run_starter(
             image) or ``"cost"`` (annotation seconds by ``cost_model``).
         cost_model: the :class:`alkit.core.cost.CostModel` that prices ``"cost"`` budgets and
             the report's hours (default: 4 s per image + 25.5 s per box).
-        n_seeds: repetitions. control: the seed-only arm.
+        n_seeds: repetitions. control: add the seed-only arm (the same retraining without
+            new labels: what the epochs alone give; 1 more training per seed).
         conf_threshold: boxes at or above it count when finding an image's weakest box.
         out: results folder (default ``workdir/starter-<preset>``; for your own data
             ``starter-<yaml stem>`` in the current directory).
         random_state: seed i draws its random picks, runs the default strategy and trains
             with ``random_state + i``; the shared seed model trains with ``random_state``.
         annotator: any :class:`alkit.Annotator`; overrides ``labels``.
-        progress: progress bars while scoring and training.
+        progress: progress bars while scoring and training (the seed model and arms run in
+            this process).
+        jobs: arms trained at once, in worker processes with ``1 / jobs`` of the CPU
+            threads each (``make demo``: 2). An annotator that cannot be pickled (a live
+            server client) runs its arms one after the other here.
         echo: where the step-by-step lines and the report go (``print``).
     """
     started = time.perf_counter()
+    if jobs < 1:
+        raise ValueError(f"jobs (arms trained at once) must be >= 1, got {jobs}")
     # 200 and 200.0 (the command line's float) name the same experiment and its cache
     budget = int(budget) if float(budget).is_integer() else float(budget)
     the_recipe = as_recipe(recipe)
@@ -147,7 +155,7 @@ def run_starter(
         seed_record = _seed_model(where, exp, random_state, progress, echo)
         scores = _score_pool(where, exp, seed_record, pool_images, progress, echo)
         echo(f"4/5 labels from {annotator.describe()}")
-        cells = _arms(where, exp, seeds, annotator, out, progress, echo)
+        cells = _arms(where, exp, seeds, annotator, out, progress, echo, jobs)
     report = _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, scores,
                      cells, out)
     report.seconds = time.perf_counter() - started
@@ -324,20 +332,21 @@ def _check_budget_of_pool(query: Query, scores, pool_root) -> None:
 # ---- 4-5. the arms: one round of a project each
 
 
-def _arms(where: Path, exp, seeds: list[int], annotator, out: Path, progress, echo) -> dict:
-    jobs = [(name, seed) for seed in seeds for name in exp.queries]
-    echo(f"5/5 {len(jobs)} arms: pick, label, retrain from the seed model "
-         f"({exp.recipe.epochs} epochs at {exp.recipe.imgsz} px each)")
+def _arms(where: Path, exp, seeds: list[int], annotator, out: Path, progress, echo,
+          jobs: int = 1) -> dict:
+    jobs_list = [(name, seed) for seed in seeds for name in exp.queries]
+    echo(f"5/5 {len(jobs_list)} arms: pick, label, retrain from the seed model "
+         f"({exp.recipe.epochs} epochs at {exp.recipe.imgsz} px each"
+         f"{f', {jobs} at once' if jobs > 1 else ''})")
+    done = {job: simulate.cell_path(where, *job).exists() for job in jobs_list}
     cells, waiting = {}, []
-    for i, (name, seed) in enumerate(jobs, 1):
-        done = simulate.cell_path(where, name, seed).exists()
-        cell = simulate.run_cell(where, exp, name, seed, annotator=annotator,
-                                 progress=progress, echo=lambda *_: None)
-        cell["cached"] = done and "waiting" not in cell
-        cells[(name, seed)] = cell
+    for i, (job, cell) in enumerate(_run_arms(where, exp, jobs_list, annotator, progress, jobs),
+                                    1):
+        cell["cached"] = done[job] and "waiting" not in cell
+        cells[job] = cell
         waiting += cell.get("waiting", [])
         if "waiting" not in cell:
-            echo(f"    [{i}/{len(jobs)}] {name}-s{seed}: "
+            echo(f"    [{i}/{len(jobs_list)}] {job[0]}-s{job[1]}: "
                  f"{'cached, ' if cell['cached'] else ''}test mAP50 "
                  f"{cell['rounds'][-1]['map50']:.3f}")
     listing = out / "to_label.txt"
@@ -347,7 +356,67 @@ def _arms(where: Path, exp, seeds: list[int], annotator, out: Path, progress, ec
         raise MissingLabelError(listing, f"{len(set(waiting))} picked pool images have no label "
                                 "file yet (listed here); label them and run again")
     listing.unlink(missing_ok=True)
-    return cells
+    return {job: cells[job] for job in jobs_list}
+
+
+def _run_arms(where: Path, exp, jobs_list: list, annotator, progress: bool, jobs: int):
+    """Yield ``((name, seed), cell)`` as each arm finishes: in this process one after the
+    other, or ``jobs`` at once in worker processes (spawned, each with its share of the CPU
+    threads: on 2 cores two 1-thread trainings finish about 1.4x sooner than one after the
+    other with 2 threads, ``benchmarks/results/starter/README.md``). Arms already done are
+    read from their cell files either way."""
+    todo = [job for job in jobs_list if not simulate.cell_path(where, *job).exists()]
+    if jobs <= 1 or len(todo) <= 1 or not _picklable(annotator):
+        for name, seed in jobs_list:
+            yield (name, seed), simulate.run_cell(where, exp, name, seed, annotator=annotator,
+                                                  progress=progress, echo=_silent)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from alkit.model.yolo import torch_threads
+
+    for job in jobs_list:  # the cached arms first, without a worker
+        if job not in todo:
+            yield job, simulate.run_cell(where, exp, *job, annotator=annotator,
+                                         progress=False, echo=_silent)
+    threads = max(1, torch_threads() // jobs)
+    with ProcessPoolExecutor(min(jobs, len(todo)), multiprocessing.get_context("spawn"),
+                             initializer=_worker_threads, initargs=(threads,)) as workers:
+        futures = {workers.submit(_run_arm, where, exp, job, annotator): job for job in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _picklable(annotator) -> bool:
+    """Worker processes get the annotator by pickling; one that holds a connection or a
+    lock (a live server client) runs its arms in this process instead."""
+    import pickle
+
+    try:
+        pickle.dumps(annotator)
+    except Exception:  # any reason it cannot travel
+        return False
+    return True
+
+
+def _worker_threads(threads: int) -> None:
+    os.environ["ALKIT_TORCH_THREADS"] = str(threads)
+    from alkit.model import yolo
+
+    yolo.set_torch_threads(threads)
+
+
+def _run_arm(where: Path, exp, job: tuple[str, int], annotator) -> dict:
+    from alkit.model.yolo import quiet
+
+    with quiet():
+        return simulate.run_cell(where, exp, *job, annotator=annotator, progress=False,
+                                 echo=_silent)
+
+
+def _silent(*_) -> None:
+    """An ``echo`` that says nothing (picklable, unlike a lambda)."""
 
 
 def _report(where, exp, spec, pool, samples_root, seeds, control, seed_record, scores,

@@ -4,6 +4,7 @@ line."""
 
 import json
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -196,6 +197,8 @@ def test_bad_input_fails_before_any_training(tiny_dataset, tmp_path):
     with pytest.raises(datasets.DatasetError, match="no labels for the pool"):
         starter.run_starter(_own_yaml(tiny_dataset, tmp_path / "c.yaml"), pool=pool, budget=5,
                             **run)
+    with pytest.raises(ValueError, match=r"jobs .* must be >= 1, got 0"):
+        starter.run_starter(tiny_dataset / "dataset.yaml", budget=5, jobs=0, **run)
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
@@ -322,6 +325,34 @@ def test_a_rerun_resumes_from_the_cache(tiny_run):
 
 
 @pytest.mark.slow
+def test_arms_train_two_at_once_in_worker_processes(tiny_run):
+    report, _, workdir = tiny_run
+    (experiment,) = (workdir / "starter-tiny").glob("experiment-*")
+    for name, seed in ((f"{DEFAULT}-10", 0), ("random-10", 1)):
+        simulate.reset_cell(experiment, name, seed)
+    lines = []
+    again = starter.run_starter(sample_preset="tiny", recipe=TINY, workdir=workdir,
+                                budget=10, n_seeds=2, progress=False, jobs=2,
+                                echo=lines.append)
+    assert "6 arms: pick, label, retrain from the seed model (1 epochs at 64 px each, 2 at once)" \
+        in "\n".join(lines)
+    assert [a.cached for a in again.arms] == [True, True, False, True, False, True]
+    assert [(a.arm, a.seed) for a in again.arms] == [(a.arm, a.seed) for a in report.arms]
+    for i in (2, 4):  # retrained in a worker: a whole round, K new labels, its own picks
+        assert again.arms[i].n_new_labels == 10 and 0.0 <= again.arms[i].map50 <= 1.0
+        assert Path(again.arms[i].weights).is_file()
+    assert again.picks["default-s0"] == report.picks["default-s0"]  # the same picks
+    assert again.picks["random-s1"] == report.picks["random-s1"]
+    assert [a.map50 for i, a in enumerate(again.arms) if i not in (2, 4)] == [
+        a.map50 for i, a in enumerate(report.arms) if i not in (2, 4)]
+
+
+def test_an_annotator_that_cannot_be_pickled_labels_in_this_process():
+    assert starter._picklable(SimpleNamespace(path="labels"))
+    assert not starter._picklable(SimpleNamespace(client=lambda: None))
+
+
+@pytest.mark.slow
 def test_command_line_and_demo_alias(tiny_run, capsys):
     _, _, workdir = tiny_run
     args = ["--samples", "tiny", "--workdir", str(workdir), "--budget", "10", "--seeds", "2",
@@ -331,6 +362,8 @@ def test_command_line_and_demo_alias(tiny_run, capsys):
     assert "bottom-10 vs random-10" in out and "(6 arms from the cache)" in out
     assert cli.build_parser().parse_args(["demo"]).func is cli._starter
     assert cli.build_parser().parse_args(["starter", "--no-control"]).control is False
+    defaults = cli.build_parser().parse_args(["starter"])
+    assert (defaults.control, defaults.jobs) == (False, 2)  # make demo: 3 arms, 2 at once
     assert cli.build_parser().parse_args(["starter", "--preset", "tiny"]).samples == "tiny"
     assert cli.main(["demo", *args[:4], "--budget", "60"]) == 1
     assert "alkit demo: error: K = 60 images per arm" in capsys.readouterr().err
