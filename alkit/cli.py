@@ -271,6 +271,7 @@ def _audit(args) -> int:
 
     with Project(args.project) as project, _quiet(args.quiet):
         report = project.audit(args.round, args.top, imgsz=args.imgsz,
+                               high_probability_threshold=args.high_threshold,
                                progress=not args.quiet)
         print(report.summary())
         if args.plot is not None:
@@ -475,6 +476,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _precise_or_number(text: str) -> float | str:
+    if text == "precise":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'precise' or a confidence in (0, 1], got "
+                                         f"{text!r}")
+    return value
+
+
 def _add_audit_parser(sub) -> None:
     p = sub.add_parser("audit", help="label audit: the labels a round imported, scored by "
                                      "ObjectLab (cleanlab) against the previous model")
@@ -485,6 +499,10 @@ def _add_audit_parser(sub) -> None:
                    help="how many of the most likely mislabeled images to print (10)")
     p.add_argument("--imgsz", type=int, default=None,
                    help="prediction image size (default: the one the round used)")
+    p.add_argument("--high-threshold", type=_precise_or_number, default="precise",
+                   help="confidence from which a prediction may reveal an overlooked box or a "
+                        "swapped class: 'precise' (default: where the model is 95%% precise on "
+                        "these images, at most 0.95) or a number (0.95: cleanlab's own)")
     p.add_argument("--plot", type=Path, default=None,
                    help="save the score histogram and the worst images' parts here (.png)")
     p.add_argument("--send-back", type=int, default=0, metavar="N",

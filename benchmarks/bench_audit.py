@@ -19,6 +19,7 @@ top 20%.
 
 Usage: .venv/bin/python benchmarks/bench_audit.py [--preset small] [--epochs 30] [--imgsz 128]
        [--budget 300] [--rates 0.05,0.1] [--seeds 0,1,2] [--model SEED.pt] [--out FILE]
+       [--high-threshold precise|0.95]
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=int, default=300, help="images audited per project")
     parser.add_argument("--rates", default="0.05,0.1", help="shares of images corrupted")
     parser.add_argument("--seeds", default="0,1,2", help="noise seeds per rate")
+    parser.add_argument("--high-threshold", default="precise",
+                        help="the audit's confidence for overlooked boxes and swaps: 'precise' "
+                             "(alkit's default) or a number (0.95: cleanlab's own)")
     parser.add_argument("--shift-scale", type=float, default=0.2,
                         help="NoiseModel shift scale of shifted boxes (0.2, its default)")
     parser.add_argument("--work", type=Path, default=RESULTS / "work",
@@ -165,7 +169,8 @@ def main(argv=None) -> int:
             r = rows[-1]
             print(f"rate {rate:.0%} seed {noise_seed}: {r['n_injected']} injected of "
                   f"{r['n_audited']}; top 5/10/20%: " + " / ".join(
-                      f"{r['found'][str(c)]}" for c in CUTS) + f"; audit {r['seconds']:.1f} s, "
+                      f"{r['found'][str(c)]}" for c in CUTS) + f" (threshold "
+                  f"{r['high_probability_threshold']:.3f}); audit {r['seconds']:.1f} s, "
                   f"{r['n_inferred']} images inferred", flush=True)
     summary = _summary(rows)
     print(_table(summary))
@@ -199,7 +204,9 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
         seconds.setdefault("first_selection", round(time.perf_counter() - t, 1))
         project.annotate(1, annotator, config)
         t = time.perf_counter()
-        report = project.audit(round=1)
+        threshold = args.high_threshold
+        report = project.audit(round=1, high_probability_threshold=(
+            threshold if threshold == "precise" else float(threshold)))
         audit_seconds = time.perf_counter() - t
     table = report.table
     n = len(table)
@@ -230,6 +237,7 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
             "false_alarms_top20": dict(sorted(false_alarms.items(), key=lambda kv: -kv[1])),
             "n_flagged": int(flagged.sum()), "flagged_injected": int((flagged & injected).sum()),
             "n_inferred": report.n_inferred, "seconds": round(audit_seconds, 1),
+            "high_probability_threshold": report.settings["high_probability_threshold"],
             "notes": report.notes}
 
 

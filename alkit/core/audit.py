@@ -265,7 +265,7 @@ class LabelAudit:
 def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections],
                  n_classes: int, *, image_names: Sequence[str] | None = None,
                  alpha: float | None = None, low_probability_threshold: float | None = None,
-                 high_probability_threshold: float | None = None,
+                 high_probability_threshold: float | str | None = None,
                  temperature: float | None = None, aggregation_weights: dict | None = None,
                  overlapping_label_check: bool = True) -> LabelAudit:
     """Audit N images' labels against out-of-sample predictions (ObjectLab, cleanlab 2.9).
@@ -282,7 +282,12 @@ def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections]
         alpha: weight of IoU against centre distance in the similarity (default 0.9).
         low_probability_threshold: predictions above it may locate a label (badloc; 0.5).
         high_probability_threshold: predictions at or above it may reveal an overlooked box,
-            above it a swapped class (0.95).
+            above it a swapped class (0.95); ``"precise"``: the lowest confidence at which the
+            model's predictions on these images match their labels 95% of the time
+            (:func:`precise_confidence`), at most 0.95 (0.95 when no confidence is that
+            precise). cleanlab's 0.95 reads the confidence as a probability; a detector's
+            confidences are not calibrated (YOLO's rarely pass 0.95 even when right), and
+            with 0.95 they would reveal almost no overlooked box or swapped class.
         temperature: softmin temperature of the per-image pooling (0.1).
         aggregation_weights: ``{"overlooked", "swap", "badloc"}`` weights summing to 1 (1/3
             each).
@@ -290,8 +295,9 @@ def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections]
             score as a swap (cleanlab's default, True).
 
     Returns:
-        :class:`LabelAudit`. None of the defaults changed: ``score`` equals cleanlab's
-        ``get_label_quality_scores`` and ``flagged`` its ``find_label_issues``.
+        :class:`LabelAudit` (``settings["high_probability_threshold"]``: the threshold used).
+        With every default, ``score`` equals cleanlab's ``get_label_quality_scores`` and
+        ``flagged`` its ``find_label_issues``.
 
     Raises:
         ValueError: lengths differ, or a class id lies outside [0, K) (naming the image and the
@@ -307,6 +313,14 @@ def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections]
     names = list(image_names) if image_names is not None else [
         f"image {i}" for i in range(len(labels))]
     _check_classes(labels, predictions, n_classes, names)
+    rule = high_probability_threshold if isinstance(high_probability_threshold, str) else None
+    if rule not in (None, "precise"):
+        raise ValueError("high_probability_threshold: expected a number, None or 'precise', "
+                         f"got {high_probability_threshold!r}")
+    if rule == "precise":
+        precise = precise_confidence(labels, predictions)
+        high_probability_threshold = DEFAULTS["high_probability_threshold"] if precise is None \
+            else min(DEFAULTS["high_probability_threshold"], precise)
     params = {key: DEFAULTS[key] if value is None else value for key, value in (
         ("alpha", alpha), ("low_probability_threshold", low_probability_threshold),
         ("high_probability_threshold", high_probability_threshold),
@@ -317,7 +331,8 @@ def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections]
             not np.isclose(sum(weights.values()), 1.0):
         raise ValueError("aggregation_weights: expected non-negative 'overlooked', 'swap' and "
                          f"'badloc' weights summing to 1, got {weights}")
-    settings = {**params, "aggregation_weights": weights,
+    settings = {**params, "high_probability_rule": rule or "given",
+                "aggregation_weights": weights,
                 "overlapping_label_check": overlapping_label_check,
                 "cleanlab": cleanlab.__version__}
     n = len(labels)
@@ -360,6 +375,55 @@ def audit_labels(labels: Sequence[Detections], predictions: Sequence[Detections]
         flagged=image_flagged, n_labels=np.array([len(d) for d in labels], np.int64),
         n_predictions=np.array([len(d) for d in predictions], np.int64),
         boxes=BoxIssues.from_rows(rows), settings=settings)
+
+
+def precise_confidence(labels: Sequence[Detections], predictions: Sequence[Detections], *,
+                       precision: float = 0.95, iou_threshold: float = 0.5,
+                       min_predictions: int = 10) -> float | None:
+    """The lowest confidence c at which the predictions with confidence >= c match a label of
+    their class at least ``precision`` of the time, or None when no c with at least
+    ``min_predictions`` predictions does.
+
+    Matching per image: predictions most confident first, each takes the unmatched label of
+    its class it overlaps most, when IoU >= ``iou_threshold``. With P predictions sorted by
+    confidence c_1 >= ... >= c_P and tp_j in {0, 1}: precision(i) = sum_{j <= i} tp_j / i, and
+    the answer is c_i for the largest i >= ``min_predictions`` with precision(i) >=
+    ``precision`` and c_{i+1} < c_i (ties stay together).
+
+    Args:
+        labels: N :class:`Detections`, each image's labels (``xyxy``, ``class_id``).
+        predictions: N :class:`Detections` in the same pixels, with ``confidence``.
+        precision: the share of matched predictions wanted, in (0, 1].
+        iou_threshold: the IoU from which a prediction matches a label.
+        min_predictions: the fewest predictions a cut may keep.
+    """
+    from alkit.core.boxes import box_iou
+
+    confidences, hits = [], []
+    for given, predicted in zip(labels, predictions, strict=True):
+        conf = np.asarray(predicted.confidence, np.float64)
+        order = np.argsort(-conf, kind="stable")
+        iou = box_iou(np.asarray(predicted.xyxy, np.float64).reshape(-1, 4)[order],
+                      np.asarray(given.xyxy, np.float64).reshape(-1, 4))
+        same = (np.asarray(predicted.class_id)[order][:, None]
+                == np.asarray(given.class_id)[None, :])
+        free = np.ones(len(given), bool)
+        for row in range(len(order)):
+            candidates = np.where(same[row] & free & (iou[row] >= iou_threshold), iou[row], -1)
+            hit = len(candidates) and candidates.max() >= 0
+            if hit:
+                free[int(np.argmax(candidates))] = False
+            hits.append(bool(hit))
+        confidences += conf[order].tolist()
+    if len(confidences) < min_predictions:
+        return None
+    order = np.argsort(-np.asarray(confidences), kind="stable")
+    conf = np.asarray(confidences)[order]
+    cumulative = np.cumsum(np.asarray(hits, np.float64)[order]) / np.arange(1, len(conf) + 1)
+    # a cut keeps every prediction tied with its last one: only the end of a tie is a cut
+    cut = np.append(conf[1:] < conf[:-1], True) & (np.arange(len(conf)) >= min_predictions - 1)
+    good = np.flatnonzero(cut & (cumulative >= precision))
+    return None if not len(good) else float(conf[good[-1]])
 
 
 def _check_classes(labels, predictions, n_classes: int, names: list[str]) -> None:

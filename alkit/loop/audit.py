@@ -60,7 +60,10 @@ class AuditReport:
         top: how many images :meth:`summary` and :meth:`plot` show (``None``: 10).
         n_inferred: images scored now because the scoring cache lacked them (0: none).
         skipped: ``(path, reason)`` of images that could not be read and were not audited.
-        notes: what else to know (cache use, images without any prediction).
+        notes: what else to know (cache use, images without any prediction, the confidence
+            threshold used).
+        settings: the audit's settings as recorded (cleanlab's parameters, among them
+            ``high_probability_threshold`` and ``high_probability_rule``; ``imgsz``).
     """
 
     number: int
@@ -73,6 +76,7 @@ class AuditReport:
     n_inferred: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
 
     def worst(self, k: int | None = None):
         """The ``k`` most likely mislabeled images (default :attr:`top`, else 10): the head
@@ -114,7 +118,8 @@ class AuditReport:
 
 
 def audit_round(project, round: int | None = None, top: int | None = None, *,
-                imgsz: int | None = None, progress: bool = False) -> AuditReport:
+                imgsz: int | None = None, high_probability_threshold: float | str = "precise",
+                progress: bool = False) -> AuditReport:
     """Audit the labels imported in one round of ``project`` and record the audit (see the
     module docstring); what :meth:`alkit.Project.audit` runs.
 
@@ -127,6 +132,9 @@ def audit_round(project, round: int | None = None, top: int | None = None, *,
             recorded.
         imgsz: the image size to predict at (default: the size the round's model was used at,
             from the round's recorded config; the scoring cache is keyed by it).
+        high_probability_threshold: ``"precise"`` (default) or a number, as in
+            :func:`alkit.core.audit.audit_labels`; the threshold used is in the audit's
+            settings.
         progress: a progress bar if images must be scored.
 
     Raises:
@@ -174,7 +182,8 @@ def audit_round(project, round: int | None = None, top: int | None = None, *,
               zip(audited, scores.heights, scores.widths, strict=True)]
     predictions = [scores.detections(i, conf_threshold=0.0) for i in range(len(scores))]
     result = audit_labels(labels, predictions, len(model_names),
-                          image_names=[r["path"] for r, _ in audited])
+                          image_names=[r["path"] for r, _ in audited],
+                          high_probability_threshold=high_probability_threshold)
     n_inferred = int(scores.meta["run"]["n_inferred"])
     notes = _notes(scores, result, n_inferred, model)
     ranking = result.ranking()
@@ -257,7 +266,7 @@ def load_report(project, number: int, *, top: int | None = None) -> AuditReport:
     return AuditReport(number=number, round=audit["round"], model=audit["model"], table=table,
                        boxes=box_table, names=names, top=top, n_inferred=audit["n_inferred"],
                        skipped=[tuple(s) for s in settings.get("skipped", [])],
-                       notes=list(settings.get("notes", [])))
+                       notes=list(settings.get("notes", [])), settings=dict(settings))
 
 
 def describe_box(box: dict) -> str:
@@ -364,4 +373,12 @@ def _notes(scores, result, n_inferred: int, model) -> list[str]:
                      f"nothing about their labels: {shown}")
     if scores.skipped:
         notes.append(f"{len(scores.skipped)} image(s) could not be read and were not audited")
+    threshold = result.settings["high_probability_threshold"]
+    notes.append(
+        f"overlooked boxes and swapped classes read from predictions of confidence >= "
+        f"{threshold:.3f}" + (
+            " (where the model's predictions on these images are 95% precise)"
+            if result.settings["high_probability_rule"] == "precise" and threshold < 0.95 else
+            " (cleanlab's 0.95: the model is not 95% precise at any lower confidence)"
+            if result.settings["high_probability_rule"] == "precise" else ""))
     return notes

@@ -734,7 +734,8 @@ class Project:
     # ---- the label audit (alkit.loop.audit)
 
     def audit(self, round: int | None = None, top: int | None = None, *,
-              imgsz: int | None = None, progress: bool = False):
+              imgsz: int | None = None, high_probability_threshold: float | str = "precise",
+              progress: bool = False):
         """Audit the labels imported in one round with ObjectLab (cleanlab) and record the
         audit in the ledger (one transaction); returns an :class:`alkit.loop.audit.
         AuditReport` (``table``, ``boxes``, ``summary()``, ``plot()``).
@@ -750,11 +751,16 @@ class Project:
             top: how many of the worst images the report's summary and plot show (default
                 10); every image is recorded.
             imgsz: the prediction image size (default: the one the round used).
+            high_probability_threshold: the confidence from which a prediction may reveal an
+                overlooked box or a swapped class: ``"precise"`` (default: where the model's
+                predictions on these images are 95% precise, at most cleanlab's 0.95) or a
+                number (0.95: cleanlab's own; see :func:`alkit.core.audit.audit_labels`).
             progress: a progress bar if images must be scored.
         """
         from alkit.loop.audit import audit_round
 
-        return audit_round(self, round, top, imgsz=imgsz, progress=progress)
+        return audit_round(self, round, top, imgsz=imgsz, progress=progress,
+                           high_probability_threshold=high_probability_threshold)
 
     def audit_report(self, number: int | None = None, *, top: int | None = None):
         """The :class:`alkit.loop.audit.AuditReport` of recorded audit ``number`` (default:

@@ -15,6 +15,7 @@ from alkit.core.audit import (
     BoxIssues,
     audit_labels,
     from_cleanlab_predictions,
+    precise_confidence,
     to_cleanlab_labels,
     to_cleanlab_predictions,
 )
@@ -231,6 +232,82 @@ def test_parameters_reach_cleanlab_and_change_the_scores():
     assert lowered.overlooked[0] < 0.1 and lowered.settings["high_probability_threshold"] == 0.85
     with pytest.raises(ValueError, match="aggregation_weights"):
         audit_labels(labels, [weak, weak], 3, aggregation_weights={"swap": 1.0})
+
+
+# --------------------------------------------------------------------------- precise threshold
+
+
+def _uncalibrated_model(n_images: int = 12):
+    """A detector that finds every object at 0.80-0.84, below cleanlab's 0.95 (YOLO rarely
+    passes 0.95), plus one wrong 0.3 box per image: precise from 0.8 on, not from 0.3 on."""
+    predictions = Detections(np.vstack([TRUTH + 1, [[90, 90, 120, 120]]]),
+                             np.array([0.8, 0.82, 0.84, 0.3]), np.array([0, 1, 2, 0]))
+    return [_labels(TRUTH, CLASSES) for _ in range(n_images)], [predictions] * n_images
+
+
+def test_precise_confidence_is_the_lowest_confidence_at_the_wanted_precision():
+    labels, predictions = _uncalibrated_model()
+    # 36 hits at 0.80-0.84, then 12 misses at 0.3: precision 1.0 down to 0.8, 0.75 below
+    assert precise_confidence(labels, predictions) == pytest.approx(0.8)
+    assert precise_confidence(labels, predictions, precision=0.7) == pytest.approx(0.3)
+    # ties stay together: 3 hits and 1 miss all at 0.5 are one cut at precision 0.75
+    tied = Detections(np.vstack([TRUTH + 1, [[90, 90, 120, 120]]]), np.full(4, 0.5),
+                      np.array([0, 1, 2, 0]))
+    assert precise_confidence(labels, [tied] * 12) is None
+    assert precise_confidence(labels, [tied] * 12, precision=0.75) == pytest.approx(0.5)
+    # a class mismatch or a box beside its object is no hit; each label is matched once
+    wrong = Detections(TRUTH + 1, np.full(3, 0.9), np.array([1, 2, 0]))
+    assert precise_confidence(labels, [wrong] * 12) is None
+    twice = Detections(np.vstack([TRUTH[:1] + 1, TRUTH[:1] + 2]), np.array([0.9, 0.8]),
+                       np.array([0, 0]))
+    assert precise_confidence(labels, [twice] * 12, precision=0.5) == pytest.approx(0.8)
+    assert precise_confidence(labels, [twice] * 12, precision=0.6) == pytest.approx(0.9)
+    # too few predictions for any cut
+    assert precise_confidence(labels[:3], predictions[:3]) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.05, 1.0), st.booleans()), min_size=1, max_size=40),
+       st.floats(0.5, 1.0))
+def test_the_precise_cut_keeps_the_wanted_precision(boxes, precision):
+    """Every cut returned keeps precision >= the target over the predictions at or above it,
+    and no lower confidence does."""
+    confidences = np.array([c for c, _ in boxes])
+    hit = np.array([h for _, h in boxes])
+    # one image per prediction: a hit sits on its label, a miss far from it
+    labels = [_labels(TRUTH[:1], CLASSES[:1]) for _ in boxes]
+    predictions = [Detections(TRUTH[:1] + (1 if h else 60), np.array([c]), np.array([0]))
+                   for c, h in boxes]
+    cut = precise_confidence(labels, predictions, precision=precision, min_predictions=1)
+    kept = lambda c: hit[confidences >= c].mean()  # noqa: E731
+    if cut is None:
+        assert all(kept(c) < precision for c in confidences)
+    else:
+        assert kept(cut) >= precision
+        assert all(kept(c) < precision for c in confidences if c < cut)
+
+
+def test_the_precise_threshold_finds_what_an_uncalibrated_model_sees():
+    """With cleanlab's 0.95 a model whose correct boxes sit at 0.8 reveals no dropped box and
+    no swapped class; with 'precise' (0.8 here: where it is 95% precise, 70 of its 72 boxes
+    at 0.80-0.84 matching the labels, the two faults included) it does."""
+    labels, predictions = _uncalibrated_model(n_images=24)
+    labels[0] = _labels(TRUTH[[0, 2]], CLASSES[[0, 2]])        # object 2 dropped
+    labels[1] = _labels(TRUTH, np.array([0, 1, 0]))            # object 3 labeled 0, is 2
+    cleanlab_default = audit_labels(labels, predictions, 3)
+    assert cleanlab_default.overlooked[0] == 1.0 and cleanlab_default.swap[1] == 1.0
+    precise = audit_labels(labels, predictions, 3, high_probability_threshold="precise")
+    assert precise.settings["high_probability_threshold"] == pytest.approx(0.8)
+    assert precise.settings["high_probability_rule"] == "precise"
+    assert set(precise.ranking()[:2].tolist()) == {0, 1}
+    assert precise.overlooked[0] < 0.3 and precise.swap[1] < 0.3
+    assert min(precise.score[2:]) > max(precise.score[:2])
+    # a model never 95% precise keeps cleanlab's 0.95
+    weak = audit_labels(labels[:12], [Detections(TRUTH + 40, np.full(3, 0.99), CLASSES)] * 12,
+                        3, high_probability_threshold="precise")
+    assert weak.settings["high_probability_threshold"] == DEFAULTS["high_probability_threshold"]
+    with pytest.raises(ValueError, match="expected a number, None or 'precise'"):
+        audit_labels(labels, predictions, 3, high_probability_threshold="calibrated")
 
 
 # --------------------------------------------------------------------------- edge cases

@@ -62,6 +62,10 @@ def test_the_faulty_labels_rank_first_with_what_is_wrong(audited):
     assert by_path.loc[no_predictions, "n_predictions"] == 0
     assert any("without any prediction" in n and no_predictions in n for n in report.notes)
     assert any("no forward pass" in n for n in report.notes)
+    # the threshold for overlooked boxes and swaps: where the model is 95% precise (the
+    # fixture's boxes are all 0.97: cleanlab's 0.95 stays) and the notes say which
+    assert report.settings["high_probability_rule"] == "precise"
+    assert any("confidence >= 0.950 (cleanlab's 0.95" in n for n in report.notes)
     # recorded: one audit, every image, the same report when read back
     (audit,) = project.ledger.audits()
     assert audit["round"] == 1 and audit["n_images"] == N_AUDITED and audit["n_inferred"] == 0
@@ -154,6 +158,12 @@ def test_the_command_line(audited, tiny_dataset, tmp_path, capsys):
     requests = project.ledger.relabels(open_only=True)
     assert {r["path"] for r in requests} == set(audited[2]) and {r["audit"] for r in requests} \
         == {1}
+    assert main(["audit", str(project.dir), "--quiet", "--high-threshold", "0.9"]) == 0
+    assert "confidence >= 0.900" in capsys.readouterr().out
+    assert project.audit_report().settings["high_probability_threshold"] == 0.9
+    with pytest.raises(SystemExit):
+        main(["audit", str(project.dir), "--high-threshold", "high"])
+    assert "expected 'precise' or a confidence in (0, 1]" in capsys.readouterr().err
     with Project.init(tmp_path / "fresh", tiny_dataset / "dataset.yaml"):
         pass
     assert main(["audit", str(tmp_path / "fresh")]) == 1
