@@ -58,12 +58,14 @@ class InjectingOracle(Annotator):
         rate: the share of images to corrupt.
         shift_scale: the NoiseModel's shift scale for shifted boxes.
         random_state: seeds which images, which boxes and the mistakes.
+        kinds: the mistakes made, in turn (a one-class dataset has no wrong class).
     """
 
     source = "oracle"
 
-    def __init__(self, spec, rate: float, *, shift_scale: float, random_state: int):
-        self.spec, self.rate, self.shift_scale = spec, rate, shift_scale
+    def __init__(self, spec, rate: float, *, shift_scale: float, random_state: int,
+                 kinds: tuple[str, ...] = KINDS):
+        self.spec, self.rate, self.shift_scale, self.kinds = spec, rate, shift_scale, kinds
         self.random_state = random_state
         self.injected: dict[str, dict] = {}
 
@@ -78,7 +80,7 @@ class InjectingOracle(Annotator):
         n = round(self.rate * len(job.paths))
         chosen = rng.choice(len(candidates), size=n, replace=False)
         for order, index in enumerate(sorted(chosen)):
-            self.injected[candidates[index]] = {"kind": KINDS[order % len(KINDS)]}
+            self.injected[candidates[index]] = {"kind": self.kinds[order % len(self.kinds)]}
 
     def answer(self, path: str) -> Labels:
         """The true labels of ``path``, with its one mistake when it was chosen."""
@@ -124,6 +126,9 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=int, default=300, help="images audited per project")
     parser.add_argument("--rates", default="0.05,0.1", help="shares of images corrupted")
     parser.add_argument("--seeds", default="0,1,2", help="noise seeds per rate")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="mistakes injected, in turn (missing,wrong_class,shifted; a "
+                             "one-class preset such as defects: missing,shifted)")
     parser.add_argument("--high-threshold", default="precise",
                         help="the audit's confidence for overlooked boxes and swaps: 'precise' "
                              "(alkit's default) or a number (0.95: cleanlab's own)")
@@ -196,7 +201,7 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
     directory = args.work / f"rate{rate:g}-seed{noise_seed}"
     shutil.rmtree(directory, ignore_errors=True)
     annotator = InjectingOracle(spec, rate, shift_scale=args.shift_scale,
-                                random_state=noise_seed)
+                                random_state=noise_seed, kinds=_kinds(args))
     with Project.init(directory, yaml, scores_dir=args.work / "scores") as project:
         project.adopt_seed_round(seed)
         t = time.perf_counter()
@@ -212,11 +217,11 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
     n = len(table)
     injected = table["path"].isin(list(annotator.injected)).to_numpy()
     kinds = np.array([annotator.injected.get(p, {}).get("kind", "") for p in table["path"]])
-    found, by_kind = {}, {k: {} for k in KINDS}
+    found, by_kind = {}, {k: {} for k in _kinds(args)}
     for cut in CUTS:
         top = np.arange(n) < math.ceil(cut * n)
         found[str(cut)] = int((injected & top).sum())
-        for kind in KINDS:
+        for kind in _kinds(args):
             by_kind[kind][str(cut)] = int(((kinds == kind) & top).sum())
     flagged = table["flagged"].to_numpy(bool)
     # what puts clean images into the top 20%: the kind and class of their worst box
@@ -224,11 +229,12 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
     for image_id in table["image_id"][~injected & (np.arange(n) < math.ceil(0.2 * n))]:
         worst = report.suspects(int(image_id)).head(1)
         for _, box in worst.iterrows():
-            key = f"{box['kind']} {box['label_name'] or box['pred_name']}"
+            name = box["label_name"] if isinstance(box["label_name"], str) else box["pred_name"]
+            key = f"{box['kind']} {name}"
             false_alarms[key] = false_alarms.get(key, 0) + 1
     return {"rate": rate, "noise_seed": noise_seed, "n_audited": n,
             "n_injected": int(injected.sum()),
-            "n_injected_by_kind": {k: int((kinds == k).sum()) for k in KINDS},
+            "n_injected_by_kind": {k: int((kinds == k).sum()) for k in _kinds(args)},
             "found": found, "found_by_kind": by_kind,
             "ranks_of_injected": {p: int(r) for p, r in zip(table["path"], table["rank"],
                                                              strict=True)
@@ -239,6 +245,14 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
             "n_inferred": report.n_inferred, "seconds": round(audit_seconds, 1),
             "high_probability_threshold": report.settings["high_probability_threshold"],
             "notes": report.notes}
+
+
+def _kinds(args) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise SystemExit(f"--kinds: expected some of {', '.join(KINDS)}, got {args.kinds!r}")
+    return kinds
 
 
 def _summary(rows) -> list[dict]:
@@ -258,7 +272,7 @@ def _summary(rows) -> list[dict]:
                  "flag_recall": sum(r["flagged_injected"] for r in group) / n_injected,
                  "flag_precision": (sum(r["flagged_injected"] for r in group) /
                                     max(1, sum(r["n_flagged"] for r in group)))}
-        for kind in KINDS:
+        for kind in group[0]["n_injected_by_kind"]:
             total = sum(r["n_injected_by_kind"][kind] for r in group)
             entry["n_by_kind"][kind] = total
             entry["recall_by_kind"][kind] = {
@@ -286,7 +300,7 @@ def _table(summary) -> str:
         lines.append(f"  {e['rate']:>4.0%}  {e['n_injected']:>4} of {e['n_audited']:<5} "
                      + "   ".join(f"{c:<12}" for c in cells)
                      + f"  {e['flag_recall']:>5.0%}  {e['flag_precision']:>5.0%}")
-        for kind in KINDS:
+        for kind in e["n_by_kind"]:
             cells = [f"{e['recall_by_kind'][kind][str(c)]:>5.0%}" for c in CUTS]
             lines.append(f"        {kind:<12} {e['n_by_kind'][kind]:>3}   "
                          + "          ".join(cells))
