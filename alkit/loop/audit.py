@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alkit.core.audit import audit_labels
+from alkit.core.audit import DEFAULTS, audit_labels
 from alkit.core.boxes import box_iou
 from alkit.data import datasets
 from alkit.data.datasets import DatasetError
@@ -373,12 +373,17 @@ def _notes(scores, result, n_inferred: int, model) -> list[str]:
                      f"nothing about their labels: {shown}")
     if scores.skipped:
         notes.append(f"{len(scores.skipped)} image(s) could not be read and were not audited")
-    threshold = result.settings["high_probability_threshold"]
-    notes.append(
-        f"overlooked boxes and swapped classes read from predictions of confidence >= "
-        f"{threshold:.3f}" + (
-            " (where the model's predictions on these images are 95% precise)"
-            if result.settings["high_probability_rule"] == "precise" and threshold < 0.95 else
-            " (cleanlab's 0.95: the model is not 95% precise at any lower confidence)"
-            if result.settings["high_probability_rule"] == "precise" else ""))
+    notes.append(_threshold_note(result.settings))
     return notes
+
+
+def _threshold_note(settings: dict) -> str:
+    """Which confidence let predictions reveal overlooked boxes and swaps, and why."""
+    threshold = settings["high_probability_threshold"]
+    note = ("overlooked boxes and swapped classes read from predictions of confidence >= "
+            f"{threshold:.3f}")
+    if settings["high_probability_rule"] != "precise":
+        return note
+    if threshold < DEFAULTS["high_probability_threshold"]:
+        return note + " (where the model's predictions on these images are 95% precise)"
+    return note + " (cleanlab's 0.95: the model is not 95% precise at any lower confidence)"

@@ -347,7 +347,7 @@ def test_arms_train_two_at_once_in_worker_processes(tiny_run):
         a.map50 for i, a in enumerate(report.arms) if i not in (2, 4)]
 
 
-def test_an_annotator_that_cannot_be_pickled_labels_in_this_process():
+def test_only_an_annotator_that_can_be_pickled_goes_to_the_worker_processes():
     assert starter._picklable(SimpleNamespace(path="labels"))
     assert not starter._picklable(SimpleNamespace(client=lambda: None))
 
