@@ -97,7 +97,8 @@ class InjectingOracle(Annotator):
         one = Labels(truth.class_ids[[box]], truth.xywhn[[box]])
         changed = apply_noise(one, noise, self.spec.n_classes, rng)
         keep = np.arange(len(truth)) != box
-        record.update(box=box, n_labels=len(truth))
+        record.update(box=box, n_labels=len(truth), true_class=int(truth.class_ids[box]),
+                      true_xywhn=[float(v) for v in truth.xywhn[box]])
         if record["kind"] == "shifted":
             from alkit.core.boxes import box_iou
 
@@ -213,6 +214,7 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
         report = project.audit(round=1, high_probability_threshold=(
             threshold if threshold == "precise" else float(threshold)))
         audit_seconds = time.perf_counter() - t
+        seen = _seen_by_model(project, report, annotator.injected)
     table = report.table
     n = len(table)
     injected = table["path"].isin(list(annotator.injected)).to_numpy()
@@ -223,6 +225,7 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
         found[str(cut)] = int((injected & top).sum())
         for kind in _kinds(args):
             by_kind[kind][str(cut)] = int(((kinds == kind) & top).sum())
+    in_top = dict(zip(table["path"], np.arange(n) < math.ceil(0.2 * n), strict=True))
     flagged = table["flagged"].to_numpy(bool)
     # what puts clean images into the top 20%: the kind and class of their worst box
     false_alarms: dict[str, int] = {}
@@ -240,11 +243,35 @@ def _condition(args, yaml, spec, seed, config, rate, noise_seed, seconds) -> dic
                                                              strict=True)
                                   if p in annotator.injected},
             "injected": annotator.injected,
+            "seen": {"n": int(sum(seen.values())),
+                     "found_top20": int(sum(in_top[p] for p, s in seen.items() if s)),
+                     "n_unseen": int(sum(not s for s in seen.values())),
+                     "found_top20_unseen": int(sum(in_top[p] for p, s in seen.items()
+                                                   if not s))},
             "false_alarms_top20": dict(sorted(false_alarms.items(), key=lambda kv: -kv[1])),
             "n_flagged": int(flagged.sum()), "flagged_injected": int((flagged & injected).sum()),
             "n_inferred": report.n_inferred, "seconds": round(audit_seconds, 1),
             "high_probability_threshold": report.settings["high_probability_threshold"],
             "notes": report.notes}
+
+
+def _seen_by_model(project, report, injected) -> dict[str, bool]:
+    """Per injected image: whether the audit's model finds the object the mistake is about (a
+    prediction of its true class at IoU >= 0.5 with its true box, with confidence at or above
+    the audit's threshold): what the audit can see at all. Read from the scoring cache."""
+    from alkit.core.boxes import box_iou
+    from alkit.loop.audit import audit_predictions
+
+    threshold = report.settings["high_probability_threshold"]
+    scores = audit_predictions(project, report.number, list(injected))
+    seen = {}
+    for i, path in enumerate(scores.paths):
+        record = injected[path]
+        found = scores.detections(i, conf_threshold=threshold)
+        true = Labels(np.array([record["true_class"]]), np.array([record["true_xywhn"]]))
+        iou = box_iou(true.xyxy(int(scores.widths[i]), int(scores.heights[i])), found.xyxy)[0]
+        seen[path] = bool(np.any((iou >= 0.5) & (found.class_id == record["true_class"])))
+    return seen
 
 
 def _kinds(args) -> tuple[str, ...]:
@@ -270,6 +297,7 @@ def _summary(rows) -> list[dict]:
                  "recall_by_kind": {}, "n_by_kind": {},
                  "false_alarms_top20": _add([r["false_alarms_top20"] for r in group]),
                  "flag_recall": sum(r["flagged_injected"] for r in group) / n_injected,
+                 "seen": {key: sum(r["seen"][key] for r in group) for key in group[0]["seen"]},
                  "flag_precision": (sum(r["flagged_injected"] for r in group) /
                                     max(1, sum(r["n_flagged"] for r in group)))}
         for kind in group[0]["n_injected_by_kind"]:
@@ -304,6 +332,10 @@ def _table(summary) -> str:
             cells = [f"{e['recall_by_kind'][kind][str(c)]:>5.0%}" for c in CUTS]
             lines.append(f"        {kind:<12} {e['n_by_kind'][kind]:>3}   "
                          + "          ".join(cells))
+        seen = e["seen"]
+        lines.append(f"        the model finds the object at the threshold in {seen['n']} of "
+                     f"{e['n_injected']}: {seen['found_top20']} of them in the top 20%; of "
+                     f"the other {seen['n_unseen']}, {seen['found_top20_unseen']}")
         alarms = ", ".join(f"{k} {v}" for k, v in list(e["false_alarms_top20"].items())[:4])
         lines.append(f"        clean images in the top 20%, by their worst box: {alarms}")
     met = all(e["recall"]["0.2"] >= 0.8 for e in summary)
