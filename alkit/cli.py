@@ -127,9 +127,9 @@ def _select(args) -> int:
 
 
 def _checks(args, scores) -> dict:
-    """``--checks DATASET_YAML --model WEIGHTS``: the class quality and box-count fit of the
-    model that made ``scores``, measured on the yaml's val split, and the class counts of its
-    train labels (what the default strategy reads)."""
+    """``--checks DATASET_YAML --model WEIGHTS``: the class quality, box-count fit and
+    confidence calibration of the model that made ``scores``, measured on the yaml's val split,
+    and the class counts of its train labels (what the default strategy reads)."""
     from alkit.data.datasets import class_counts, read_dataset_yaml, read_split
     from alkit.model.scoring import score_pool
 
@@ -151,6 +151,7 @@ def _checks(args, scores) -> dict:
     truth = {str(p): labels for p, labels in pairs}
     return {"class_quality": checked.class_quality(truth)[0],
             "box_count_fit": checked.fit_box_counts(truth),
+            "confidence_calibration": checked.fit_confidence_calibration(truth),
             "class_counts": class_counts(spec, "train")}
 
 

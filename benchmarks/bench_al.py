@@ -5,6 +5,12 @@
     .venv/bin/python benchmarks/bench_al.py --samples small --recipe tiny  # a quick look
     .venv/bin/python benchmarks/bench_al.py --report-only         # re-draw the report
     .venv/bin/python benchmarks/bench_al.py --data my.yaml --out runs/al-mine   # your data
+    .venv/bin/python benchmarks/bench_al.py --strategy-file mine.py --strategies random,mine
+
+``--strategy-file`` names a Python file that defines ``STRATEGIES``, a dict of strategy objects
+(:class:`alkit.core.strategy.Strategy` or any object with its interface) by name; the names of
+``--strategies`` are looked up there first, then in alkit's own. A way to measure a candidate
+against the named strategies before it earns a name in alkit.
 
 Interrupt it at any time: run the same command again and it continues (finished rounds are
 never retrained). ``--reset`` recomputes the named cells from scratch. Each invocation is
@@ -47,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", help="a dataset yaml with a labeled pool (pool + oracle_labels)")
     p.add_argument("--strategies", default=HEADLINE,
                    help=f"comma list of named strategies: {sorted(STRATEGIES)}")
+    p.add_argument("--strategy-file", type=Path, default=None,
+                   help="a Python file defining STRATEGIES = {name: strategy object}: "
+                        "more names for --strategies")
     p.add_argument("--seeds", default="0,1,2", help="comma list of seeds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--budget", type=float, default=100, help="per round, in --budget-unit")
@@ -113,7 +122,7 @@ def the_experiment(args, data: str) -> simulate.Experiment:
     chosen = recipe(args.recipe, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                     device=args.device, initial_weights=args.weights,
                     warm_start=False if args.fixed_start else None)
-    exp = simulate.experiment(data, args.strategies.split(","), budget=args.budget,
+    exp = simulate.experiment(data, strategies_named(args), budget=args.budget,
                               budget_unit=args.budget_unit, recipe=chosen, rounds=args.rounds,
                               rare_classes=rare)
     seconds = {"seconds_per_image": args.seconds_per_image,
@@ -122,6 +131,24 @@ def the_experiment(args, data: str) -> simulate.Experiment:
     return replace(exp, queries={name: replace(q, **seconds, **dedupe)
                                  for name, q in exp.queries.items()},
                    extension_cap=args.extension_cap, extension_step=args.extension_step)
+
+
+def strategies_named(args) -> list:
+    """The strategies of ``--strategies``: each name looked up in ``--strategy-file``'s
+    ``STRATEGIES`` first (the object), else passed on as a name for alkit's own (an unknown
+    name is refused there, listing alkit's names)."""
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    if args.strategy_file is None:
+        return names
+    import runpy
+
+    if not args.strategy_file.is_file():
+        raise SystemExit(f"--strategy-file {args.strategy_file}: no such file")
+    extra = runpy.run_path(str(args.strategy_file)).get("STRATEGIES")
+    if not isinstance(extra, dict):
+        raise SystemExit(f"--strategy-file {args.strategy_file}: expected a dict STRATEGIES = "
+                         "{name: strategy object} in it")
+    return [extra.get(name, name) for name in names]
 
 
 def _log(out: Path, line: str) -> None:

@@ -397,24 +397,14 @@ def precise_confidence(labels: Sequence[Detections], predictions: Sequence[Detec
         iou_threshold: the IoU from which a prediction matches a label.
         min_predictions: the fewest predictions a cut may keep.
     """
-    from alkit.core.boxes import box_iou
+    from alkit.core.calibration import match_candidates
 
     confidences, hits = [], []
     for given, predicted in zip(labels, predictions, strict=True):
-        conf = np.asarray(predicted.confidence, np.float64)
-        order = np.argsort(-conf, kind="stable")
-        iou = box_iou(np.asarray(predicted.xyxy, np.float64).reshape(-1, 4)[order],
-                      np.asarray(given.xyxy, np.float64).reshape(-1, 4))
-        same = (np.asarray(predicted.class_id)[order][:, None]
-                == np.asarray(given.class_id)[None, :])
-        free = np.ones(len(given), bool)
-        for row in range(len(order)):
-            candidates = np.where(same[row] & free & (iou[row] >= iou_threshold), iou[row], -1)
-            hit = len(candidates) and candidates.max() >= 0
-            if hit:
-                free[int(np.argmax(candidates))] = False
-            hits.append(bool(hit))
-        confidences += conf[order].tolist()
+        hits += match_candidates(given.xyxy, given.class_id, predicted.xyxy,
+                                 predicted.confidence, predicted.class_id,
+                                 iou_threshold=iou_threshold).tolist()
+        confidences += np.asarray(predicted.confidence, np.float64).reshape(-1).tolist()
     if len(confidences) < min_predictions:
         return None
     order = np.argsort(-np.asarray(confidences), kind="stable")

@@ -13,6 +13,8 @@ Fields (N pool rows, C classes):
   truth (:func:`alkit.core.difficulty.class_quality`; the val split in a round);
 * ``box_count_fit``: the model's expected boxes calibrated on those images
   (:class:`alkit.core.cost.BoxCountFit`; ``None``: the raw sum of candidate confidences);
+* ``confidence_calibration``: what the model's confidences mean on those images
+  (:class:`alkit.core.calibration.ConfidenceCalibration`; ``None``: read them raw);
 * ``cost_model``: the seconds of annotation per image and per box;
 * ``disagreement`` (N,): a committee's disagreement per pool row (query-by-committee).
 """
@@ -23,12 +25,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from alkit.core.calibration import ConfidenceCalibration
 from alkit.core.cost import BoxCountFit, CostModel
 from alkit.core.pool import PoolScores
 from alkit.core.selection import labeled_mask
 
 #: What a context can hold for a strategy (the names of :attr:`Strategy.needs`).
-CONTEXT_FIELDS = ("class_counts", "class_quality", "box_count_fit", "disagreement")
+CONTEXT_FIELDS = ("class_counts", "class_quality", "box_count_fit", "confidence_calibration",
+                  "disagreement")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class RoundContext:
             ``None`` (the raw sum of candidate confidences).
         cost_model: the :class:`alkit.core.cost.CostModel` of annotation seconds.
         disagreement: (N,) a committee's disagreement, or ``None``.
+        confidence_calibration: the :class:`alkit.core.calibration.ConfidenceCalibration`
+            of the model's confidences, or ``None``.
     """
 
     labeled: np.ndarray
@@ -53,18 +59,22 @@ class RoundContext:
     box_count_fit: BoxCountFit | None = None
     cost_model: CostModel = field(default_factory=CostModel)
     disagreement: np.ndarray | None = None
+    confidence_calibration: ConfidenceCalibration | None = None
 
     @classmethod
     def of(cls, scores: PoolScores, *, labeled=None, class_counts=None, class_quality=None,
            box_count_fit: BoxCountFit | None = None, cost_model: CostModel | None = None,
-           disagreement=None) -> RoundContext:
+           disagreement=None, confidence_calibration: ConfidenceCalibration | None = None
+           ) -> RoundContext:
         """A context for ``scores`` (:class:`alkit.PoolScores`), every array checked.
 
         ``labeled``: a bool mask of shape (N,) or row indices (``None``: nothing labeled);
         ``class_counts`` and ``class_quality``: (C,) arrays (C = the scores' classes);
         ``box_count_fit``: a :class:`alkit.core.cost.BoxCountFit` or ``None``;
         ``cost_model``: the seconds (default :class:`alkit.core.cost.CostModel`'s);
-        ``disagreement``: (N,) finite values. A wrong shape raises ``ValueError`` naming it.
+        ``disagreement``: (N,) finite values; ``confidence_calibration``: a
+        :class:`alkit.core.calibration.ConfidenceCalibration` or ``None``. A wrong shape
+        raises ``ValueError`` naming it.
         """
         n, c = len(scores), scores.n_classes
         counts = _per_class(class_counts, c, "class_counts")
@@ -77,7 +87,7 @@ class RoundContext:
                 raise ValueError(f"disagreement must hold {n} finite values, one per scored "
                                  f"image; got {len(disagreement)}")
         return cls(labeled_mask(labeled, n), counts, quality, box_count_fit,
-                   cost_model or CostModel(), disagreement)
+                   cost_model or CostModel(), disagreement, confidence_calibration)
 
     def with_labeled(self, labeled) -> RoundContext:
         """The same context with another ``labeled`` mask (same length)."""

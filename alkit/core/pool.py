@@ -194,7 +194,8 @@ class PoolScores:
         return pd.DataFrame(columns)
 
     def candidate_scores(self, measure: str = "detection_entropy", *, mode: str = "expected",
-                         class_weights=None, soft_weights: bool = False) -> np.ndarray:
+                         class_weights=None, soft_weights: bool = False,
+                         calibration=None) -> np.ndarray:
         """(N,) candidate-level uncertainty over every stored candidate (confidence down to
         0.05): ``sum_b p_b * u_b * w_{c_b}`` (``mode="expected"``) or PPAL's
         ``sum_b u_b * w_{c_b}`` (``mode="sum"``); :func:`alkit.core.uncertainty.
@@ -206,11 +207,13 @@ class PoolScores:
             class_weights: (C,) per-class weights (``None``: 1 for every class).
             soft_weights: a box weighs ``sum_c q_bc * w_c`` instead of its predicted class's
                 weight.
+            calibration: a :class:`alkit.core.calibration.ConfidenceCalibration` to read the
+                confidences through (``None``: raw).
         """
         return uncertainty.candidate_scores(self.box_class_scores, self.box_confidence,
                                             self.box_offsets, measure=measure, mode=mode,
                                             class_weights_C=class_weights,
-                                            soft_weights=soft_weights)
+                                            soft_weights=soft_weights, calibration=calibration)
 
     def class_quality(self, labels_by_path) -> tuple[np.ndarray, np.ndarray]:
         """``(quality_C, count_C)``: how well the model finds and names each class on the
@@ -265,6 +268,32 @@ class PoolScores:
         """(N, 3) candidate confidence summed per confidence bin
         (:func:`alkit.core.cost.box_count_features`), the inputs of a box-count fit."""
         return box_count_features(self.box_confidence, self.box_offsets)
+
+    def fit_confidence_calibration(self, labels_by_path):
+        """What the confidences mean on the scored images with ground truth: every stored
+        candidate matched to the labels (:func:`alkit.core.calibration.match_candidates`) and
+        the hits fitted on the confidences (:func:`alkit.core.calibration.
+        fit_confidence_calibration`); ``None`` when too few candidates, hits or misses.
+
+        Args:
+            labels_by_path: image path (as in :attr:`paths`) -> its ground-truth
+                :class:`~alkit.core.detections.Labels`; scored images it lacks are left out.
+        """
+        from alkit.core.calibration import fit_confidence_calibration, match_candidates
+
+        confidences, hits = [], []
+        for i, path in enumerate(self.paths):
+            labels = labels_by_path.get(path)
+            if labels is None:
+                continue
+            lo, hi = self.box_offsets[i], self.box_offsets[i + 1]
+            hits.append(match_candidates(
+                labels.xyxy(int(self.widths[i]), int(self.heights[i])), labels.class_ids,
+                self.box_xyxy[lo:hi], self.box_confidence[lo:hi], self.box_class[lo:hi]))
+            confidences.append(self.box_confidence[lo:hi])
+        if not hits:
+            return None
+        return fit_confidence_calibration(np.concatenate(confidences), np.concatenate(hits))
 
     def fit_box_counts(self, labels_by_path):
         """Calibrate :attr:`expected_boxes` on the scored images with ground truth

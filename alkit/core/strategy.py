@@ -51,6 +51,11 @@ _NEEDS = {
                     "--checks DATASET_YAML, counted from its train labels)",
     "disagreement": "a committee's disagreement (alkit round trains the committee; alkit "
                     "select cannot)",
+    "confidence_calibration": "what the model's confidences mean, fitted on images with "
+                              "ground truth (a round fits it on the dataset's val split, else "
+                              "on the labeled set; alkit select: --checks DATASET_YAML --model "
+                              "WEIGHTS), and enough checked boxes for a fit (at least 100, "
+                              "10 right and 10 wrong)",
 }
 
 
@@ -153,6 +158,8 @@ class Strategy:
             report["class_weights"] = [round(float(w), 4) for w in weights(context)]
         if self.uses_seconds and context.box_count_fit is not None:
             report["box_count_fit"] = context.box_count_fit.to_dict()
+        if "confidence_calibration" in self.needs:
+            report["confidence_calibration"] = context.confidence_calibration.to_dict()
         return report
 
     def to_dict(self) -> dict:

@@ -425,7 +425,8 @@ def class_breakdown(
 
 def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "entropy",
                      mode: str = "expected", min_confidence: float = MIN_CANDIDATE_CONFIDENCE,
-                     class_weights_C=None, soft_weights: bool = False) -> np.ndarray:
+                     class_weights_C=None, soft_weights: bool = False,
+                     calibration=None) -> np.ndarray:
     """(N,) candidate-level uncertainty of every image (module docstring).
 
     ``"expected"``: ``U = sum_b p_b * u_b * w_{c_b}``; ``"sum"`` (PPAL):
@@ -442,6 +443,10 @@ def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "e
             its predicted class ``c_b = argmax_c p_bc``, or with ``soft_weights`` as
             ``sum_c q_bc * w_c`` (``q``: its renormalized class scores).
         soft_weights: spread each box's weight over its class scores (module docstring).
+        calibration: a :class:`alkit.core.calibration.ConfidenceCalibration` ``g``: the
+            measure and the ``expected`` weight read ``g(p_b)`` instead of ``p_b``, the class
+            scores scaled to match (:func:`alkit.core.calibration.calibrate_class_scores`);
+            ``None``: the raw scores. ``min_confidence`` applies to the raw confidence.
     Returns:
         float64 scores, 0.0 for an image without candidates.
     """
@@ -454,6 +459,10 @@ def candidate_scores(scores_M_C, confidence_M, box_offsets, *, measure: str = "e
         raise ValueError(f"expected {offsets[-1]} candidates (box_offsets[-1]) in both scores "
                          f"{scores.shape} and confidence {confidence.shape}")
     keep = confidence >= min_confidence
+    if calibration is not None:
+        from alkit.core.calibration import calibrate_class_scores
+
+        scores, confidence = calibrate_class_scores(scores, confidence, calibration)
     per_box = box_uncertainty(scores[keep], measure)
     if mode == "expected":
         per_box = per_box * confidence[keep]

@@ -56,6 +56,10 @@ class Uncertainty:
             candidate_scores`).
         per_second: divide by the image's expected annotation seconds
             (:meth:`alkit.core.context.RoundContext.expected_seconds`).
+        calibrated: read each candidate's confidence through the round's confidence
+            calibration (:mod:`alkit.core.calibration`: the share of boxes of that confidence
+            that are right on images with ground truth) before the measure and the
+            ``expected`` weight; candidate reductions only.
     """
 
     measure: str = "least_confidence"
@@ -63,6 +67,7 @@ class Uncertainty:
     weights: str | None = None
     soft_weights: bool = False
     per_second: bool = False
+    calibrated: bool = False
 
     def __post_init__(self):
         if self.measure not in MEASURES:
@@ -77,20 +82,26 @@ class Uncertainty:
         if self.weights is not None and self.reduction not in CANDIDATE_REDUCTIONS:
             raise ValueError(f"class weights scale candidates: use a reduction of "
                              f"{CANDIDATE_REDUCTIONS}, not {self.reduction!r}")
+        if self.calibrated and self.reduction not in CANDIDATE_REDUCTIONS:
+            raise ValueError(f"calibrated confidences are read by the candidate reductions "
+                             f"{CANDIDATE_REDUCTIONS}, not {self.reduction!r}")
 
     @property
     def needs(self) -> tuple[str, ...]:
         """The context fields this utility reads: the class quality for weights, the class
-        counts too for gain weights."""
-        return {None: (), "difficulty": ("class_quality",),
-                "gain": ("class_quality", "class_counts")}[self.weights]
+        counts too for gain weights, the confidence calibration when ``calibrated``."""
+        weights = {None: (), "difficulty": ("class_quality",),
+                   "gain": ("class_quality", "class_counts")}[self.weights]
+        return (*weights, "confidence_calibration") if self.calibrated else weights
 
     @property
     def column(self) -> str | None:
         """The score-table column holding this utility without weights and cost, if any."""
         if self.reduction in BOX_REDUCTIONS:
             return f"{self.measure}_{self.reduction}"
-        return f"candidate_{self.measure}" if self.reduction == "expected" else None
+        if self.calibrated or self.reduction != "expected":
+            return None
+        return f"candidate_{self.measure}"
 
     def class_weights(self, context: RoundContext) -> np.ndarray | None:
         """(C,) the class weights of ``context`` (``None`` without a weighting)."""
@@ -111,14 +122,20 @@ class Uncertainty:
             mode = "expected" if self.reduction == "expected" else "sum"
             u = scores.candidate_scores(self.measure, mode=mode,
                                         class_weights=self.class_weights(context),
-                                        soft_weights=self.soft_weights)
+                                        soft_weights=self.soft_weights,
+                                        calibration=(context.confidence_calibration
+                                                     if self.calibrated else None))
         if self.per_second:
             u = u / np.maximum(context.expected_seconds(scores), 1e-9)
         return np.asarray(u, dtype=np.float64)
 
     def to_dict(self) -> dict:
-        """The fields as a plain dict (``kind`` names the class)."""
-        return {"kind": "uncertainty", **asdict(self)}
+        """The fields as a plain dict (``kind`` names the class; ``calibrated`` only when set,
+        so that the records of grids made before it still match)."""
+        fields = asdict(self)
+        if not self.calibrated:
+            del fields["calibrated"]
+        return {"kind": "uncertainty", **fields}
 
 
 @dataclass(frozen=True)

@@ -299,16 +299,17 @@ class Project:
         disagreement when the strategy is query-by-committee."""
         query = config.query
         chosen = query.strategy
-        quality = box_fit = None
-        if ("class_quality" in chosen.needs or getattr(chosen, "uses_seconds", False)
-                or query.budget_unit == "cost"):
-            quality, box_fit = self._checks(record.model_before, config, progress)
+        quality = box_fit = calibration = None
+        if ("class_quality" in chosen.needs or "confidence_calibration" in chosen.needs
+                or getattr(chosen, "uses_seconds", False) or query.budget_unit == "cost"):
+            quality, box_fit, calibration = self._checks(record.model_before, config, progress)
         disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
                         if getattr(chosen, "committee_members", 0) else None)
         return RoundContext.of(
             scores, labeled=np.array([p not in unlabeled_ids for p in scores.paths]),
             class_counts=self._class_counts(), class_quality=quality, box_count_fit=box_fit,
-            cost_model=query.cost_model, disagreement=disagreement)
+            cost_model=query.cost_model, disagreement=disagreement,
+            confidence_calibration=calibration)
 
     def _score(self, model, paths, config: RoundConfig, progress: bool):
         from alkit.model.scoring import score_pool
@@ -335,22 +336,24 @@ class Project:
                                        for m in members])
 
     def _checks(self, model, config: RoundConfig, progress: bool):
-        """``(quality_C, box_count_fit)`` of the model on the dataset's val split, or on the
-        labeled set when there is no val split with boxes: its (C,) class quality
-        (:meth:`alkit.PoolScores.class_quality`) and its expected boxes calibrated against the
-        real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None`` when no better than
-        the raw sum); ``(None, None)`` when neither set has a box (a strategy that needs the
-        quality is then refused with a message)."""
+        """``(quality_C, box_count_fit, confidence_calibration)`` of the model on the
+        dataset's val split, or on the labeled set when there is no val split with boxes: its
+        (C,) class quality (:meth:`alkit.PoolScores.class_quality`), its expected boxes
+        calibrated against the real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None``
+        when no better than the raw sum) and what its confidences mean
+        (:meth:`alkit.PoolScores.fit_confidence_calibration`, ``None`` with too few boxes);
+        ``(None, None, None)`` when neither set has a box (a strategy that needs one of them
+        is then refused with a message)."""
         pairs = datasets.read_split(self.spec, "val") if "val" in self.spec.splits else []
         if not any(len(labels) for _, labels in pairs):
             pairs = [(Path(r["path"]), datasets.read_labels(r["label_path"], len(self.spec.names)))
                      for r in self.ledger.labeled()]
         if not any(len(labels) for _, labels in pairs):
-            return None, None
+            return None, None, None
         scores = self._score(model, [str(p) for p, _ in pairs], config, progress)
         truth = {str(p): labels for p, labels in pairs}
         quality, _ = scores.class_quality(truth)
-        return quality, scores.fit_box_counts(truth)
+        return quality, scores.fit_box_counts(truth), scores.fit_confidence_calibration(truth)
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)

@@ -390,3 +390,25 @@ def test_a_grid_in_processes_extends_random_after_its_cells(tmp_path, tiny_datas
     assert "fixed start" in (out / "summary.md").read_text()
     assert {p.name for p in (out / "cells").iterdir()} == {"random-s0.json",
                                                             "least_confidence-s0.json"}
+
+
+def test_a_strategy_file_adds_names_and_leaves_alkits_own(tmp_path):
+    """--strategy-file: its STRATEGIES come first, other names pass on to alkit; a file
+    without the dict, or no file, is refused naming it."""
+    bench = _bench_al()
+    mine = tmp_path / "mine.py"
+    mine.write_text("from alkit.core.selectors import TopK\n"
+                    "from alkit.core.strategy import Strategy\n"
+                    "from alkit.core.utility import Uncertainty\n"
+                    "STRATEGIES = {'mine': Strategy('mine', TopK(), "
+                    "Uncertainty('margin', 'max'))}\n")
+    args = bench.parse_args(["--strategy-file", str(mine), "--strategies", "random,mine"])
+    named = bench.strategies_named(args)
+    assert named[0] == "random" and named[1].name == "mine"
+    assert named[1].utility.measure == "margin"
+    assert bench.strategies_named(bench.parse_args(["--strategies", "random"])) == ["random"]
+    empty = tmp_path / "empty.py"
+    empty.write_text("X = 1\n")
+    for path, words in ((empty, "expected a dict STRATEGIES"), (tmp_path / "no.py", "no such")):
+        with pytest.raises(SystemExit, match=words):
+            bench.strategies_named(bench.parse_args(["--strategy-file", str(path)]))
