@@ -25,9 +25,16 @@ cost in annotator seconds (:class:`alkit.core.cost.CostModel`: per image plus pe
 corrected labels), also as a share of what labeling the round cost. Every finished cell is a
 JSON file under ``--out`` (a rerun skips it: the grid resumes).
 
+``--trainings T`` trains every cell T times (training seeds 0 .. T-1; the picks, the noise and
+the relabeling stay the seed's): the first training uses the seed itself (the cells of a grid
+run without the option), the others ``1000 * t + seed``. The report then gives each seed's mean
+over its trainings, the spread between trainings of one seed (pooled sample sd), and for the
+two relabeling arms their difference per seed with a 95% t-interval over the seeds.
+
 Usage: .venv/bin/python benchmarks/bench_label_noise.py [--preset small] [--recipe bench]
        [--seed-epochs 30] [--epochs N] [--budget 300] [--seeds 0,1,2] [--low 0.85] [--high 0.99]
-       [--relabel 0.2] [--arms high,low,low+audit,low+random] [--model SEED.pt] [--out DIR]
+       [--relabel 0.2] [--arms high,low,low+audit,low+random] [--trainings 1]
+       [--model SEED.pt] [--out DIR]
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ def parse_args(argv=None):
     parser.add_argument("--relabel", type=float, default=0.2,
                         help="share of the round's images relabeled (0.2)")
     parser.add_argument("--arms", default=",".join(ARMS), help="arms to run")
+    parser.add_argument("--trainings", type=int, default=1,
+                        help="trainings per cell, each with its own training seed (1)")
     parser.add_argument("--work", type=Path, default=RESULTS / "work",
                         help="projects and the seed model (git-ignored)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="cells and summary.json")
@@ -97,18 +106,10 @@ def main(argv=None) -> int:
         seed = _seed_round(args, yaml)
     print(f"seed model {seed.model_after}: test mAP50 {seed.metrics_after['map50']:.3f}",
           flush=True)
-    for s in (int(x) for x in args.seeds.split(",")):
-        for arm in arms:
-            path = args.out / "cells" / f"{arm}-s{s}.json"
-            if path.exists():
-                continue
-            with quiet():
-                cell = _cell(args, yaml, seed, arm, s)
-            path.write_text(json.dumps(cell, indent=1) + "\n")
-            print(f"{arm:>10} seed {s}: mAP50 {cell['map50']:.3f}, wrong images "
-                  f"{cell['wrong_before']} -> {cell['wrong_after']}, relabeled "
-                  f"{cell['n_relabeled']} ({cell['relabel_seconds'] / 3600:.2f} h); "
-                  f"{cell['seconds']:.0f} s", flush=True)
+    for t in range(args.trainings):
+        for s in (int(x) for x in args.seeds.split(",")):
+            for arm in arms:
+                _run_cell(args, yaml, seed, arm, s, t, quiet)
     summary = summarize(args.out / "cells")
     (args.out / "summary.json").write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -120,6 +121,21 @@ def main(argv=None) -> int:
         **summary}, indent=1) + "\n")
     print(table(summary))
     return 0
+
+
+def _run_cell(args, yaml, seed, arm: str, s: int, t: int, quiet) -> None:
+    """One cell, unless its file exists (the grid resumes): ``<arm>-s<seed>.json`` for the
+    first training, ``<arm>-s<seed>-t<t>.json`` for the others."""
+    path = args.out / "cells" / (f"{arm}-s{s}.json" if t == 0 else f"{arm}-s{s}-t{t}.json")
+    if path.exists():
+        return
+    with quiet():
+        cell = _cell(args, yaml, seed, arm, s, t)
+    path.write_text(json.dumps(cell, indent=1) + "\n")
+    print(f"{arm:>10} seed {s} training {t}: mAP50 {cell['map50']:.3f}, wrong images "
+          f"{cell['wrong_before']} -> {cell['wrong_after']}, relabeled "
+          f"{cell['n_relabeled']} ({cell['relabel_seconds'] / 3600:.2f} h); "
+          f"{cell['seconds']:.0f} s", flush=True)
 
 
 def _seed_round(args, yaml):
@@ -134,8 +150,9 @@ def _seed_round(args, yaml):
         return done[0] if done else project.run_round(config, progress=False)
 
 
-def _cell(args, yaml, seed, arm: str, s: int) -> dict:
-    """One arm of one seed: label round 1 (relabel for the audit arms), train, evaluate."""
+def _cell(args, yaml, seed, arm: str, s: int, t: int = 0) -> dict:
+    """One arm of one seed: label round 1 (relabel for the audit arms), train (training
+    ``t``: seed ``s`` for 0, else ``1000 * t + s``), evaluate."""
     started = time.perf_counter()
     directory = args.work / f"{arm}-s{s}"
     shutil.rmtree(directory, ignore_errors=True)
@@ -156,12 +173,15 @@ def _cell(args, yaml, seed, arm: str, s: int) -> dict:
         wrong_after = _wrong([r for r in project.ledger.labeled() if r["round"] == 1], truth)
         boxes = {r["image_id"]: project.ledger.label_of(r["image_id"])["n_objects"]
                  for r in rows}
-        done = project.run_round(config, annotator=annotator, progress=False)
+        train_config = config if t == 0 else round_config(
+            "random", args.recipe, budget=args.budget, imgsz=args.imgsz, epochs=args.epochs,
+            random_state=1000 * t + s)
+        done = project.run_round(train_config, annotator=annotator, progress=False)
     labeling = cost.total(len(rows), sum(len(annotator.answer(r["path"])) for r in rows))
     relabel_seconds = cost.total(len(relabeled), sum(boxes[i] for i in relabeled))
     metrics = done.metrics_after
     return {
-        "arm": arm, "seed": s, "accuracy": accuracy, "n_labeled": len(rows),
+        "arm": arm, "seed": s, "training": t, "accuracy": accuracy, "n_labeled": len(rows),
         "map50": metrics["map50"], "map50_95": metrics["map50_95"],
         "ap50_per_class": metrics["ap50_per_class"],
         "wrong_before": len(wrong_before), "wrong_after": len(wrong_after),
@@ -206,32 +226,61 @@ def _wrong(rows, truth) -> set[int]:
 
 
 def summarize(cells_dir: Path) -> dict:
-    """Per arm over the seeds found: mAP50 mean, sample sd and per seed; label errors before
-    and after; relabeling seconds; and per seed the gains over ``low``."""
+    """Per arm over the seeds found: mAP50 mean, sample sd between the seeds' means (each seed's
+    mean over its trainings) and per seed; the spread between trainings of one seed (pooled
+    sample sd; ``None`` with one training); label errors before and after; relabeling seconds;
+    per seed the gains over ``low``; and ``audit_vs_random``: the per-seed difference of the two
+    relabeling arms with its mean and a 95% t-interval over the seeds."""
     cells = [json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))]
-    by_arm: dict[str, dict[int, dict]] = {}
+    by_arm: dict[str, dict[int, list[dict]]] = {}
     for cell in cells:
-        by_arm.setdefault(cell["arm"], {})[cell["seed"]] = cell
+        by_arm.setdefault(cell["arm"], {}).setdefault(cell["seed"], []).append(cell)
+    means = {arm: {s: float(np.mean([c["map50"] for c in runs])) for s, runs in per.items()}
+             for arm, per in by_arm.items()}
     arms = {}
     for arm, per_seed in by_arm.items():
         seeds = sorted(per_seed)
-        values = np.array([per_seed[s]["map50"] for s in seeds])
-        low = by_arm.get("low", {})
-        gains = [per_seed[s]["map50"] - low[s]["map50"] for s in seeds if s in low]
+        first = {s: min(per_seed[s], key=lambda c: c.get("training", 0)) for s in seeds}
+        values = np.array([means[arm][s] for s in seeds])
+        low = means.get("low", {})
         arms[arm] = {
             "seeds": seeds, "map50_per_seed": values.tolist(),
+            "trainings_per_seed": [len(per_seed[s]) for s in seeds],
             "map50_mean": float(values.mean()),
             "map50_sd": float(values.std(ddof=1)) if len(values) > 1 else None,
-            "gain_over_low_per_seed": gains,
-            "wrong_before": [per_seed[s]["wrong_before"] for s in seeds],
-            "wrong_after": [per_seed[s]["wrong_after"] for s in seeds],
-            "n_relabeled": [per_seed[s]["n_relabeled"] for s in seeds],
-            "relabeled_wrong": [per_seed[s]["relabeled_wrong"] for s in seeds],
-            "relabel_hours": [per_seed[s]["relabel_seconds"] / 3600 for s in seeds],
-            "relabel_share_of_labeling": [per_seed[s]["relabel_seconds"]
-                                          / per_seed[s]["labeling_seconds"] for s in seeds],
+            "training_sd": _pooled_sd([[c["map50"] for c in per_seed[s]] for s in seeds]),
+            "gain_over_low_per_seed": [means[arm][s] - low[s] for s in seeds if s in low],
+            "wrong_before": [first[s]["wrong_before"] for s in seeds],
+            "wrong_after": [first[s]["wrong_after"] for s in seeds],
+            "n_relabeled": [first[s]["n_relabeled"] for s in seeds],
+            "relabeled_wrong": [first[s]["relabeled_wrong"] for s in seeds],
+            "relabel_hours": [first[s]["relabel_seconds"] / 3600 for s in seeds],
+            "relabel_share_of_labeling": [first[s]["relabel_seconds"]
+                                          / first[s]["labeling_seconds"] for s in seeds],
         }
-    return {"arms": arms}
+    return {"arms": arms, "audit_vs_random": _difference(means, "low+audit", "low+random")}
+
+
+def _pooled_sd(groups: list[list[float]]) -> float | None:
+    """sqrt(sum_g sum_i (x_gi - mean_g)^2 / sum_g (n_g - 1)); ``None`` without a group of 2."""
+    dof = sum(len(g) - 1 for g in groups)
+    if dof == 0:
+        return None
+    return float(np.sqrt(sum(((np.asarray(g) - np.mean(g)) ** 2).sum() for g in groups) / dof))
+
+
+def _difference(means: dict, a: str, b: str) -> dict | None:
+    """Per seed ``a - b`` (means over trainings), their mean, sample sd and 95% t-interval."""
+    from scipy import stats
+
+    seeds = sorted(set(means.get(a, {})) & set(means.get(b, {})))
+    if len(seeds) < 2:
+        return None
+    diffs = np.array([means[a][s] - means[b][s] for s in seeds])
+    half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    return {"arms": [a, b], "seeds": seeds, "per_seed": diffs.tolist(),
+            "mean": float(diffs.mean()), "sd": float(diffs.std(ddof=1)),
+            "ci95": [float(diffs.mean() - half), float(diffs.mean() + half)]}
 
 
 def table(summary: dict) -> str:
@@ -239,6 +288,7 @@ def table(summary: dict) -> str:
     lines = ["| arm | mAP50 (mean ± sd) | per seed | vs low, per seed | wrong images before "
              "-> after | relabeled (wrong among them) | relabeling, h (share of labeling) |",
              "|---|---|---|---|---|---|---|"]  # relabeled: n (how many of them were wrong)
+    notes = []
     for arm in ARMS:
         a = summary["arms"].get(arm)
         if a is None:
@@ -255,7 +305,16 @@ def table(summary: dict) -> str:
             + " / ".join(f"{n} ({w})" for n, w in zip(a["n_relabeled"], a["relabeled_wrong"],
                                                        strict=True))
             + f" | {hours:.2f} ({share:.0%}) |")
-    return "\n".join(lines)
+        if max(a["trainings_per_seed"]) > 1:
+            notes.append(f"{arm}: {min(a['trainings_per_seed'])}-{max(a['trainings_per_seed'])}"
+                         f" trainings per seed (per seed: their mean); between trainings of "
+                         f"one seed sd {a['training_sd']:.3f}")
+    d = summary.get("audit_vs_random")
+    if d is not None:
+        notes.append("low+audit - low+random per seed: " + " / ".join(
+            f"{v:+.3f}" for v in d["per_seed"]) + f"; mean {d['mean']:+.3f}, 95% interval "
+            f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+    return "\n".join([*lines, "", *notes] if notes else lines)
 
 
 if __name__ == "__main__":
