@@ -302,7 +302,9 @@ class Project:
         quality = box_fit = calibration = None
         if ("class_quality" in chosen.needs or "confidence_calibration" in chosen.needs
                 or getattr(chosen, "uses_seconds", False) or query.budget_unit == "cost"):
-            quality, box_fit, calibration = self._checks(record.model_before, config, progress)
+            quality, box_fit, calibration = self._checks(
+                record.model_before, config, progress,
+                calibrate="confidence_calibration" in chosen.needs)
         disagreement = (self._committee_disagreement(record, config, scores.paths, progress)
                         if getattr(chosen, "committee_members", 0) else None)
         return RoundContext.of(
@@ -335,12 +337,12 @@ class Project:
         return committee_disagreement([self._score(m, paths, config, progress)
                                        for m in members])
 
-    def _checks(self, model, config: RoundConfig, progress: bool):
+    def _checks(self, model, config: RoundConfig, progress: bool, calibrate: bool = False):
         """``(quality_C, box_count_fit, confidence_calibration)`` of the model on the
         dataset's val split, or on the labeled set when there is no val split with boxes: its
         (C,) class quality (:meth:`alkit.PoolScores.class_quality`), its expected boxes
         calibrated against the real counts (:meth:`alkit.PoolScores.fit_box_counts`, ``None``
-        when no better than the raw sum) and what its confidences mean
+        when no better than the raw sum) and, with ``calibrate``, what its confidences mean
         (:meth:`alkit.PoolScores.fit_confidence_calibration`, ``None`` with too few boxes);
         ``(None, None, None)`` when neither set has a box (a strategy that needs one of them
         is then refused with a message)."""
@@ -353,7 +355,8 @@ class Project:
         scores = self._score(model, [str(p) for p, _ in pairs], config, progress)
         truth = {str(p): labels for p, labels in pairs}
         quality, _ = scores.class_quality(truth)
-        return quality, scores.fit_box_counts(truth), scores.fit_confidence_calibration(truth)
+        calibration = scores.fit_confidence_calibration(truth) if calibrate else None
+        return quality, scores.fit_box_counts(truth), calibration
 
     def _class_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.spec.names), dtype=np.int64)

@@ -45,3 +45,51 @@ def test_a_strategy_defined_in_a_test_runs_a_round(tiny_dataset, tmp_path):
         assert context.class_counts.sum() > 0 and context.class_quality is None
         assert int(context.labeled.sum()) == 24  # the seed split, scored with the pool
         assert "crowded_first" in project.status()
+
+
+class CalibrationReader(CrowdedFirst):
+    """CrowdedFirst that also reads the confidence calibration (so the round fits one)."""
+
+    name = "calibration_reader"
+    needs = ("class_counts", "confidence_calibration")
+
+
+class QualityReader(CrowdedFirst):
+    """CrowdedFirst that reads the class quality (so the round checks the val split) but not
+    the calibration."""
+
+    name = "quality_reader"
+    needs = ("class_counts", "class_quality")
+
+
+@pytest.mark.slow
+def test_a_round_fits_the_confidence_calibration_on_the_val_split_when_asked(
+        tiny_dataset, tmp_path, monkeypatch):
+    """A strategy that reads the calibration gets the fit the round made on the val split (the
+    tiny model finds too little for a real fit, so the fit is recorded, not computed); one
+    that reads the class quality but not the calibration makes the round fit none."""
+    from alkit.core.calibration import ConfidenceCalibration
+    from alkit.core.pool import PoolScores
+    from alkit.data import datasets
+
+    fitted_on = []
+    sentinel = ConfidenceCalibration((0.0, 1.0), (0.0, 1.0), 7)
+
+    def fit(scores, labels_by_path):
+        fitted_on.append(sorted(labels_by_path))
+        return sentinel
+
+    monkeypatch.setattr(PoolScores, "fit_confidence_calibration", fit)
+    reader = CalibrationReader()
+    with Project.init(tmp_path / "p", tiny_dataset / "dataset.yaml") as project:
+        project.run_round(round_config(reader, "tiny", budget=5), progress=False)
+        project.run_round(round_config(reader, "tiny", budget=5), progress=False)
+        val = sorted(str(p) for p, _ in datasets.read_split(project.spec, "val"))
+    assert fitted_on == [val] and reader.seen[-1].confidence_calibration is sentinel
+    quality = QualityReader()
+    with Project.init(tmp_path / "q", tiny_dataset / "dataset.yaml") as project:
+        project.run_round(round_config(quality, "tiny", budget=5), progress=False)
+        project.run_round(round_config(quality, "tiny", budget=5), progress=False)
+    context = quality.seen[-1]
+    assert context.class_quality is not None and context.confidence_calibration is None
+    assert fitted_on == [val]  # not fitted again
