@@ -44,6 +44,7 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -173,9 +174,7 @@ def _cell(args, yaml, seed, arm: str, s: int, t: int = 0) -> dict:
         wrong_after = _wrong([r for r in project.ledger.labeled() if r["round"] == 1], truth)
         boxes = {r["image_id"]: project.ledger.label_of(r["image_id"])["n_objects"]
                  for r in rows}
-        train_config = config if t == 0 else round_config(
-            "random", args.recipe, budget=args.budget, imgsz=args.imgsz, epochs=args.epochs,
-            random_state=1000 * t + s)
+        train_config = config if t == 0 else replace(config, random_state=1000 * t + s)
         done = project.run_round(train_config, annotator=annotator, progress=False)
     labeling = cost.total(len(rows), sum(len(annotator.answer(r["path"])) for r in rows))
     relabel_seconds = cost.total(len(relabeled), sum(boxes[i] for i in relabeled))

@@ -125,11 +125,10 @@ def fit_confidence_calibration(confidence_M, hit_M, *, min_boxes: int = MIN_CALI
         return None
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(p, hit.astype(np.float64))
-    fit = ConfidenceCalibration(tuple(float(x) for x in model.X_thresholds_),
-                                tuple(float(y) for y in model.y_thresholds_), len(p))
-    return ConfidenceCalibration(fit.knots, fit.values, len(p),
+    return ConfidenceCalibration(tuple(float(x) for x in model.X_thresholds_),
+                                 tuple(float(y) for y in model.y_thresholds_), len(p),
                                  float(np.mean((p - hit) ** 2)),
-                                 float(np.mean((fit(p) - hit) ** 2)))
+                                 float(np.mean((model.predict(p) - hit) ** 2)))
 
 
 def calibrate_class_scores(scores_M_C, confidence_M, calibration: ConfidenceCalibration
